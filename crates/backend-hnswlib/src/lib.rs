@@ -1,0 +1,1 @@
+//! hnswlib 0.8.0 (C++) through cxx (in progress).

@@ -1,0 +1,1 @@
+//! Our own pure-Rust HNSW engine (in progress).

@@ -1,0 +1,1 @@
+//! Qdrant and Milvus over HTTP (in progress).

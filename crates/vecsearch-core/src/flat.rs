@@ -1,0 +1,303 @@
+//! The flat index: exact search by scanning every vector, on all cores.
+//!
+//! A real backend for sets small enough to scan (up to some 10^5 vectors),
+//! and the oracle the conformance suite and the benchmark measure others by.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use async_trait::async_trait;
+
+use crate::distance::{distance_fn, prepare, DistanceFn};
+use crate::persist::{self, Header, Reader, Writer};
+use crate::validate::{check_batch, check_queries, check_vector};
+use crate::{
+    exec, Capabilities, Error, IdMap, IndexSpec, Neighbor, Result, SearchParams, TopK, VectorIndex,
+};
+
+const MAGIC: &[u8; 8] = b"VSFLAT01";
+const VERSION: u32 = 1;
+/// Below this many scanned components a single search stays on one thread:
+/// starting threads would cost more than the scan.
+const PARALLEL_SCAN_MIN: usize = 1 << 21;
+
+/// Exact nearest-neighbour search over vectors held in one contiguous buffer.
+pub struct FlatIndex {
+    spec: IndexSpec,
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    spec: IndexSpec,
+    dist: DistanceFn,
+    data: RwLock<Data>,
+}
+
+/// Slots are dense: a delete moves the last vector into the hole, so memory
+/// follows the live count.
+#[derive(Default)]
+struct Data {
+    ids: Vec<u64>,
+    vectors: Vec<f32>,
+    slot_of: IdMap<usize>,
+}
+
+impl FlatIndex {
+    /// An empty index for `spec`. Every metric is served.
+    pub fn new(spec: IndexSpec) -> Result<Self> {
+        spec.validate()?;
+        let data = Data {
+            ids: Vec::with_capacity(spec.capacity),
+            vectors: Vec::with_capacity(spec.capacity * spec.dim),
+            slot_of: IdMap::default(),
+        };
+        Ok(Self::from_data(spec, data))
+    }
+
+    fn from_data(spec: IndexSpec, data: Data) -> Self {
+        let inner = Inner {
+            dist: distance_fn(spec.metric),
+            spec: spec.clone(),
+            data: RwLock::new(data),
+        };
+        FlatIndex {
+            spec,
+            inner: Arc::new(inner),
+        }
+    }
+
+    /// Opens an index saved with [`VectorIndex::save`]. `spec` supplies the
+    /// run-time settings (threads); dim and metric come from the file and
+    /// must match `spec`'s.
+    pub async fn open(path: &Path, spec: IndexSpec) -> Result<Self> {
+        let path = path.to_path_buf();
+        exec::offload(move || Self::open_blocking(&path, spec)).await
+    }
+
+    fn open_blocking(path: &Path, spec: IndexSpec) -> Result<Self> {
+        spec.validate()?;
+        let (header, body) = persist::read_checked(path, MAGIC, VERSION)?;
+        check_header_matches(&header, &spec)?;
+        let mut r = Reader::new(&body);
+        let dim = header.dim;
+        let n = r.count("vector count", (body.len() / (8 + 4 * dim)) as u64)?;
+        if n as u64 != header.count {
+            return Err(Error::corrupt("vector count disagrees with the header"));
+        }
+        let ids = r.u64s(n)?;
+        let vectors = r.f32s(n * dim)?;
+        r.finish()?;
+        if vectors.iter().any(|x| !x.is_finite()) {
+            return Err(Error::corrupt("a stored vector has a non-finite component"));
+        }
+        let mut slot_of = IdMap::default();
+        slot_of.reserve(n);
+        for (slot, &id) in ids.iter().enumerate() {
+            if slot_of.insert(id, slot).is_some() {
+                return Err(Error::corrupt(format!("id {id} is stored twice")));
+            }
+        }
+        Ok(Self::from_data(
+            spec,
+            Data {
+                ids,
+                vectors,
+                slot_of,
+            },
+        ))
+    }
+}
+
+/// Fails unless a file's dim and metric are the ones the caller asked for.
+pub(crate) fn check_header_matches(header: &Header, spec: &IndexSpec) -> Result<()> {
+    if header.dim != spec.dim || header.metric != spec.metric {
+        return Err(Error::InvalidArgument(format!(
+            "the file holds a {}-dimensional {} index, but dim {} and metric {} were asked for",
+            header.dim, header.metric, spec.dim, spec.metric
+        )));
+    }
+    Ok(())
+}
+
+impl Inner {
+    fn read(&self) -> RwLockReadGuard<'_, Data> {
+        self.data.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, Data> {
+        self.data.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn search(&self, query: &[f32], k: usize, params: &SearchParams) -> Vec<Neighbor> {
+        let q = prepare(self.spec.metric, query);
+        let data = self.read();
+        let dim = self.spec.dim;
+        let row = |slot: usize| &data.vectors[slot * dim..(slot + 1) * dim];
+        let mut top = TopK::new(k);
+        match &params.filter {
+            // A small allow-list: visit only its ids.
+            Some(f) if f.len() * 4 < data.ids.len() => {
+                for id in f.ids() {
+                    if let Some(&slot) = data.slot_of.get(&id) {
+                        top.push(id, (self.dist)(&q, row(slot)));
+                    }
+                }
+            }
+            filter => {
+                let n = data.ids.len();
+                let threads = if n * dim >= PARALLEL_SCAN_MIN {
+                    self.spec.effective_threads()
+                } else {
+                    1
+                };
+                let ranges: Vec<(usize, usize)> = (0..threads)
+                    .map(|t| (n * t / threads, n * (t + 1) / threads))
+                    .collect();
+                let parts = exec::parallel_map(threads, &ranges, |&(lo, hi)| {
+                    let mut part = TopK::new(k);
+                    for slot in lo..hi {
+                        let id = data.ids[slot];
+                        if filter.as_ref().is_none_or(|f| f.admits(id)) {
+                            part.push(id, (self.dist)(&q, row(slot)));
+                        }
+                    }
+                    part
+                });
+                parts.into_iter().for_each(|p| top.merge(p));
+            }
+        }
+        top.into_sorted()
+    }
+
+    fn upsert(&self, data: &mut Data, id: u64, v: &[f32]) {
+        let dim = self.spec.dim;
+        match data.slot_of.get(&id) {
+            Some(&slot) => data.vectors[slot * dim..(slot + 1) * dim].copy_from_slice(v),
+            None => {
+                data.slot_of.insert(id, data.ids.len());
+                data.ids.push(id);
+                data.vectors.extend_from_slice(v);
+            }
+        }
+    }
+
+    fn save(&self, path: &Path) -> Result<()> {
+        let data = self.read();
+        let mut w = Writer::with_capacity(8 + data.ids.len() * 8 + data.vectors.len() * 4);
+        w.u64(data.ids.len() as u64);
+        w.u64s(&data.ids);
+        w.f32s(&data.vectors);
+        let header = Header {
+            magic: *MAGIC,
+            version: VERSION,
+            metric: self.spec.metric,
+            dim: self.spec.dim,
+            count: data.ids.len() as u64,
+        };
+        drop(data);
+        persist::write_atomic(path, &header, &w.buf)
+    }
+}
+
+#[async_trait]
+impl VectorIndex for FlatIndex {
+    fn backend(&self) -> &str {
+        "flat"
+    }
+
+    fn spec(&self) -> &IndexSpec {
+        &self.spec
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::local_full()
+    }
+
+    async fn add(&self, id: u64, vector: &[f32]) -> Result<()> {
+        check_vector(&self.spec, vector)?;
+        let v = prepare(self.spec.metric, vector);
+        let mut data = self.inner.write();
+        self.inner.upsert(&mut data, id, &v);
+        Ok(())
+    }
+
+    async fn add_batch(&self, ids: &[u64], vectors: &[Vec<f32>]) -> Result<()> {
+        check_batch(&self.spec, u64::MAX, ids, vectors)?;
+        let threads = self.spec.effective_threads();
+        let metric = self.spec.metric;
+        let prepared = exec::parallel_map(threads, vectors, |v| prepare(metric, v));
+        let mut data = self.inner.write();
+        for (&id, v) in ids.iter().zip(&prepared) {
+            self.inner.upsert(&mut data, id, v);
+        }
+        Ok(())
+    }
+
+    async fn delete(&self, id: u64) -> Result<bool> {
+        let dim = self.spec.dim;
+        let mut data = self.inner.write();
+        let Some(slot) = data.slot_of.remove(&id) else {
+            return Ok(false);
+        };
+        let last = data.ids.len() - 1;
+        if slot != last {
+            let moved = data.ids[last];
+            data.ids[slot] = moved;
+            data.vectors.copy_within(last * dim..(last + 1) * dim, slot * dim);
+            data.slot_of.insert(moved, slot);
+        }
+        data.ids.truncate(last);
+        data.vectors.truncate(last * dim);
+        Ok(true)
+    }
+
+    async fn get(&self, id: u64) -> Result<Option<Vec<f32>>> {
+        let dim = self.spec.dim;
+        let data = self.inner.read();
+        Ok(data
+            .slot_of
+            .get(&id)
+            .map(|&s| data.vectors[s * dim..(s + 1) * dim].to_vec()))
+    }
+
+    async fn len(&self) -> Result<usize> {
+        Ok(self.inner.read().ids.len())
+    }
+
+    async fn search(&self, query: &[f32], k: usize, params: &SearchParams) -> Result<Vec<Neighbor>> {
+        check_vector(&self.spec, query)?;
+        Ok(self.inner.search(query, k, params))
+    }
+
+    async fn search_batch(
+        &self,
+        queries: &[Vec<f32>],
+        k: usize,
+        params: &SearchParams,
+    ) -> Result<Vec<Vec<Neighbor>>> {
+        check_queries(&self.spec, queries)?;
+        let inner = Arc::clone(&self.inner);
+        let (queries, params) = (queries.to_vec(), params.clone());
+        exec::offload(move || {
+            let threads = inner.spec.effective_threads();
+            Ok(exec::parallel_map(threads, &queries, |q| inner.search(q, k, &params)))
+        })
+        .await
+    }
+
+    async fn save(&self, path: &Path) -> Result<()> {
+        let inner = Arc::clone(&self.inner);
+        let path: PathBuf = path.to_path_buf();
+        exec::offload(move || inner.save(&path)).await
+    }
+
+    fn memory_bytes(&self) -> Option<usize> {
+        let data = self.inner.read();
+        Some(
+            data.vectors.capacity() * 4
+                + data.ids.capacity() * 8
+                + data.slot_of.capacity() * (std::mem::size_of::<(u64, usize)>() + 1),
+        )
+    }
+}
+

@@ -1,0 +1,153 @@
+//! The `VectorIndex` trait every backend implements.
+
+use std::path::Path;
+
+use async_trait::async_trait;
+
+use crate::{Capabilities, Error, IndexSpec, Neighbor, Result, SearchParams};
+
+/// An approximate nearest-neighbour index. Every method takes `&self`: an
+/// index is shared by threads and tasks without an outer lock.
+///
+/// The semantics are those of `CONTRACT.md`, and the conformance suite
+/// (`vecsearch-conformance`) checks every backend against them.
+///
+/// Local backends' futures complete without a reactor, so
+/// [`crate::exec::block_on`] (or [`crate::Blocking`]) drives them from
+/// synchronous code; CPU-heavy calls run on worker threads, so they do not
+/// hold an async executor's thread.
+#[async_trait]
+pub trait VectorIndex: Send + Sync {
+    /// The backend's short name (`flat`, `native`, `hnswlib`, `qdrant`, `milvus`).
+    fn backend(&self) -> &str;
+
+    /// What the index was built for.
+    fn spec(&self) -> &IndexSpec;
+
+    /// What the backend can do.
+    fn capabilities(&self) -> Capabilities;
+
+    /// Inserts `vector` under `id`, or replaces the vector an existing `id` has (upsert).
+    async fn add(&self, id: u64, vector: &[f32]) -> Result<()>;
+
+    /// Adds every `(ids[i], vectors[i])` as `add` would, in order (the last of
+    /// two equal ids wins), on every core the spec allows. Every vector is
+    /// checked first: a bad one rejects the whole batch and nothing is written.
+    async fn add_batch(&self, ids: &[u64], vectors: &[Vec<f32>]) -> Result<()>;
+
+    /// Removes `id`; returns whether it was present.
+    async fn delete(&self, id: u64) -> Result<bool>;
+
+    /// The stored vector of `id` (normalised, for `Cosine`, where the backend
+    /// stores it so).
+    async fn get(&self, id: u64) -> Result<Option<Vec<f32>>>;
+
+    /// The number of vectors held.
+    async fn len(&self) -> Result<usize>;
+
+    /// Whether the index holds no vector.
+    async fn is_empty(&self) -> Result<bool> {
+        Ok(self.len().await? == 0)
+    }
+
+    /// The `min(k, len)` nearest neighbours of `query` (among ids the filter
+    /// admits, if any), by distance ascending, ties by id.
+    async fn search(&self, query: &[f32], k: usize, params: &SearchParams) -> Result<Vec<Neighbor>>;
+
+    /// `search` for each query, in order; runs queries in parallel where the
+    /// backend can.
+    async fn search_batch(
+        &self,
+        queries: &[Vec<f32>],
+        k: usize,
+        params: &SearchParams,
+    ) -> Result<Vec<Vec<Neighbor>>>;
+
+    /// Returns once every write that returned before this call is visible to
+    /// reads. Immediate for local backends; eventually consistent servers wait here.
+    async fn sync(&self) -> Result<()> {
+        Ok(())
+    }
+
+    /// Writes the index to `path` atomically, for a later open by URI.
+    /// `Unsupported` where the backend has no persistence.
+    async fn save(&self, path: &Path) -> Result<()> {
+        let _ = path;
+        Err(Error::Unsupported(format!(
+            "the {} backend does not save to files",
+            self.backend()
+        )))
+    }
+
+    /// Bytes the index holds in memory, where the backend knows.
+    fn memory_bytes(&self) -> Option<usize> {
+        None
+    }
+}
+
+/// A synchronous face for a [`VectorIndex`]: every call is driven to
+/// completion on the calling thread. For local backends (their futures need
+/// no reactor); remote backends need a Tokio runtime instead.
+pub struct Blocking<I: ?Sized>(pub Box<I>);
+
+impl<I: VectorIndex + ?Sized> Blocking<I> {
+    /// Wraps `index`.
+    pub fn new(index: Box<I>) -> Self {
+        Blocking(index)
+    }
+
+    /// The wrapped index, for calls not mirrored here.
+    pub fn inner(&self) -> &I {
+        &self.0
+    }
+
+    /// See [`VectorIndex::add`].
+    pub fn add(&self, id: u64, vector: &[f32]) -> Result<()> {
+        crate::exec::block_on(self.0.add(id, vector))
+    }
+
+    /// See [`VectorIndex::add_batch`].
+    pub fn add_batch(&self, ids: &[u64], vectors: &[Vec<f32>]) -> Result<()> {
+        crate::exec::block_on(self.0.add_batch(ids, vectors))
+    }
+
+    /// See [`VectorIndex::delete`].
+    pub fn delete(&self, id: u64) -> Result<bool> {
+        crate::exec::block_on(self.0.delete(id))
+    }
+
+    /// See [`VectorIndex::get`].
+    pub fn get(&self, id: u64) -> Result<Option<Vec<f32>>> {
+        crate::exec::block_on(self.0.get(id))
+    }
+
+    /// See [`VectorIndex::len`].
+    pub fn len(&self) -> Result<usize> {
+        crate::exec::block_on(self.0.len())
+    }
+
+    /// See [`VectorIndex::is_empty`].
+    pub fn is_empty(&self) -> Result<bool> {
+        crate::exec::block_on(self.0.is_empty())
+    }
+
+    /// See [`VectorIndex::search`].
+    pub fn search(&self, query: &[f32], k: usize, params: &SearchParams) -> Result<Vec<Neighbor>> {
+        crate::exec::block_on(self.0.search(query, k, params))
+    }
+
+    /// See [`VectorIndex::search_batch`].
+    pub fn search_batch(
+        &self,
+        queries: &[Vec<f32>],
+        k: usize,
+        params: &SearchParams,
+    ) -> Result<Vec<Vec<Neighbor>>> {
+        crate::exec::block_on(self.0.search_batch(queries, k, params))
+    }
+
+    /// See [`VectorIndex::save`].
+    pub fn save(&self, path: &Path) -> Result<()> {
+        crate::exec::block_on(self.0.save(path))
+    }
+}

@@ -1,0 +1,32 @@
+//! The foundation of `vecsearch`: the [`VectorIndex`] trait, its types and
+//! its one [`Error`], input validation, exact and SIMD distances, the on-disk
+//! envelope, and [`FlatIndex`], the exact index that is both a real backend
+//! for small sets and the oracle of the conformance suite.
+//!
+//! Applications normally use the `vecsearch` facade crate, which opens any
+//! backend by URI.
+#![warn(missing_docs)]
+
+pub mod distance;
+mod error;
+pub mod exec;
+mod filter;
+mod flat;
+mod index;
+mod metric;
+pub mod persist;
+mod spec;
+pub mod synthetic;
+mod topk;
+pub mod validate;
+
+pub use error::{Error, Result};
+pub use filter::{Filter, IdHasher, IdMap};
+pub use flat::FlatIndex;
+pub use index::{Blocking, VectorIndex};
+pub use metric::Metric;
+pub use spec::{sort_neighbors, Capabilities, Consistency, IndexSpec, Neighbor, SearchParams};
+pub use topk::TopK;
+
+/// Re-exported so backends implement the trait with the same macro version.
+pub use async_trait::async_trait;

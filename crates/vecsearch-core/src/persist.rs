@@ -1,0 +1,379 @@
+//! The envelope every local backend's file sits in, and bounds-checked
+//! reading and writing of its body.
+//!
+//! Layout (little-endian), 48 bytes of header then the body:
+//!
+//! | bytes | field |
+//! |---|---|
+//! | 0..8 | magic, one per backend (`VSFLAT01`, `VSNATIVE`, ...) |
+//! | 8..12 | body format version |
+//! | 12..16 | metric code ([`Metric::code`]) |
+//! | 16..20 | dim |
+//! | 20..24 | reserved, 0 |
+//! | 24..32 | number of vectors |
+//! | 32..40 | body length in bytes |
+//! | 40..44 | CRC-32 of the body |
+//! | 44..48 | CRC-32 of bytes 0..44 |
+//!
+//! Saving writes a temporary file beside the target, fsyncs it and renames it
+//! over the target, so a crash leaves the old file or the new one. Opening
+//! checks length, both checksums and every header field before the backend
+//! sees a byte of the body, and the body length must equal the file's size,
+//! so nothing is allocated that the file does not justify.
+
+use std::fs::{self, File};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use crate::{Error, Metric, Result};
+
+/// Length of the envelope's header.
+pub const HEADER_LEN: usize = 48;
+
+/// Magics of the project's formats, so a file of another backend is named as such.
+pub const KNOWN_MAGICS: [(&[u8; 8], &str); 3] = [
+    (b"VSFLAT01", "flat"),
+    (b"VSNATIVE", "native"),
+    (b"VSHNSWLB", "hnswlib"),
+];
+
+/// The header fields of a saved index.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Header {
+    /// The backend's magic.
+    pub magic: [u8; 8],
+    /// Body format version.
+    pub version: u32,
+    /// Metric of the index.
+    pub metric: Metric,
+    /// Dimension of the index.
+    pub dim: usize,
+    /// Number of vectors.
+    pub count: u64,
+}
+
+/// Writes `header` and `body` to `path` atomically (temporary file, fsync, rename).
+pub fn write_atomic(path: &Path, header: &Header, body: &[u8]) -> Result<()> {
+    let tmp = temp_path(path);
+    let result = write_file(&tmp, header, body).and_then(|()| {
+        fs::rename(&tmp, path).map_err(|e| Error::io("renaming the saved index to", path, e))
+    });
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+        return result;
+    }
+    sync_parent(path);
+    Ok(())
+}
+
+fn temp_path(path: &Path) -> PathBuf {
+    let mut name = path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    name.push(format!(".tmp-{}", std::process::id()));
+    path.with_file_name(name)
+}
+
+fn write_file(tmp: &Path, header: &Header, body: &[u8]) -> Result<()> {
+    let dim = u32::try_from(header.dim)
+        .map_err(|_| Error::InvalidArgument("dim does not fit the file format".into()))?;
+    let mut head = Vec::with_capacity(HEADER_LEN);
+    head.extend_from_slice(&header.magic);
+    head.extend_from_slice(&header.version.to_le_bytes());
+    head.extend_from_slice(&header.metric.code().to_le_bytes());
+    head.extend_from_slice(&dim.to_le_bytes());
+    head.extend_from_slice(&0u32.to_le_bytes());
+    head.extend_from_slice(&header.count.to_le_bytes());
+    head.extend_from_slice(&(body.len() as u64).to_le_bytes());
+    head.extend_from_slice(&crc32fast::hash(body).to_le_bytes());
+    let head_crc = crc32fast::hash(&head);
+    head.extend_from_slice(&head_crc.to_le_bytes());
+
+    let mut f = File::create(tmp).map_err(|e| Error::io("creating", tmp, e))?;
+    f.write_all(&head)
+        .and_then(|()| f.write_all(body))
+        .and_then(|()| f.sync_all())
+        .map_err(|e| Error::io("writing", tmp, e))
+}
+
+// A rename is durable once its directory is synced; best effort where the
+// platform cannot open directories.
+fn sync_parent(path: &Path) {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        if let Ok(d) = File::open(dir) {
+            let _ = d.sync_all();
+        }
+    }
+}
+
+/// Reads and checks a file written by [`write_atomic`] with magic `magic`
+/// and a body version of at most `max_version`; returns the header and body.
+pub fn read_checked(path: &Path, magic: &[u8; 8], max_version: u32) -> Result<(Header, Vec<u8>)> {
+    let mut f = File::open(path).map_err(|e| Error::io("opening", path, e))?;
+    let file_len = f
+        .metadata()
+        .map_err(|e| Error::io("reading the size of", path, e))?
+        .len();
+    if file_len < HEADER_LEN as u64 {
+        return Err(Error::corrupt(format!(
+            "{} is {file_len} bytes, shorter than the {HEADER_LEN}-byte header",
+            path.display()
+        )));
+    }
+    let mut head = [0u8; HEADER_LEN];
+    f.read_exact(&mut head)
+        .map_err(|e| Error::io("reading", path, e))?;
+    let header = parse_header(&head, magic, max_version)?;
+    let mut r = Reader::new(&head[32..44]);
+    let body_len = r.u64()?;
+    let body_crc = r.u32()?;
+    if body_len != file_len - HEADER_LEN as u64 {
+        return Err(Error::corrupt(format!(
+            "header says the body is {body_len} bytes but the file holds {} (truncated or padded)",
+            file_len - HEADER_LEN as u64
+        )));
+    }
+    let len = usize::try_from(body_len).map_err(|_| Error::corrupt("body too large"))?;
+    let mut body = vec![0u8; len];
+    f.read_exact(&mut body)
+        .map_err(|e| Error::io("reading", path, e))?;
+    if crc32fast::hash(&body) != body_crc {
+        return Err(Error::corrupt("body checksum mismatch (the file is damaged)"));
+    }
+    Ok((header, body))
+}
+
+fn parse_header(head: &[u8; HEADER_LEN], magic: &[u8; 8], max_version: u32) -> Result<Header> {
+    let found: [u8; 8] = head[..8].try_into().map_err(|_| Error::corrupt("header"))?;
+    if &found != magic {
+        let want = name_of(magic).unwrap_or("this backend");
+        return Err(match name_of(&found) {
+            Some(other) => Error::corrupt(format!(
+                "this is a vecsearch {other} index file, not a {want} one"
+            )),
+            None => Error::corrupt(format!("not a vecsearch {want} index file (bad magic)")),
+        });
+    }
+    let mut r = Reader::new(&head[8..]);
+    let stored_crc = u32::from_le_bytes([head[44], head[45], head[46], head[47]]);
+    if crc32fast::hash(&head[..44]) != stored_crc {
+        return Err(Error::corrupt("header checksum mismatch (the file is damaged)"));
+    }
+    let version = r.u32()?;
+    if version == 0 || version > max_version {
+        return Err(Error::corrupt(format!(
+            "format version {version} is not one this build reads (1..={max_version})"
+        )));
+    }
+    let metric_code = r.u32()?;
+    let metric = Metric::from_code(metric_code)
+        .ok_or_else(|| Error::corrupt(format!("unknown metric code {metric_code}")))?;
+    let dim = r.u32()? as usize;
+    if dim == 0 {
+        return Err(Error::corrupt("dim is 0"));
+    }
+    let _reserved = r.u32()?;
+    let count = r.u64()?;
+    Ok(Header {
+        magic: found,
+        version,
+        metric,
+        dim,
+        count,
+    })
+}
+
+fn name_of(magic: &[u8; 8]) -> Option<&'static str> {
+    KNOWN_MAGICS
+        .iter()
+        .find(|(m, _)| *m == magic)
+        .map(|(_, n)| *n)
+}
+
+/// Reads little-endian values from a byte slice, every read bounds-checked:
+/// running past the end is `Corrupt`, never a panic.
+pub struct Reader<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    /// A reader at the start of `buf`.
+    pub fn new(buf: &'a [u8]) -> Self {
+        Reader { buf, pos: 0 }
+    }
+
+    /// Bytes not read yet.
+    pub fn remaining(&self) -> usize {
+        self.buf.len() - self.pos
+    }
+
+    /// The next `n` bytes.
+    pub fn bytes(&mut self, n: usize) -> Result<&'a [u8]> {
+        if n > self.remaining() {
+            return Err(Error::corrupt(format!(
+                "the file ends early: wanted {n} bytes at offset {}, {} left",
+                self.pos,
+                self.remaining()
+            )));
+        }
+        let s = &self.buf[self.pos..self.pos + n];
+        self.pos += n;
+        Ok(s)
+    }
+
+    /// A `u32`.
+    pub fn u32(&mut self) -> Result<u32> {
+        let b = self.bytes(4)?;
+        Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    }
+
+    /// A `u64`.
+    pub fn u64(&mut self) -> Result<u64> {
+        let b = self.bytes(8)?;
+        let mut a = [0u8; 8];
+        a.copy_from_slice(b);
+        Ok(u64::from_le_bytes(a))
+    }
+
+    /// A `u64` that must be a count of at most `max` (checked before anyone allocates for it).
+    pub fn count(&mut self, what: &str, max: u64) -> Result<usize> {
+        let n = self.u64()?;
+        if n > max {
+            return Err(Error::corrupt(format!("{what} is {n}, more than the file can hold ({max})")));
+        }
+        usize::try_from(n).map_err(|_| Error::corrupt(format!("{what} too large")))
+    }
+
+    /// `n` `f32`s (the length is checked against what is left before allocating).
+    pub fn f32s(&mut self, n: usize) -> Result<Vec<f32>> {
+        let b = self.bytes(n.checked_mul(4).ok_or_else(|| Error::corrupt("length overflow"))?)?;
+        Ok(b.chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect())
+    }
+
+    /// `n` `u32`s.
+    pub fn u32s(&mut self, n: usize) -> Result<Vec<u32>> {
+        let b = self.bytes(n.checked_mul(4).ok_or_else(|| Error::corrupt("length overflow"))?)?;
+        Ok(b.chunks_exact(4)
+            .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect())
+    }
+
+    /// `n` `u64`s.
+    pub fn u64s(&mut self, n: usize) -> Result<Vec<u64>> {
+        let b = self.bytes(n.checked_mul(8).ok_or_else(|| Error::corrupt("length overflow"))?)?;
+        Ok(b.chunks_exact(8)
+            .map(|c| {
+                let mut a = [0u8; 8];
+                a.copy_from_slice(c);
+                u64::from_le_bytes(a)
+            })
+            .collect())
+    }
+
+    /// Fails unless every byte was read (trailing bytes mean a foreign or damaged body).
+    pub fn finish(&self) -> Result<()> {
+        if self.remaining() != 0 {
+            return Err(Error::corrupt(format!(
+                "{} unexpected bytes after the end of the data",
+                self.remaining()
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Appends little-endian values to a body.
+#[derive(Default)]
+pub struct Writer {
+    /// The bytes written so far.
+    pub buf: Vec<u8>,
+}
+
+impl Writer {
+    /// A writer with room for `n` bytes.
+    pub fn with_capacity(n: usize) -> Self {
+        Writer {
+            buf: Vec::with_capacity(n),
+        }
+    }
+
+    /// Appends a `u32`.
+    pub fn u32(&mut self, v: u32) {
+        self.buf.extend_from_slice(&v.to_le_bytes());
+    }
+
+    /// Appends a `u64`.
+    pub fn u64(&mut self, v: u64) {
+        self.buf.extend_from_slice(&v.to_le_bytes());
+    }
+
+    /// Appends `f32`s.
+    pub fn f32s(&mut self, v: &[f32]) {
+        self.buf.reserve(v.len() * 4);
+        v.iter().for_each(|x| self.buf.extend_from_slice(&x.to_le_bytes()));
+    }
+
+    /// Appends `u32`s.
+    pub fn u32s(&mut self, v: &[u32]) {
+        self.buf.reserve(v.len() * 4);
+        v.iter().for_each(|x| self.buf.extend_from_slice(&x.to_le_bytes()));
+    }
+
+    /// Appends `u64`s.
+    pub fn u64s(&mut self, v: &[u64]) {
+        self.buf.reserve(v.len() * 8);
+        v.iter().for_each(|x| self.buf.extend_from_slice(&x.to_le_bytes()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header() -> Header {
+        Header {
+            magic: *b"VSFLAT01",
+            version: 1,
+            metric: Metric::L2,
+            dim: 3,
+            count: 2,
+        }
+    }
+
+    #[test]
+    fn round_trip_and_every_kind_of_damage() {
+        let dir = std::env::temp_dir().join(format!("vs-persist-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("x.idx");
+        write_atomic(&path, &header(), b"hello body").unwrap();
+        let (h, body) = read_checked(&path, b"VSFLAT01", 1).unwrap();
+        assert_eq!(h, header());
+        assert_eq!(body, b"hello body");
+
+        let good = fs::read(&path).unwrap();
+        assert!(matches!(read_checked(&path, b"VSNATIVE", 1), Err(Error::Corrupt(m)) if m.contains("flat")));
+        for cut in [0, 10, HEADER_LEN, good.len() - 1] {
+            fs::write(&path, &good[..cut]).unwrap();
+            assert!(matches!(read_checked(&path, b"VSFLAT01", 1), Err(Error::Corrupt(_))), "cut {cut}");
+        }
+        for bit in 0..good.len() * 8 {
+            let mut bad = good.clone();
+            bad[bit / 8] ^= 1 << (bit % 8);
+            fs::write(&path, &bad).unwrap();
+            assert!(read_checked(&path, b"VSFLAT01", 1).is_err(), "bit {bit}");
+        }
+        assert!(matches!(read_checked(&dir.join("missing"), b"VSFLAT01", 1), Err(Error::Io { .. })));
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn reader_never_reads_past_the_end() {
+        let mut r = Reader::new(&[1, 0, 0, 0, 2]);
+        assert_eq!(r.u32().unwrap(), 1);
+        assert!(r.u32().is_err());
+        assert!(r.f32s(usize::MAX).is_err());
+        assert!(Reader::new(&[0; 8]).count("n", 0).is_ok());
+        assert!(Reader::new(&[9, 0, 0, 0, 0, 0, 0, 0]).count("n", 8).is_err());
+    }
+}

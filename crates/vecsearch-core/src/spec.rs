@@ -1,0 +1,182 @@
+//! What an index is built for, what a search asks, what comes back, and what
+//! a backend can do.
+
+use crate::{Error, Filter, Metric, Result};
+
+/// How an index is built. Backends take what applies to them; HNSW backends
+/// use all of it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IndexSpec {
+    /// Number of components of every vector (at least 1).
+    pub dim: usize,
+    /// How distance is measured.
+    pub metric: Metric,
+    /// HNSW: links per node on the upper levels (level 0 has `2 * m`).
+    pub m: usize,
+    /// HNSW: candidate-list size while inserting.
+    pub ef_construction: usize,
+    /// HNSW: candidate-list size while searching when the call sets none.
+    pub ef_search: usize,
+    /// Expected number of vectors; capacity grows past it by itself.
+    pub capacity: usize,
+    /// Threads for batch calls; 0 means every core.
+    pub threads: usize,
+}
+
+impl IndexSpec {
+    /// A spec with the default graph parameters (M 16, ef_construction 200,
+    /// ef_search 64) and every core for batches.
+    pub fn new(dim: usize, metric: Metric) -> Self {
+        IndexSpec {
+            dim,
+            metric,
+            m: 16,
+            ef_construction: 200,
+            ef_search: 64,
+            capacity: 0,
+            threads: 0,
+        }
+    }
+
+    /// Sets `m`.
+    pub fn with_m(mut self, m: usize) -> Self {
+        self.m = m;
+        self
+    }
+
+    /// Sets `ef_construction`.
+    pub fn with_ef_construction(mut self, ef: usize) -> Self {
+        self.ef_construction = ef;
+        self
+    }
+
+    /// Sets the default search width.
+    pub fn with_ef_search(mut self, ef: usize) -> Self {
+        self.ef_search = ef;
+        self
+    }
+
+    /// Sets the capacity hint.
+    pub fn with_capacity(mut self, capacity: usize) -> Self {
+        self.capacity = capacity;
+        self
+    }
+
+    /// Sets the thread count for batch calls (0: every core).
+    pub fn with_threads(mut self, threads: usize) -> Self {
+        self.threads = threads;
+        self
+    }
+
+    /// Checks the parameters are usable; every backend calls this at creation.
+    pub fn validate(&self) -> Result<()> {
+        const MAX_DIM: usize = 1 << 16;
+        if self.dim == 0 || self.dim > MAX_DIM {
+            return Err(Error::InvalidArgument(format!(
+                "dim must be between 1 and {MAX_DIM}, got {}",
+                self.dim
+            )));
+        }
+        if self.m < 2 || self.m > 256 {
+            return Err(Error::InvalidArgument(format!(
+                "m must be between 2 and 256, got {}",
+                self.m
+            )));
+        }
+        if self.ef_construction == 0 || self.ef_search == 0 {
+            return Err(Error::InvalidArgument(
+                "ef_construction and ef_search must be at least 1".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The number of threads batch calls use: `threads`, or every core when 0.
+    pub fn effective_threads(&self) -> usize {
+        crate::exec::resolve_threads(self.threads)
+    }
+}
+
+/// Options of one search.
+#[derive(Debug, Clone, Default)]
+pub struct SearchParams {
+    /// Search width; `None` uses the index's `ef_search`. Backends use at
+    /// least `k`.
+    pub ef: Option<usize>,
+    /// Only ids the filter admits are returned.
+    pub filter: Option<Filter>,
+}
+
+impl SearchParams {
+    /// Sets the search width.
+    pub fn with_ef(mut self, ef: usize) -> Self {
+        self.ef = Some(ef);
+        self
+    }
+
+    /// Restricts results to the filter's ids.
+    pub fn with_filter(mut self, filter: Filter) -> Self {
+        self.filter = Some(filter);
+        self
+    }
+}
+
+/// One search result.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Neighbor {
+    /// The caller's id.
+    pub id: u64,
+    /// Distance in the metric's convention (smaller is closer).
+    pub distance: f32,
+}
+
+/// Sorts by distance ascending, ties by id: the order every backend returns.
+pub fn sort_neighbors(list: &mut [Neighbor]) {
+    list.sort_by(|a, b| a.distance.total_cmp(&b.distance).then(a.id.cmp(&b.id)));
+}
+
+/// When a write becomes visible to reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Consistency {
+    /// A write is visible as soon as it returns.
+    Immediate,
+    /// A write is visible once `sync()` has returned after it.
+    Eventual,
+}
+
+/// What a backend can do. The conformance suite runs the cases these allow
+/// and prints the others as skipped, with the missing capability.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Capabilities {
+    /// Metrics the backend serves; others fail at creation with `Unsupported`.
+    pub metrics: Vec<Metric>,
+    /// Whether `SearchParams::filter` is served.
+    pub filter: bool,
+    /// Whether `save` and opening a saved file are served.
+    pub persistence: bool,
+    /// When writes become visible.
+    pub consistency: Consistency,
+    /// The largest id the backend can hold (Milvus: `i64::MAX`).
+    pub max_id: u64,
+    /// Whether `memory_bytes` reports the index's size (for the bounded-churn check).
+    pub reports_memory: bool,
+}
+
+impl Capabilities {
+    /// Everything a local in-memory backend serves.
+    pub fn local_full() -> Self {
+        Capabilities {
+            metrics: Metric::ALL.to_vec(),
+            filter: true,
+            persistence: true,
+            consistency: Consistency::Immediate,
+            max_id: u64::MAX,
+            reports_memory: true,
+        }
+    }
+
+    /// Whether `metric` is served.
+    pub fn serves(&self, metric: Metric) -> bool {
+        self.metrics.contains(&metric)
+    }
+}
