@@ -368,7 +368,11 @@ mod neon {
         let mut sum = unsafe {
             let mut acc = vdupq_n_f32(0.0);
             while i + 4 <= n {
-                acc = vfmaq_f32(acc, vld1q_f32(a.as_ptr().add(i)), vld1q_f32(b.as_ptr().add(i)));
+                acc = vfmaq_f32(
+                    acc,
+                    vld1q_f32(a.as_ptr().add(i)),
+                    vld1q_f32(b.as_ptr().add(i)),
+                );
                 i += 4;
             }
             vaddvq_f32(acc)

@@ -243,7 +243,8 @@ impl VectorIndex for FlatIndex {
         if slot != last {
             let moved = data.ids[last];
             data.ids[slot] = moved;
-            data.vectors.copy_within(last * dim..(last + 1) * dim, slot * dim);
+            data.vectors
+                .copy_within(last * dim..(last + 1) * dim, slot * dim);
             data.slot_of.insert(moved, slot);
         }
         data.ids.truncate(last);
@@ -264,7 +265,12 @@ impl VectorIndex for FlatIndex {
         Ok(self.inner.read().ids.len())
     }
 
-    async fn search(&self, query: &[f32], k: usize, params: &SearchParams) -> Result<Vec<Neighbor>> {
+    async fn search(
+        &self,
+        query: &[f32],
+        k: usize,
+        params: &SearchParams,
+    ) -> Result<Vec<Neighbor>> {
         check_vector(&self.spec, query)?;
         Ok(self.inner.search(query, k, params))
     }
@@ -280,7 +286,9 @@ impl VectorIndex for FlatIndex {
         let (queries, params) = (queries.to_vec(), params.clone());
         exec::offload(move || {
             let threads = inner.spec.effective_threads();
-            Ok(exec::parallel_map(threads, &queries, |q| inner.search(q, k, &params)))
+            Ok(exec::parallel_map(threads, &queries, |q| {
+                inner.search(q, k, &params)
+            }))
         })
         .await
     }
@@ -300,4 +308,3 @@ impl VectorIndex for FlatIndex {
         )
     }
 }
-

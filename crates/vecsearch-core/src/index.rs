@@ -52,7 +52,8 @@ pub trait VectorIndex: Send + Sync {
 
     /// The `min(k, len)` nearest neighbours of `query` (among ids the filter
     /// admits, if any), by distance ascending, ties by id.
-    async fn search(&self, query: &[f32], k: usize, params: &SearchParams) -> Result<Vec<Neighbor>>;
+    async fn search(&self, query: &[f32], k: usize, params: &SearchParams)
+        -> Result<Vec<Neighbor>>;
 
     /// `search` for each query, in order; runs queries in parallel where the
     /// backend can.

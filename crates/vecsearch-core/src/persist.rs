@@ -67,7 +67,10 @@ pub fn write_atomic(path: &Path, header: &Header, body: &[u8]) -> Result<()> {
 }
 
 fn temp_path(path: &Path) -> PathBuf {
-    let mut name = path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    let mut name = path
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_default();
     name.push(format!(".tmp-{}", std::process::id()));
     path.with_file_name(name)
 }
@@ -136,7 +139,9 @@ pub fn read_checked(path: &Path, magic: &[u8; 8], max_version: u32) -> Result<(H
     f.read_exact(&mut body)
         .map_err(|e| Error::io("reading", path, e))?;
     if crc32fast::hash(&body) != body_crc {
-        return Err(Error::corrupt("body checksum mismatch (the file is damaged)"));
+        return Err(Error::corrupt(
+            "body checksum mismatch (the file is damaged)",
+        ));
     }
     Ok((header, body))
 }
@@ -155,7 +160,9 @@ fn parse_header(head: &[u8; HEADER_LEN], magic: &[u8; 8], max_version: u32) -> R
     let mut r = Reader::new(&head[8..]);
     let stored_crc = u32::from_le_bytes([head[44], head[45], head[46], head[47]]);
     if crc32fast::hash(&head[..44]) != stored_crc {
-        return Err(Error::corrupt("header checksum mismatch (the file is damaged)"));
+        return Err(Error::corrupt(
+            "header checksum mismatch (the file is damaged)",
+        ));
     }
     let version = r.u32()?;
     if version == 0 || version > max_version {
@@ -238,14 +245,19 @@ impl<'a> Reader<'a> {
     pub fn count(&mut self, what: &str, max: u64) -> Result<usize> {
         let n = self.u64()?;
         if n > max {
-            return Err(Error::corrupt(format!("{what} is {n}, more than the file can hold ({max})")));
+            return Err(Error::corrupt(format!(
+                "{what} is {n}, more than the file can hold ({max})"
+            )));
         }
         usize::try_from(n).map_err(|_| Error::corrupt(format!("{what} too large")))
     }
 
     /// `n` `f32`s (the length is checked against what is left before allocating).
     pub fn f32s(&mut self, n: usize) -> Result<Vec<f32>> {
-        let b = self.bytes(n.checked_mul(4).ok_or_else(|| Error::corrupt("length overflow"))?)?;
+        let b = self.bytes(
+            n.checked_mul(4)
+                .ok_or_else(|| Error::corrupt("length overflow"))?,
+        )?;
         Ok(b.chunks_exact(4)
             .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
             .collect())
@@ -253,7 +265,10 @@ impl<'a> Reader<'a> {
 
     /// `n` `u32`s.
     pub fn u32s(&mut self, n: usize) -> Result<Vec<u32>> {
-        let b = self.bytes(n.checked_mul(4).ok_or_else(|| Error::corrupt("length overflow"))?)?;
+        let b = self.bytes(
+            n.checked_mul(4)
+                .ok_or_else(|| Error::corrupt("length overflow"))?,
+        )?;
         Ok(b.chunks_exact(4)
             .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
             .collect())
@@ -261,7 +276,10 @@ impl<'a> Reader<'a> {
 
     /// `n` `u64`s.
     pub fn u64s(&mut self, n: usize) -> Result<Vec<u64>> {
-        let b = self.bytes(n.checked_mul(8).ok_or_else(|| Error::corrupt("length overflow"))?)?;
+        let b = self.bytes(
+            n.checked_mul(8)
+                .ok_or_else(|| Error::corrupt("length overflow"))?,
+        )?;
         Ok(b.chunks_exact(8)
             .map(|c| {
                 let mut a = [0u8; 8];
@@ -311,19 +329,22 @@ impl Writer {
     /// Appends `f32`s.
     pub fn f32s(&mut self, v: &[f32]) {
         self.buf.reserve(v.len() * 4);
-        v.iter().for_each(|x| self.buf.extend_from_slice(&x.to_le_bytes()));
+        v.iter()
+            .for_each(|x| self.buf.extend_from_slice(&x.to_le_bytes()));
     }
 
     /// Appends `u32`s.
     pub fn u32s(&mut self, v: &[u32]) {
         self.buf.reserve(v.len() * 4);
-        v.iter().for_each(|x| self.buf.extend_from_slice(&x.to_le_bytes()));
+        v.iter()
+            .for_each(|x| self.buf.extend_from_slice(&x.to_le_bytes()));
     }
 
     /// Appends `u64`s.
     pub fn u64s(&mut self, v: &[u64]) {
         self.buf.reserve(v.len() * 8);
-        v.iter().for_each(|x| self.buf.extend_from_slice(&x.to_le_bytes()));
+        v.iter()
+            .for_each(|x| self.buf.extend_from_slice(&x.to_le_bytes()));
     }
 }
 
@@ -352,10 +373,15 @@ mod tests {
         assert_eq!(body, b"hello body");
 
         let good = fs::read(&path).unwrap();
-        assert!(matches!(read_checked(&path, b"VSNATIVE", 1), Err(Error::Corrupt(m)) if m.contains("flat")));
+        assert!(
+            matches!(read_checked(&path, b"VSNATIVE", 1), Err(Error::Corrupt(m)) if m.contains("flat"))
+        );
         for cut in [0, 10, HEADER_LEN, good.len() - 1] {
             fs::write(&path, &good[..cut]).unwrap();
-            assert!(matches!(read_checked(&path, b"VSFLAT01", 1), Err(Error::Corrupt(_))), "cut {cut}");
+            assert!(
+                matches!(read_checked(&path, b"VSFLAT01", 1), Err(Error::Corrupt(_))),
+                "cut {cut}"
+            );
         }
         for bit in 0..good.len() * 8 {
             let mut bad = good.clone();
@@ -363,7 +389,10 @@ mod tests {
             fs::write(&path, &bad).unwrap();
             assert!(read_checked(&path, b"VSFLAT01", 1).is_err(), "bit {bit}");
         }
-        assert!(matches!(read_checked(&dir.join("missing"), b"VSFLAT01", 1), Err(Error::Io { .. })));
+        assert!(matches!(
+            read_checked(&dir.join("missing"), b"VSFLAT01", 1),
+            Err(Error::Io { .. })
+        ));
         fs::remove_dir_all(&dir).unwrap();
     }
 
@@ -374,6 +403,8 @@ mod tests {
         assert!(r.u32().is_err());
         assert!(r.f32s(usize::MAX).is_err());
         assert!(Reader::new(&[0; 8]).count("n", 0).is_ok());
-        assert!(Reader::new(&[9, 0, 0, 0, 0, 0, 0, 0]).count("n", 8).is_err());
+        assert!(Reader::new(&[9, 0, 0, 0, 0, 0, 0, 0])
+            .count("n", 8)
+            .is_err());
     }
 }

@@ -73,7 +73,10 @@ impl Vectors {
 
     /// Every vector as its own `Vec` (the batch calls' form).
     pub fn to_rows(&self) -> Vec<Vec<f32>> {
-        self.data.chunks_exact(self.dim).map(<[f32]>::to_vec).collect()
+        self.data
+            .chunks_exact(self.dim)
+            .map(<[f32]>::to_vec)
+            .collect()
     }
 }
 
@@ -91,7 +94,11 @@ pub fn clustered(n: usize, dim: usize, clusters: usize, seed: u64, metric: Metri
         let c = rng.below(clusters);
         for j in 0..dim {
             let x = centres[c * dim + j] + spread * rng.normal();
-            data.push(if metric == Metric::Jaccard { x.abs() as f32 } else { x as f32 });
+            data.push(if metric == Metric::Jaccard {
+                x.abs() as f32
+            } else {
+                x as f32
+            });
         }
     }
     Vectors { dim, data }
@@ -129,6 +136,9 @@ pub fn recall(got: &[crate::Neighbor], truth: &[crate::Neighbor]) -> f64 {
     if truth.is_empty() {
         return 1.0;
     }
-    let hits = truth.iter().filter(|t| got.iter().any(|g| g.id == t.id)).count();
+    let hits = truth
+        .iter()
+        .filter(|t| got.iter().any(|g| g.id == t.id))
+        .count();
     hits as f64 / truth.len() as f64
 }

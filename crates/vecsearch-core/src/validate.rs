@@ -88,7 +88,10 @@ mod tests {
         assert!(check_vector(&spec, &[1.0, 0.0, 0.0]).is_ok());
         assert!(matches!(
             check_vector(&spec, &[1.0]),
-            Err(Error::DimensionMismatch { expected: 3, got: 1 })
+            Err(Error::DimensionMismatch {
+                expected: 3,
+                got: 1
+            })
         ));
         assert!(matches!(
             check_vector(&spec, &[f32::NAN, 0.0, 1.0]),
@@ -109,7 +112,12 @@ mod tests {
         ));
         assert!(check_vector(&jac, &[0.0, 0.0]).is_ok());
         assert!(matches!(check_id(10, 11), Err(Error::InvalidArgument(_))));
-        let err = check_batch(&spec, u64::MAX, &[1, 2], &[vec![1.0, 0.0, 0.0], vec![0.0; 3]]);
+        let err = check_batch(
+            &spec,
+            u64::MAX,
+            &[1, 2],
+            &[vec![1.0, 0.0, 0.0], vec![0.0; 3]],
+        );
         assert!(matches!(err, Err(Error::InvalidVector(m)) if m.contains("batch item 1")));
     }
 }

@@ -1,0 +1,87 @@
+//! How a backend plugs into the suite: a factory for fresh indexes, an
+//! optional opener for saved files, and the executor its futures need.
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use vecsearch_core::{IndexSpec, Result, VectorIndex};
+
+/// A boxed, sendable future.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+type Factory = dyn Fn(IndexSpec) -> BoxFuture<'static, Result<Box<dyn VectorIndex>>> + Send + Sync;
+type Opener =
+    dyn Fn(PathBuf, IndexSpec) -> BoxFuture<'static, Result<Box<dyn VectorIndex>>> + Send + Sync;
+type BlockOn = dyn for<'a> Fn(BoxFuture<'a, ()>) + Send + Sync;
+
+/// A backend under test.
+#[derive(Clone)]
+pub struct Harness {
+    pub(crate) name: String,
+    pub(crate) factory: Arc<Factory>,
+    pub(crate) opener: Option<Arc<Opener>>,
+    pub(crate) block_on: Arc<BlockOn>,
+    pub(crate) scale: f64,
+}
+
+impl Harness {
+    /// A backend called `name` (printed in every line) whose `factory` makes a
+    /// fresh, empty index for a spec. Each case calls it with its own spec;
+    /// remote factories should use a new collection each time.
+    pub fn new<F, Fut>(name: &str, factory: F) -> Self
+    where
+        F: Fn(IndexSpec) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Box<dyn VectorIndex>>> + Send + 'static,
+    {
+        Harness {
+            name: name.to_string(),
+            factory: Arc::new(move |spec| Box::pin(factory(spec))),
+            opener: None,
+            block_on: Arc::new(|fut| vecsearch_core::exec::block_on(fut)),
+            scale: 1.0,
+        }
+    }
+
+    /// How to open a file written by `save` (local backends): enables the
+    /// persistence cases.
+    pub fn with_opener<F, Fut>(mut self, opener: F) -> Self
+    where
+        F: Fn(PathBuf, IndexSpec) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Box<dyn VectorIndex>>> + Send + 'static,
+    {
+        self.opener = Some(Arc::new(move |p, s| Box::pin(opener(p, s))));
+        self
+    }
+
+    /// How a plain thread drives one of the backend's futures to completion
+    /// (the concurrency case runs several threads). The default is
+    /// `vecsearch_core::exec::block_on`, enough for local backends; a remote
+    /// backend passes its Tokio runtime's `Handle::block_on`.
+    pub fn with_block_on<B>(mut self, block_on: B) -> Self
+    where
+        B: for<'a> Fn(BoxFuture<'a, ()>) + Send + Sync + 'static,
+    {
+        self.block_on = Arc::new(block_on);
+        self
+    }
+
+    /// Scales the sizes of the large cases (recall, churn) by `factor`; a
+    /// remote backend over a slow link may pass less than 1. Recall cases
+    /// never go below 20,000 points, the contract's size.
+    pub fn with_scale(mut self, factor: f64) -> Self {
+        self.scale = factor;
+        self
+    }
+
+    /// The backend's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// A fresh index for `spec`.
+    pub async fn create(&self, spec: IndexSpec) -> Result<Box<dyn VectorIndex>> {
+        (self.factory)(spec).await
+    }
+}

@@ -1,0 +1,14 @@
+//! The whole suite against the flat (exact) index.
+
+use vecsearch_conformance::{run_main, Harness};
+use vecsearch_core::{FlatIndex, VectorIndex};
+
+fn main() -> std::process::ExitCode {
+    let h = Harness::new("flat", |spec| async move {
+        Ok(Box::new(FlatIndex::new(spec)?) as Box<dyn VectorIndex>)
+    })
+    .with_opener(|path, spec| async move {
+        Ok(Box::new(FlatIndex::open(&path, spec).await?) as Box<dyn VectorIndex>)
+    });
+    run_main(h)
+}
