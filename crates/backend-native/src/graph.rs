@@ -1,0 +1,508 @@
+//! The HNSW algorithm (Malkov & Yashunin 2016): greedy descent through the
+//! upper levels, a best-first search of width `ef` on the level that
+//! matters, and the neighbour-selection heuristic of the paper's Algorithm 4.
+//!
+//! Concurrency, in one place:
+//! - `store` (an `RwLock`): the write lock places vectors and allocates or
+//!   reuses slots, briefly; searches and the linking of inserts run under the
+//!   read lock, in parallel.
+//! - a node's links are written under that node's lock, one lock held at a
+//!   time, and read lock-free as seqlocks (`links`);
+//! - `entry_lock` serialises inserts that raise the top level; the entry
+//!   point itself is one atomic word, read without locks.
+//!
+//! Deleted nodes stay in the graph, so they keep helping navigation; they
+//! are only kept out of results. Their slots are reused by later inserts,
+//! which repair the old node's neighbourhood first (the idea of hnswlib's
+//! `updatePoint`); an upsert repairs the same way.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use vecsearch_core::distance::DistanceFn;
+use vecsearch_core::{exec, sort_neighbors, Filter, IdMap, IndexSpec, Neighbor, Result, TopK};
+
+use crate::links;
+use crate::storage::{Job, Store, NONE};
+use crate::visited::{key, key_distance, key_slot, Pool, Scratch};
+
+/// The top of the graph: where every search starts.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Entry {
+    pub(crate) slot: u32,
+    pub(crate) level: usize,
+}
+
+/// The graph and everything shared by the threads that use it.
+pub(crate) struct Graph {
+    /// The spec in force (for an opened index, M and ef_construction come from the file).
+    pub(crate) spec: IndexSpec,
+    dist: DistanceFn,
+    level_mult: f64,
+    store: RwLock<Store>,
+    /// 0 when empty, else `(level + 1) << 32 | slot`.
+    entry: AtomicU64,
+    entry_lock: Mutex<()>,
+    pool: Pool,
+}
+
+impl Graph {
+    /// A graph over `store` with top `entry`.
+    pub(crate) fn new(
+        spec: IndexSpec,
+        dist: DistanceFn,
+        store: Store,
+        entry: Option<Entry>,
+    ) -> Self {
+        Graph {
+            level_mult: 1.0 / (spec.m as f64).ln(),
+            spec,
+            dist,
+            store: RwLock::new(store),
+            entry: AtomicU64::new(pack(entry)),
+            entry_lock: Mutex::new(()),
+            pool: Pool::default(),
+        }
+    }
+
+    pub(crate) fn read(&self) -> RwLockReadGuard<'_, Store> {
+        self.store.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, Store> {
+        self.store.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The current entry point.
+    pub(crate) fn entry(&self) -> Option<Entry> {
+        unpack(self.entry.load(Ordering::Acquire))
+    }
+
+    // ---------- writes ----------
+
+    /// Upserts prepared vectors (ids distinct, validated) and links them, on
+    /// `threads` threads.
+    pub(crate) fn add(&self, ids: &[u64], vectors: &[Vec<f32>], threads: usize) -> Result<()> {
+        let jobs: Vec<Job> = {
+            let mut st = self.write();
+            st.check_room(ids.iter().copied())?;
+            ids.iter()
+                .zip(vectors)
+                .map(|(&id, v)| st.place(id, v, self.level_mult))
+                .collect()
+        };
+        exec::parallel_for(threads, jobs.len(), |i| self.link(jobs[i]));
+        Ok(())
+    }
+
+    /// Removes `id` from results; its node keeps navigating until reused.
+    pub(crate) fn delete(&self, id: u64) -> bool {
+        self.write().delete(id)
+    }
+
+    /// Links one placed slot. The read lock is taken per node, so a writer
+    /// waiting for the store (a delete, another batch) gets in between.
+    fn link(&self, job: Job) {
+        let st = self.read();
+        let mut sc = self.pool.take();
+        if job.repair {
+            self.repair(&st, job.slot, &mut sc);
+        }
+        self.insert(&st, job.slot, &mut sc);
+        self.pool.give(sc);
+    }
+
+    /// Inserts node `s` (its vector and level are in place) into every level it has.
+    fn insert(&self, st: &Store, s: u32, sc: &mut Scratch) {
+        let level = st.level(s);
+        let mut ep = self.entry();
+        let mut _top_guard = None;
+        if ep.is_none_or(|e| level > e.level) {
+            _top_guard = Some(self.entry_lock.lock().unwrap_or_else(|e| e.into_inner()));
+            ep = self.entry();
+        }
+        let Some(ep) = ep else {
+            self.set_entry(Entry { slot: s, level });
+            return;
+        };
+        let q = st.vector(s);
+        // Node `s` may already be in the graph (upsert, reuse): it is never
+        // its own neighbour, so a start at `s` counts as infinitely far.
+        let mut cur = ep.slot;
+        let mut cur_d = if cur == s {
+            f32::INFINITY
+        } else {
+            (self.dist)(q, st.vector(cur))
+        };
+        for lev in (level + 1..=ep.level).rev() {
+            (cur, cur_d) = self.greedy(st, q, cur, cur_d, lev, s, &mut sc.links);
+        }
+        let ef = self.spec.ef_construction;
+        for lev in (0..=level.min(ep.level)).rev() {
+            self.search_layer(st, q, cur, ef, lev, |x| x != s && !st.is_deleted(x), sc);
+            sort_top(sc);
+            let Some(&nearest) = sc.found.first() else {
+                continue;
+            };
+            cur = key_slot(nearest);
+            self.select(st, &sc.found, st.m, &mut sc.selected);
+            if let Some(_g) = st.lock(s) {
+                links::write(st.list(s, lev), &sc.selected);
+            }
+            for i in 0..sc.selected.len() {
+                let n = sc.selected[i];
+                self.connect(st, n, s, lev, sc);
+            }
+        }
+        if level > ep.level {
+            self.set_entry(Entry { slot: s, level });
+        }
+    }
+
+    fn set_entry(&self, e: Entry) {
+        self.entry.store(pack(Some(e)), Ordering::Release);
+    }
+
+    /// Adds the link `n -> s` on `level`; a full list is re-selected with
+    /// the heuristic over its links and `s`.
+    fn connect(&self, st: &Store, n: u32, s: u32, level: usize, sc: &mut Scratch) {
+        let Some(_g) = st.lock(n) else {
+            return;
+        };
+        let list = st.list(n, level);
+        links::read(list, &mut sc.links);
+        if sc.links.contains(&s) {
+            return;
+        }
+        if sc.links.len() < st.cap(level) {
+            sc.links.push(s);
+            links::write(list, &sc.links);
+            return;
+        }
+        let vn = st.vector(n);
+        sc.keys.clear();
+        for &c in sc.links.iter().chain([&s]) {
+            sc.keys.push(key((self.dist)(vn, st.vector(c)), c));
+        }
+        sc.keys.sort_unstable();
+        // Not `selected`: the caller is iterating over it.
+        self.select(st, &sc.keys, st.cap(level), &mut sc.pruned);
+        links::write(list, &sc.pruned);
+    }
+
+    /// Before node `s` gets a new vector's links: every old neighbour of `s`
+    /// re-selects its own links among its links, `s`'s old neighbours and
+    /// `s`, so links chosen for the old vector are replaced by good ones.
+    fn repair(&self, st: &Store, s: u32, sc: &mut Scratch) {
+        for level in 0..=st.level(s) {
+            let mut old = std::mem::take(&mut sc.old);
+            links::read(st.list(s, level), &mut old);
+            for &n in &old {
+                if n == s {
+                    continue;
+                }
+                let Some(_g) = st.lock(n) else {
+                    continue;
+                };
+                let list = st.list(n, level);
+                links::read(list, &mut sc.links);
+                let vn = st.vector(n);
+                sc.keys.clear();
+                for &c in sc.links.iter().chain(&old).chain([&s]) {
+                    if c != n {
+                        sc.keys.push(key((self.dist)(vn, st.vector(c)), c));
+                    }
+                }
+                sc.keys.sort_unstable();
+                sc.keys.dedup();
+                self.select(st, &sc.keys, st.cap(level), &mut sc.selected);
+                links::write(list, &sc.selected);
+            }
+            sc.old = old;
+        }
+    }
+
+    /// Algorithm 4: walking candidates nearest first, keep one only if it is
+    /// closer to the base than to every neighbour kept so far, which spreads
+    /// links over directions instead of piling them into one cluster.
+    fn select(&self, st: &Store, sorted: &[u64], m: usize, out: &mut Vec<u32>) {
+        out.clear();
+        for &k in sorted {
+            if out.len() >= m {
+                break;
+            }
+            let (d, c) = (key_distance(k), key_slot(k));
+            let vc = st.vector(c);
+            if out.iter().all(|&r| (self.dist)(vc, st.vector(r)) >= d) {
+                out.push(c);
+            }
+        }
+    }
+
+    // ---------- search ----------
+
+    /// Moves from `cur` to ever closer neighbours on `level` until none is
+    /// closer; never to `exclude`.
+    #[allow(clippy::too_many_arguments)]
+    fn greedy(
+        &self,
+        st: &Store,
+        q: &[f32],
+        mut cur: u32,
+        mut cur_d: f32,
+        level: usize,
+        exclude: u32,
+        buf: &mut Vec<u32>,
+    ) -> (u32, f32) {
+        loop {
+            let mut moved = false;
+            links::read(st.list(cur, level), buf);
+            for &n in buf.iter() {
+                if n == exclude {
+                    continue;
+                }
+                let d = (self.dist)(q, st.vector(n));
+                if d < cur_d {
+                    (cur, cur_d, moved) = (n, d, true);
+                }
+            }
+            if !moved {
+                return (cur, cur_d);
+            }
+        }
+    }
+
+    /// Best-first search of width `ef` on `level` from `start`; leaves the
+    /// best `ef` nodes that `admit` accepts in `sc.top`. Every node, admitted
+    /// or not, is followed: deleted and filtered-out nodes still navigate.
+    #[allow(clippy::too_many_arguments)]
+    fn search_layer<A: Fn(u32) -> bool>(
+        &self,
+        st: &Store,
+        q: &[f32],
+        start: u32,
+        ef: usize,
+        level: usize,
+        admit: A,
+        sc: &mut Scratch,
+    ) {
+        let Scratch {
+            visited,
+            candidates,
+            top,
+            links: buf,
+            ..
+        } = sc;
+        visited.begin(st.len());
+        candidates.clear();
+        top.clear();
+        visited.visit(start);
+        let k0 = key((self.dist)(q, st.vector(start)), start);
+        candidates.push(!k0);
+        if admit(start) {
+            top.push(k0);
+        }
+        while let Some(c) = candidates.pop() {
+            let c = !c;
+            if top.len() >= ef && top.peek().is_some_and(|&t| c > t) {
+                break;
+            }
+            links::read(st.list(key_slot(c), level), buf);
+            for &n in buf.iter() {
+                if !visited.visit(n) {
+                    continue;
+                }
+                let kn = key((self.dist)(q, st.vector(n)), n);
+                if top.len() < ef || top.peek().is_some_and(|&t| kn < t) {
+                    candidates.push(!kn);
+                    if admit(n) {
+                        top.push(kn);
+                        if top.len() > ef {
+                            top.pop();
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The `ef` nearest admitted nodes to `q`, nearest first, in `sc.found`.
+    fn knn<A: Fn(u32) -> bool>(
+        &self,
+        st: &Store,
+        q: &[f32],
+        ef: usize,
+        admit: A,
+        sc: &mut Scratch,
+    ) {
+        sc.found.clear();
+        let Some(ep) = self.entry() else {
+            return;
+        };
+        let mut cur = ep.slot;
+        let mut cur_d = (self.dist)(q, st.vector(cur));
+        for lev in (1..=ep.level).rev() {
+            (cur, cur_d) = self.greedy(st, q, cur, cur_d, lev, NONE, &mut sc.links);
+        }
+        self.search_layer(st, q, cur, ef, 0, admit, sc);
+        sort_top(sc);
+    }
+
+    /// The `min(k, len)` nearest live (and admitted) neighbours of the
+    /// prepared query `q`, with search width `ef`.
+    pub(crate) fn search(
+        &self,
+        q: &[f32],
+        k: usize,
+        ef: usize,
+        filter: Option<&Filter>,
+    ) -> Vec<Neighbor> {
+        let st = self.read();
+        let live = st.live();
+        if k == 0 || live == 0 {
+            return Vec::new();
+        }
+        let ef = ef.max(k);
+        match filter {
+            None => self.walk(&st, q, k, ef, |s| !st.is_deleted(s), || k.min(live)),
+            Some(f) if scan_is_cheaper(f.len(), ef, live) => self.scan(&st, q, k, f.ids()),
+            Some(f) => {
+                let admit = |s: u32| {
+                    !st.is_deleted(s) && st.ids.get(s as usize).is_some_and(|&id| f.admits(id))
+                };
+                let present = || {
+                    f.ids()
+                        .filter(|id| st.slot_of.contains_key(id))
+                        .count()
+                        .min(k)
+                };
+                self.walk(&st, q, k, ef, admit, present)
+            }
+        }
+    }
+
+    /// Graph search, widening `ef` while it finds fewer than `want()`
+    /// results (many deleted or filtered-out nodes), then an exact scan if
+    /// even the whole graph walk falls short (unreachable nodes).
+    fn walk<A, W>(
+        &self,
+        st: &Store,
+        q: &[f32],
+        k: usize,
+        mut ef: usize,
+        admit: A,
+        want: W,
+    ) -> Vec<Neighbor>
+    where
+        A: Fn(u32) -> bool,
+        W: FnOnce() -> usize,
+    {
+        let mut sc = self.pool.take();
+        let mut want = Some(want);
+        let mut target = k;
+        let n = st.len();
+        let enough = loop {
+            self.knn(st, q, ef, &admit, &mut sc);
+            if sc.found.len() >= k {
+                break true;
+            }
+            if let Some(w) = want.take() {
+                target = w();
+            }
+            if sc.found.len() >= target {
+                break true;
+            }
+            if ef >= n {
+                break false;
+            }
+            ef = ef.saturating_mul(2).min(n);
+        };
+        let out = if enough {
+            let mut out: Vec<Neighbor> = sc
+                .found
+                .iter()
+                .map(|&kk| Neighbor {
+                    id: st.ids.get(key_slot(kk) as usize).copied().unwrap_or(0),
+                    distance: key_distance(kk),
+                })
+                .collect();
+            sort_neighbors(&mut out);
+            out.truncate(k);
+            out
+        } else {
+            let slots = (0..n as u32).filter(|&s| admit(s));
+            self.scan(
+                st,
+                q,
+                k,
+                slots.filter_map(|s| st.ids.get(s as usize).copied()),
+            )
+        };
+        self.pool.give(sc);
+        out
+    }
+
+    /// Exact search over `ids` (absent ones are skipped).
+    fn scan(
+        &self,
+        st: &Store,
+        q: &[f32],
+        k: usize,
+        ids: impl Iterator<Item = u64>,
+    ) -> Vec<Neighbor> {
+        let mut top = TopK::new(k);
+        for id in ids {
+            if let Some(&s) = st.slot_of.get(&id) {
+                top.push(id, (self.dist)(q, st.vector(s)));
+            }
+        }
+        top.into_sorted()
+    }
+
+    /// A copy of the stored (prepared) vector of `id`.
+    pub(crate) fn get(&self, id: u64) -> Option<Vec<f32>> {
+        let st = self.read();
+        st.slot_of.get(&id).map(|&s| st.vector(s).to_vec())
+    }
+}
+
+/// Whether an exact scan of an allow-list of `allowed` ids costs less than
+/// a filtered walk. A walk admitting a fraction p of the nodes evaluates
+/// roughly `c·ef / p` distances (c ≈ 24 links scored per expansion), a scan
+/// `p·live`; equal where `allowed² = c·ef·live`. Small lists are scanned,
+/// which is also exact.
+pub(crate) fn scan_is_cheaper(allowed: usize, ef: usize, live: usize) -> bool {
+    const LINKS_SCORED: usize = 24;
+    allowed <= 1000 || (allowed as u128).pow(2) <= (LINKS_SCORED * ef) as u128 * live as u128
+}
+
+/// Drains `sc.top` into `sc.found`, nearest first.
+fn sort_top(sc: &mut Scratch) {
+    sc.found.clear();
+    sc.found.extend(sc.top.drain());
+    sc.found.sort_unstable();
+}
+
+fn pack(e: Option<Entry>) -> u64 {
+    e.map_or(0, |e| ((e.level as u64 + 1) << 32) | u64::from(e.slot))
+}
+
+fn unpack(x: u64) -> Option<Entry> {
+    (x != 0).then(|| Entry {
+        slot: x as u32,
+        level: ((x >> 32) - 1) as usize,
+    })
+}
+
+/// The positions of the last occurrence of every id, in order: a batch with
+/// repeated ids equals its adds one by one.
+pub(crate) fn last_occurrences(ids: &[u64]) -> Vec<usize> {
+    let mut seen: IdMap<()> = IdMap::default();
+    seen.reserve(ids.len());
+    let mut keep: Vec<usize> = (0..ids.len())
+        .rev()
+        .filter(|&i| seen.insert(ids[i], ()).is_none())
+        .collect();
+    keep.reverse();
+    keep
+}

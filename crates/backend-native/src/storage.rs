@@ -1,0 +1,242 @@
+//! Where the graph lives: vectors in one contiguous buffer, level-0 links in
+//! one flat array with a fixed `2*M` slots per node, upper levels per node,
+//! `u32` slots, and the maps between caller ids and slots.
+//!
+//! The index keeps a `Store` behind an `RwLock`. Everything that changes the
+//! *shape* of the store or a vector (allocating a slot, growing, writing a
+//! vector, deleting) happens under the write lock, so vectors, ids, levels
+//! and flags are plain memory read under the read lock with no race. The
+//! links change under the read lock, beside searches: they are atomics,
+//! written under a per-node lock and read as seqlocks (see `links`).
+
+use std::sync::atomic::AtomicU32;
+use std::sync::{Mutex, MutexGuard};
+
+use vecsearch_core::{Error, IdMap, Result};
+
+use crate::links;
+
+/// Slot value meaning "none"; also bounds the number of nodes.
+pub(crate) const NONE: u32 = u32::MAX;
+/// At most this many nodes (every slot fits a `u32` below [`NONE`]).
+pub(crate) const MAX_NODES: usize = NONE as usize - 1;
+/// Highest level a node gets (reached with probability M^-24).
+pub(crate) const MAX_LEVEL: usize = 24;
+
+/// What the graph pass must do for a slot the write pass placed.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Job {
+    /// The slot.
+    pub(crate) slot: u32,
+    /// The slot held another vector before (upsert or reused slot): its old
+    /// neighbourhood must be repaired.
+    pub(crate) repair: bool,
+}
+
+/// The nodes of the graph.
+pub(crate) struct Store {
+    pub(crate) dim: usize,
+    /// Links per node on levels >= 1.
+    pub(crate) m: usize,
+    /// Links per node on level 0 (`2 * m`).
+    pub(crate) m0: usize,
+    pub(crate) vectors: Vec<f32>,
+    /// Caller id of every slot (stale for deleted slots).
+    pub(crate) ids: Vec<u64>,
+    pub(crate) levels: Vec<u8>,
+    pub(crate) deleted: Vec<bool>,
+    /// `words(m0)` atomics per node.
+    pub(crate) links0: Vec<AtomicU32>,
+    /// `level * words(m)` atomics per node (empty for level-0 nodes).
+    pub(crate) upper: Vec<Box<[AtomicU32]>>,
+    /// Total atomics in `upper`, for `memory_bytes`.
+    pub(crate) upper_words: usize,
+    /// Serialises writers of a node's links.
+    pub(crate) locks: Vec<Mutex<()>>,
+    pub(crate) slot_of: IdMap<u32>,
+    /// Deleted slots, reused by the next inserts of new ids.
+    pub(crate) free: Vec<u32>,
+    /// State of the level generator (seeded: builds are reproducible).
+    pub(crate) rng: u64,
+}
+
+impl Store {
+    /// An empty store with room for `capacity` nodes.
+    pub(crate) fn new(dim: usize, m: usize, capacity: usize, seed: u64) -> Self {
+        let capacity = capacity.min(MAX_NODES);
+        Store {
+            dim,
+            m,
+            m0: 2 * m,
+            vectors: Vec::with_capacity(capacity.saturating_mul(dim)),
+            ids: Vec::with_capacity(capacity),
+            levels: Vec::with_capacity(capacity),
+            deleted: Vec::with_capacity(capacity),
+            links0: Vec::with_capacity(capacity.saturating_mul(links::words(2 * m))),
+            upper: Vec::with_capacity(capacity),
+            upper_words: 0,
+            locks: Vec::with_capacity(capacity),
+            slot_of: IdMap::default(),
+            free: Vec::new(),
+            rng: seed,
+        }
+    }
+
+    /// Number of nodes, live or deleted.
+    #[inline]
+    pub(crate) fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    /// Number of live ids.
+    pub(crate) fn live(&self) -> usize {
+        self.slot_of.len()
+    }
+
+    /// The vector of `slot` (empty for a slot out of range, which the graph never holds).
+    #[inline]
+    pub(crate) fn vector(&self, slot: u32) -> &[f32] {
+        let i = slot as usize * self.dim;
+        self.vectors.get(i..i + self.dim).unwrap_or(&[])
+    }
+
+    /// The level of `slot`.
+    #[inline]
+    pub(crate) fn level(&self, slot: u32) -> usize {
+        self.levels
+            .get(slot as usize)
+            .map_or(0, |&l| usize::from(l))
+    }
+
+    /// Whether `slot` is deleted (out of range counts as deleted).
+    #[inline]
+    pub(crate) fn is_deleted(&self, slot: u32) -> bool {
+        self.deleted.get(slot as usize).copied().unwrap_or(true)
+    }
+
+    /// Capacity of a list on `level`.
+    #[inline]
+    pub(crate) fn cap(&self, level: usize) -> usize {
+        if level == 0 {
+            self.m0
+        } else {
+            self.m
+        }
+    }
+
+    /// The link list of `slot` on `level` (empty if the node has no such level).
+    #[inline]
+    pub(crate) fn list(&self, slot: u32, level: usize) -> &[AtomicU32] {
+        if level == 0 {
+            let w = links::words(self.m0);
+            let i = slot as usize * w;
+            self.links0.get(i..i + w).unwrap_or(&[])
+        } else {
+            let w = links::words(self.m);
+            self.upper
+                .get(slot as usize)
+                .and_then(|u| u.get((level - 1) * w..level * w))
+                .unwrap_or(&[])
+        }
+    }
+
+    /// Locks `slot`'s links against other writers.
+    pub(crate) fn lock(&self, slot: u32) -> Option<MutexGuard<'_, ()>> {
+        self.locks
+            .get(slot as usize)
+            .map(|l| l.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Fails, changing nothing, unless `ids` (distinct) fit in the slot space.
+    pub(crate) fn check_room(&self, ids: impl Iterator<Item = u64>) -> Result<()> {
+        let fresh = ids.filter(|id| !self.slot_of.contains_key(id)).count();
+        let new_slots = fresh.saturating_sub(self.free.len());
+        if self.len().saturating_add(new_slots) > MAX_NODES {
+            return Err(Error::InvalidArgument(format!(
+                "the native index holds at most {MAX_NODES} vectors"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Stores `v` under `id`: in its slot if the id is present, else in a
+    /// reused deleted slot, else in a new one. Call `check_room` first.
+    pub(crate) fn place(&mut self, id: u64, v: &[f32], level_mult: f64) -> Job {
+        if let Some(&slot) = self.slot_of.get(&id) {
+            self.set_vector(slot, v);
+            return Job { slot, repair: true };
+        }
+        if let Some(slot) = self.free.pop() {
+            self.set_vector(slot, v);
+            if let Some(x) = self.ids.get_mut(slot as usize) {
+                *x = id;
+            }
+            if let Some(d) = self.deleted.get_mut(slot as usize) {
+                *d = false;
+            }
+            self.slot_of.insert(id, slot);
+            return Job { slot, repair: true };
+        }
+        let slot = self.len() as u32;
+        let level = self.next_level(level_mult);
+        self.vectors.extend_from_slice(v);
+        self.ids.push(id);
+        self.levels.push(level as u8);
+        self.deleted.push(false);
+        self.links0.extend(links::empty(self.m0));
+        let upper: Box<[AtomicU32]> = (0..level).flat_map(|_| links::empty(self.m)).collect();
+        self.upper_words += upper.len();
+        self.upper.push(upper);
+        self.locks.push(Mutex::new(()));
+        self.slot_of.insert(id, slot);
+        Job {
+            slot,
+            repair: false,
+        }
+    }
+
+    fn set_vector(&mut self, slot: u32, v: &[f32]) {
+        let i = slot as usize * self.dim;
+        if let Some(dst) = self.vectors.get_mut(i..i + self.dim) {
+            dst.copy_from_slice(v);
+        }
+    }
+
+    /// Removes `id`; its slot stays in the graph for navigation until reused.
+    pub(crate) fn delete(&mut self, id: u64) -> bool {
+        let Some(slot) = self.slot_of.remove(&id) else {
+            return false;
+        };
+        if let Some(d) = self.deleted.get_mut(slot as usize) {
+            *d = true;
+        }
+        self.free.push(slot);
+        true
+    }
+
+    /// A level drawn as `floor(-ln(U) * mult)`, U uniform in (0, 1].
+    fn next_level(&mut self, mult: f64) -> usize {
+        self.rng = self.rng.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.rng;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^= z >> 31;
+        let u = ((z >> 11) + 1) as f64 / (1u64 << 53) as f64;
+        ((-u.ln() * mult) as usize).min(MAX_LEVEL)
+    }
+
+    /// Bytes held by the nodes and maps.
+    pub(crate) fn memory_bytes(&self) -> usize {
+        use std::mem::size_of;
+        self.vectors.capacity() * 4
+            + self.ids.capacity() * 8
+            + self.levels.capacity()
+            + self.deleted.capacity()
+            + self.links0.capacity() * 4
+            + self.upper.capacity() * size_of::<Box<[AtomicU32]>>()
+            + self.upper_words * 4
+            + self.locks.capacity() * size_of::<Mutex<()>>()
+            + self.slot_of.capacity() * (size_of::<(u64, u32)>() + 1)
+            + self.free.capacity() * 4
+    }
+}
