@@ -165,3 +165,6 @@ impl VectorIndex for NativeIndex {
         Some(self.inner.read().memory_bytes())
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,521 @@
+//! Engine tests: recall against exact search, deletion and slot reuse,
+//! upsert, churn, concurrency, reproducibility and crafted files.
+
+use std::path::PathBuf;
+
+use vecsearch_core::persist::{write_atomic, Header, Writer};
+use vecsearch_core::synthetic::{clustered, exact_knn, recall, Rng};
+use vecsearch_core::{Blocking, Error, Filter, IndexSpec, Metric, SearchParams, VectorIndex};
+
+use crate::NativeIndex;
+
+fn index(spec: IndexSpec) -> Blocking<NativeIndex> {
+    Blocking::new(Box::new(NativeIndex::new(spec).unwrap()))
+}
+
+fn temp(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("vs-native-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}
+
+/// Mean recall@10 of `idx` against exact search over `live` for `queries`.
+fn mean_recall(
+    idx: &Blocking<NativeIndex>,
+    metric: Metric,
+    live: &[(u64, &[f32])],
+    queries: &[Vec<f32>],
+    params: &SearchParams,
+) -> f64 {
+    let mut sum = 0.0;
+    for q in queries {
+        let got = idx.search(q, 10, params).unwrap();
+        let admitted: Vec<(u64, &[f32])> = match &params.filter {
+            Some(f) => live
+                .iter()
+                .copied()
+                .filter(|(id, _)| f.admits(*id))
+                .collect(),
+            None => live.to_vec(),
+        };
+        sum += recall(&got, &exact_knn(metric, &admitted, q, 10));
+    }
+    sum / queries.len() as f64
+}
+
+struct Data {
+    ids: Vec<u64>,
+    points: Vec<Vec<f32>>,
+    queries: Vec<Vec<f32>>,
+}
+
+fn data(n: usize, dim: usize, metric: Metric, seed: u64) -> Data {
+    let rows = clustered(n + 50, dim, 40, seed, metric).to_rows();
+    let (p, q) = rows.split_at(n);
+    Data {
+        ids: (0..n as u64).map(|i| i * 3 + 1).collect(),
+        points: p.to_vec(),
+        queries: q.to_vec(),
+    }
+}
+
+impl Data {
+    fn pairs(&self) -> Vec<(u64, &[f32])> {
+        self.ids
+            .iter()
+            .copied()
+            .zip(self.points.iter().map(|p| p.as_slice()))
+            .collect()
+    }
+}
+
+#[test]
+fn recall_at_ef_64_for_every_metric() {
+    for metric in Metric::ALL {
+        let d = data(4000, 32, metric, 11);
+        let idx = index(IndexSpec::new(32, metric).with_threads(2));
+        idx.add_batch(&d.ids, &d.points).unwrap();
+        let r = mean_recall(
+            &idx,
+            metric,
+            &d.pairs(),
+            &d.queries,
+            &SearchParams::default().with_ef(64),
+        );
+        assert!(r >= 0.95, "{metric}: recall {r}");
+        // Distances agree with the exact ones.
+        let got = idx
+            .search(&d.queries[0], 5, &SearchParams::default())
+            .unwrap();
+        for nb in got {
+            let i = d.ids.iter().position(|&x| x == nb.id).unwrap();
+            let exact =
+                vecsearch_core::distance::exact_distance(metric, &d.queries[0], &d.points[i]);
+            assert!(
+                vecsearch_core::distance::agrees(nb.distance, exact),
+                "{metric}: {} vs {exact}",
+                nb.distance
+            );
+        }
+    }
+}
+
+#[test]
+fn deleted_ids_never_return_and_come_back_when_readded() {
+    let d = data(2000, 16, Metric::L2, 3);
+    let idx = index(IndexSpec::new(16, Metric::L2));
+    idx.add_batch(&d.ids, &d.points).unwrap();
+    let gone: Vec<u64> = d.ids.iter().copied().step_by(2).collect();
+    for &id in &gone {
+        assert!(idx.delete(id).unwrap());
+        assert!(!idx.delete(id).unwrap());
+    }
+    assert!(!idx.delete(999_999_999).unwrap());
+    assert_eq!(idx.len().unwrap(), 1000);
+    for (i, p) in d.points.iter().enumerate().step_by(2) {
+        let got = idx
+            .search(p, 10, &SearchParams::default().with_ef(10))
+            .unwrap();
+        assert_eq!(got.len(), 10);
+        assert!(got.iter().all(|n| n.id % 6 != 1), "a deleted id came back");
+        assert!(idx.get(d.ids[i]).unwrap().is_none());
+    }
+    idx.add(d.ids[0], &d.points[0]).unwrap();
+    assert_eq!(
+        idx.search(&d.points[0], 1, &SearchParams::default())
+            .unwrap()[0]
+            .id,
+        d.ids[0]
+    );
+    assert_eq!(idx.len().unwrap(), 1001);
+}
+
+#[test]
+fn upsert_moves_a_vector_and_repairs_links() {
+    let d = data(3000, 16, Metric::L2, 5);
+    let idx = index(IndexSpec::new(16, Metric::L2));
+    idx.add_batch(&d.ids, &d.points).unwrap();
+    // Move a tenth of the points onto other points' positions (far away).
+    let mut rng = Rng::new(9);
+    let mut moved = Vec::new();
+    for i in (0..3000).step_by(10) {
+        let j = rng.below(3000);
+        let mut v = d.points[j].clone();
+        v[0] += 0.01;
+        idx.add(d.ids[i], &v).unwrap();
+        moved.push((i, v));
+    }
+    assert_eq!(idx.len().unwrap(), 3000);
+    let mut points = d.points.clone();
+    for (i, v) in &moved {
+        points[*i] = v.clone();
+        assert_eq!(idx.get(d.ids[*i]).unwrap().as_deref(), Some(v.as_slice()));
+    }
+    let live: Vec<(u64, &[f32])> = d
+        .ids
+        .iter()
+        .copied()
+        .zip(points.iter().map(|p| p.as_slice()))
+        .collect();
+    let r = mean_recall(
+        &idx,
+        Metric::L2,
+        &live,
+        &d.queries,
+        &SearchParams::default(),
+    );
+    assert!(r >= 0.95, "recall after upserts {r}");
+    for (i, v) in moved.iter().take(20) {
+        let got = idx.search(v, 2, &SearchParams::default()).unwrap();
+        assert!(
+            got.iter().any(|n| n.id == d.ids[*i]),
+            "a moved point is not found at its new place"
+        );
+    }
+}
+
+#[test]
+fn churn_reuses_slots_keeps_memory_and_recall() {
+    let n = 3000;
+    let rows = clustered(n * 4 + 50, 24, 40, 21, Metric::L2).to_rows();
+    let queries = &rows[n * 4..];
+    let idx = index(IndexSpec::new(24, Metric::L2).with_threads(2));
+    let ids: Vec<u64> = (0..n as u64).collect();
+    idx.add_batch(&ids, &rows[..n]).unwrap();
+    let before = idx.inner().memory_bytes().unwrap();
+    let nodes_before = idx.inner().inner.read().len();
+    let mut live: Vec<usize> = (0..n).collect();
+    let mut rng = Rng::new(1);
+    let mut next = n;
+    for _ in 0..3 {
+        rng.shuffle(&mut live);
+        for i in live.drain(..n * 3 / 10) {
+            assert!(idx.delete(i as u64).unwrap());
+        }
+        let fresh: Vec<usize> = (next..next + n * 3 / 10).collect();
+        next += fresh.len();
+        let ids: Vec<u64> = fresh.iter().map(|&i| i as u64).collect();
+        let pts: Vec<Vec<f32>> = fresh.iter().map(|&i| rows[i].clone()).collect();
+        idx.add_batch(&ids, &pts).unwrap();
+        live.extend(fresh);
+    }
+    assert_eq!(
+        idx.inner().inner.read().len(),
+        nodes_before,
+        "slots were not reused"
+    );
+    assert!(idx.inner().memory_bytes().unwrap() <= before, "memory grew");
+    let pairs: Vec<(u64, &[f32])> = live
+        .iter()
+        .map(|&i| (i as u64, rows[i].as_slice()))
+        .collect();
+    let r = mean_recall(&idx, Metric::L2, &pairs, queries, &SearchParams::default());
+    assert!(r >= 0.95, "recall after churn {r}");
+}
+
+#[test]
+fn mostly_deleted_graph_still_returns_min_k_len() {
+    let d = data(1000, 8, Metric::L2, 2);
+    let idx = index(IndexSpec::new(8, Metric::L2));
+    idx.add_batch(&d.ids, &d.points).unwrap();
+    for &id in &d.ids[..990] {
+        idx.delete(id).unwrap();
+    }
+    let got = idx
+        .search(&d.queries[0], 10, &SearchParams::default().with_ef(10))
+        .unwrap();
+    let want = exact_knn(Metric::L2, &d.pairs()[990..], &d.queries[0], 10);
+    assert_eq!(
+        got.iter().map(|n| n.id).collect::<Vec<_>>(),
+        want.iter().map(|n| n.id).collect::<Vec<_>>()
+    );
+    for &id in &d.ids[990..] {
+        idx.delete(id).unwrap();
+    }
+    assert!(idx
+        .search(&d.queries[0], 10, &SearchParams::default())
+        .unwrap()
+        .is_empty());
+    idx.add(5, &d.points[3]).unwrap();
+    assert_eq!(
+        idx.search(&d.queries[0], 10, &SearchParams::default())
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+#[test]
+fn filtered_walk_and_exact_scan_both_find_the_admitted_nearest() {
+    let d = data(12_000, 16, Metric::L2, 8);
+    let idx = index(IndexSpec::new(16, Metric::L2).with_threads(2));
+    idx.add_batch(&d.ids, &d.points).unwrap();
+    // Half admitted: too many to scan, so the filter is applied in the walk.
+    let half = Filter::allow(d.ids.iter().copied().step_by(2));
+    assert!(!crate::graph::scan_is_cheaper(half.len(), 64, 12_000));
+    // 3% admitted: scanned.
+    let few = Filter::allow(d.ids.iter().copied().step_by(33));
+    assert!(crate::graph::scan_is_cheaper(few.len(), 64, 12_000));
+    for f in [half, few] {
+        let params = SearchParams::default().with_filter(f.clone());
+        let r = mean_recall(&idx, Metric::L2, &d.pairs(), &d.queries, &params);
+        assert!(r >= 0.95, "filtered recall {r} with {} admitted", f.len());
+        let got = idx.search(&d.queries[1], 10, &params).unwrap();
+        assert!(got.iter().all(|n| f.admits(n.id)));
+    }
+}
+
+#[test]
+fn single_thread_builds_are_reproducible() {
+    let d = data(1500, 12, Metric::Cosine, 4);
+    let path = [temp("repro-a.vsn"), temp("repro-b.vsn")];
+    for p in &path {
+        let idx = index(IndexSpec::new(12, Metric::Cosine).with_threads(1));
+        idx.add_batch(&d.ids, &d.points).unwrap();
+        idx.save(p).unwrap();
+    }
+    assert_eq!(
+        std::fs::read(&path[0]).unwrap(),
+        std::fs::read(&path[1]).unwrap()
+    );
+}
+
+#[test]
+fn open_answers_as_before_and_keeps_deletions_and_parameters() {
+    let d = data(2000, 10, Metric::InnerProduct, 6);
+    let spec = IndexSpec::new(10, Metric::InnerProduct)
+        .with_m(8)
+        .with_ef_construction(50);
+    let idx = index(spec.clone());
+    idx.add_batch(&d.ids, &d.points).unwrap();
+    for &id in d.ids.iter().step_by(7) {
+        idx.delete(id).unwrap();
+    }
+    let path = temp("round.vsn");
+    idx.save(&path).unwrap();
+    // M and ef_construction come from the file.
+    let opened = Blocking::new(Box::new(
+        vecsearch_core::exec::block_on(NativeIndex::open(
+            &path,
+            IndexSpec::new(10, Metric::InnerProduct),
+        ))
+        .unwrap(),
+    ));
+    assert_eq!(opened.inner().spec().m, 8);
+    assert_eq!(opened.inner().spec().ef_construction, 50);
+    assert_eq!(opened.len().unwrap(), idx.len().unwrap());
+    for q in &d.queries {
+        let p = SearchParams::default();
+        assert_eq!(
+            opened.search(q, 10, &p).unwrap(),
+            idx.search(q, 10, &p).unwrap()
+        );
+    }
+    // Deleted slots are reused after open, too.
+    let nodes = opened.inner().inner.read().len();
+    opened.add(7_000_001, &d.points[0]).unwrap();
+    assert_eq!(opened.inner().inner.read().len(), nodes);
+    let wrong =
+        vecsearch_core::exec::block_on(NativeIndex::open(&path, IndexSpec::new(10, Metric::L2)));
+    assert!(matches!(wrong, Err(Error::InvalidArgument(_))));
+}
+
+#[test]
+fn searches_are_safe_beside_inserts_upserts_and_deletes() {
+    let d = data(3000, 16, Metric::L2, 12);
+    let idx = index(IndexSpec::new(16, Metric::L2).with_threads(2));
+    idx.add_batch(&d.ids[..1000], &d.points[..1000]).unwrap();
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            idx.add_batch(&d.ids[1000..], &d.points[1000..]).unwrap();
+            for round in 0..3u32 {
+                for i in (0..3000).step_by(3) {
+                    // Uniform vectors: a torn read would show unequal components.
+                    idx.add(10_000_000 + i as u64, &[(i as u32 * 4 + round) as f32; 16])
+                        .unwrap();
+                }
+                for i in (0..3000).step_by(9) {
+                    idx.delete(10_000_000 + i as u64).unwrap();
+                    idx.delete(d.ids[i]).unwrap();
+                }
+            }
+            stop.store(true, std::sync::atomic::Ordering::Release);
+        });
+        for t in 0..2 {
+            let (idx, d, stop) = (&idx, &d, &stop);
+            s.spawn(move || {
+                let mut i = t;
+                while !stop.load(std::sync::atomic::Ordering::Acquire) {
+                    let got = idx
+                        .search(&d.points[i % 3000], 10, &SearchParams::default())
+                        .unwrap();
+                    assert!(got
+                        .windows(2)
+                        .all(|w| (w[0].distance, w[0].id) <= (w[1].distance, w[1].id)));
+                    if let Some(v) = idx.get(10_000_000 + (i % 1000 * 3) as u64).unwrap() {
+                        assert!(v.iter().all(|&x| x == v[0]), "torn vector {v:?}");
+                    }
+                    i += 2;
+                }
+            });
+        }
+    });
+    let live = idx.len().unwrap();
+    assert_eq!(live, 3000 - 334 + 1000 - 334);
+    let r = idx
+        .search(&d.points[1], 10, &SearchParams::default())
+        .unwrap();
+    assert_eq!(r.len(), 10);
+}
+
+// ---------- crafted files ----------
+
+/// A body in the native format, field by field, so a test can damage one.
+#[derive(Clone)]
+struct Body {
+    m: u32,
+    efc: u32,
+    n: u64,
+    entry: (u32, u32),
+    ids: Vec<u64>,
+    levels: Vec<u8>,
+    deleted: Vec<u8>,
+    vectors: Vec<f32>,
+    links0: Vec<u32>,
+    upper: Vec<u32>,
+    live: u64,
+}
+
+const DIM: usize = 2;
+
+/// Three nodes, m 2: node 0 has level 1 and is the entry point.
+fn good_body() -> Body {
+    let list0 = |links: &[u32]| {
+        let mut l = vec![links.len() as u32];
+        l.extend_from_slice(links);
+        l.resize(5, 0);
+        l
+    };
+    Body {
+        m: 2,
+        efc: 10,
+        n: 3,
+        entry: (0, 1),
+        ids: vec![10, 11, 12],
+        levels: vec![1, 0, 0],
+        deleted: vec![0, 0, 0],
+        vectors: vec![0.0, 0.0, 1.0, 0.0, 0.0, 1.0],
+        links0: [list0(&[1, 2]), list0(&[0, 2]), list0(&[0, 1])].concat(),
+        upper: vec![0, 0, 0],
+        live: 3,
+    }
+}
+
+fn write_body(path: &std::path::Path, b: &Body) {
+    let mut w = Writer::default();
+    w.u32(b.m);
+    w.u32(b.efc);
+    w.u64(7);
+    w.u64(b.n);
+    w.u32(b.entry.0);
+    w.u32(b.entry.1);
+    w.u64s(&b.ids);
+    w.buf.extend_from_slice(&b.levels);
+    w.buf.extend_from_slice(&b.deleted);
+    w.f32s(&b.vectors);
+    w.u32s(&b.links0);
+    w.u32s(&b.upper);
+    let header = Header {
+        magic: *b"VSNATIVE",
+        version: 1,
+        metric: Metric::L2,
+        dim: DIM,
+        count: b.live,
+    };
+    write_atomic(path, &header, &w.buf).unwrap();
+}
+
+fn open(path: &std::path::Path) -> vecsearch_core::Result<NativeIndex> {
+    vecsearch_core::exec::block_on(NativeIndex::open(path, IndexSpec::new(DIM, Metric::L2)))
+}
+
+#[test]
+fn a_well_formed_crafted_file_opens_and_answers() {
+    let path = temp("crafted-good.vsn");
+    write_body(&path, &good_body());
+    let idx = Blocking::new(Box::new(open(&path).unwrap()));
+    let got = idx
+        .search(&[0.9, 0.1], 3, &SearchParams::default())
+        .unwrap();
+    assert_eq!(got.iter().map(|n| n.id).collect::<Vec<_>>(), [11, 10, 12]);
+}
+
+#[test]
+fn every_crafted_damage_is_corrupt_not_a_panic() {
+    type Damage = (&'static str, fn(&mut Body));
+    let damages: Vec<Damage> = vec![
+        ("link out of range", |b| b.links0[1] = 3),
+        ("link u32::MAX", |b| b.links0[2] = u32::MAX),
+        ("count above capacity", |b| b.links0[0] = 5),
+        ("upper link to a level-0 node", |b| b.upper = vec![1, 1, 0]),
+        ("upper link out of range", |b| b.upper = vec![1, 9, 0]),
+        ("upper count above m", |b| b.upper = vec![3, 1, 2]),
+        ("level above the maximum", |b| b.levels[1] = 200),
+        ("entry out of range", |b| b.entry = (3, 0)),
+        ("entry level wrong", |b| b.entry = (0, 5)),
+        ("no entry in a non-empty graph", |b| b.entry = (u32::MAX, 0)),
+        ("duplicate live ids", |b| b.ids[2] = 10),
+        ("NaN vector", |b| b.vectors[3] = f32::NAN),
+        ("infinite vector", |b| b.vectors[0] = f32::INFINITY),
+        ("deleted flag 2", |b| b.deleted[1] = 2),
+        ("live count mismatch", |b| b.live = 2),
+        ("m zero", |b| b.m = 0),
+        ("m huge", |b| b.m = 1 << 30),
+        ("ef_construction zero", |b| b.efc = 0),
+        ("node count huge", |b| b.n = u64::MAX),
+        ("node count larger than the data", |b| b.n = 4),
+        ("node count smaller than the data", |b| b.n = 2),
+        ("upper lists missing", |b| b.upper.clear()),
+        ("trailing bytes", |b| b.upper.push(0)),
+    ];
+    let path = temp("crafted.vsn");
+    for (what, damage) in damages {
+        let mut b = good_body();
+        damage(&mut b);
+        write_body(&path, &b);
+        match open(&path) {
+            Err(Error::Corrupt(_)) => {}
+            Err(e) => panic!("{what}: expected Corrupt, got {e}"),
+            Ok(_) => panic!("{what}: a damaged file opened"),
+        }
+    }
+    // A deleted duplicate is not a duplicate.
+    let mut b = good_body();
+    b.ids[2] = 10;
+    b.deleted[2] = 1;
+    b.live = 2;
+    write_body(&path, &b);
+    let idx = Blocking::new(Box::new(open(&path).unwrap()));
+    assert_eq!(idx.len().unwrap(), 2);
+}
+
+#[test]
+fn every_bit_flip_and_truncation_of_a_saved_index_is_rejected() {
+    let d = data(60, DIM, Metric::L2, 1);
+    let idx = index(IndexSpec::new(DIM, Metric::L2).with_m(2));
+    idx.add_batch(&d.ids, &d.points).unwrap();
+    let path = temp("flip.vsn");
+    idx.save(&path).unwrap();
+    let good = std::fs::read(&path).unwrap();
+    for cut in [0, 47, 48, 100, good.len() - 1] {
+        std::fs::write(&path, &good[..cut]).unwrap();
+        assert!(open(&path).is_err(), "cut at {cut}");
+    }
+    for bit in (0..good.len() * 8).step_by(13) {
+        let mut bad = good.clone();
+        bad[bit / 8] ^= 1 << (bit % 8);
+        std::fs::write(&path, &bad).unwrap();
+        assert!(open(&path).is_err(), "bit {bit}");
+    }
+}
