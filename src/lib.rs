@@ -1,1 +1,124 @@
-//! placeholder
+//! # vecsearch
+//!
+//! One [`VectorIndex`] trait for approximate nearest-neighbour search, with
+//! interchangeable backends picked by Cargo feature and opened by URI, the
+//! way `database/sql` opens databases:
+//!
+//! | URI | backend | feature |
+//! |---|---|---|
+//! | `flat:` / `flat:/path/file` | exact scan (always there) | — |
+//! | `native:` / `native:/path/file` | our pure-Rust HNSW engine | `native` (default) |
+//! | `hnswlib:` / `hnswlib:/path/file` | hnswlib 0.8.0 (C++) | `hnswlib` |
+//! | `qdrant://host:6333/collection` | a Qdrant server | `remote` |
+//! | `milvus://host:19530/collection` | a Milvus server | `remote` |
+//!
+//! A path after a local scheme opens the saved index there, or starts an
+//! empty one when no file exists yet (write it with [`VectorIndex::save`]).
+//!
+//! ```
+//! use vecsearch::{IndexSpec, Metric, SearchParams};
+//!
+//! # fn main() -> vecsearch::Result<()> {
+//! let index = vecsearch::open_blocking("flat:", IndexSpec::new(3, Metric::Cosine))?;
+//! index.add(1, &[1.0, 0.0, 0.0])?;
+//! index.add(2, &[0.0, 1.0, 0.0])?;
+//! index.add_batch(&[3, 4], &[vec![0.9, 0.1, 0.0], vec![0.0, 0.0, 1.0]])?;
+//! let hits = index.search(&[1.0, 0.05, 0.0], 2, &SearchParams::default())?;
+//! assert_eq!(hits.iter().map(|n| n.id).collect::<Vec<_>>(), [1, 3]);
+//! assert!(index.delete(3)?);
+//! # Ok(())
+//! # }
+//! ```
+#![warn(missing_docs)]
+
+use std::path::Path;
+
+pub use vecsearch_core::{
+    distance, exec, persist, sort_neighbors, synthetic, validate, Blocking, Capabilities,
+    Consistency, Error, Filter, FlatIndex, IndexSpec, Metric, Neighbor, Result, SearchParams,
+    VectorIndex,
+};
+
+#[cfg(feature = "hnswlib")]
+pub use vecsearch_hnswlib as hnswlib;
+#[cfg(feature = "native")]
+pub use vecsearch_native as native;
+#[cfg(feature = "remote")]
+pub use vecsearch_remote as remote;
+
+/// Opens an index by URI (see the crate docs for the schemes). A scheme whose
+/// backend was not compiled in fails with `Unsupported`, naming the feature.
+pub async fn open(uri: &str, spec: IndexSpec) -> Result<Box<dyn VectorIndex>> {
+    let (scheme, rest) = uri.split_once(':').ok_or_else(|| {
+        Error::InvalidArgument(format!(
+            "{uri:?} is not an index URI: expected scheme:..., e.g. native: or qdrant://host:6333/name"
+        ))
+    })?;
+    let path = (!rest.is_empty()).then(|| Path::new(rest));
+    match scheme {
+        "flat" => match path.filter(|p| p.exists()) {
+            Some(p) => Ok(Box::new(FlatIndex::open(p, spec).await?)),
+            None => Ok(Box::new(FlatIndex::new(spec)?)),
+        },
+        "native" => open_native(path, spec).await,
+        "hnswlib" => open_hnswlib(path, spec).await,
+        "qdrant" | "qdrant+https" | "milvus" | "milvus+https" => open_remote(uri, spec).await,
+        other => Err(Error::InvalidArgument(format!(
+            "unknown index scheme {other:?}: expected flat, native, hnswlib, qdrant or milvus"
+        ))),
+    }
+}
+
+/// [`open`] for synchronous code: the index's calls block the calling thread.
+/// For local backends; remote ones need an async runtime.
+pub fn open_blocking(uri: &str, spec: IndexSpec) -> Result<Blocking<dyn VectorIndex>> {
+    Ok(Blocking::new(exec::block_on(open(uri, spec))?))
+}
+
+fn not_compiled(backend: &str, feature: &str) -> Error {
+    Error::Unsupported(format!(
+        "the {backend} backend is not compiled in: enable the `{feature}` feature of the vecsearch crate"
+    ))
+}
+
+#[cfg(feature = "native")]
+async fn open_native(path: Option<&Path>, spec: IndexSpec) -> Result<Box<dyn VectorIndex>> {
+    match path.filter(|p| p.exists()) {
+        Some(p) => Ok(Box::new(native::NativeIndex::open(p, spec).await?)),
+        None => Ok(Box::new(native::NativeIndex::new(spec)?)),
+    }
+}
+
+#[cfg(not(feature = "native"))]
+async fn open_native(_: Option<&Path>, _: IndexSpec) -> Result<Box<dyn VectorIndex>> {
+    Err(not_compiled("native", "native"))
+}
+
+#[cfg(feature = "hnswlib")]
+async fn open_hnswlib(path: Option<&Path>, spec: IndexSpec) -> Result<Box<dyn VectorIndex>> {
+    match path.filter(|p| p.exists()) {
+        Some(p) => Ok(Box::new(hnswlib::HnswlibIndex::open(p, spec).await?)),
+        None => Ok(Box::new(hnswlib::HnswlibIndex::new(spec)?)),
+    }
+}
+
+#[cfg(not(feature = "hnswlib"))]
+async fn open_hnswlib(_: Option<&Path>, _: IndexSpec) -> Result<Box<dyn VectorIndex>> {
+    Err(not_compiled("hnswlib", "hnswlib"))
+}
+
+#[cfg(feature = "remote")]
+async fn open_remote(uri: &str, spec: IndexSpec) -> Result<Box<dyn VectorIndex>> {
+    remote::open_uri(uri, spec).await
+}
+
+#[cfg(not(feature = "remote"))]
+async fn open_remote(uri: &str, _: IndexSpec) -> Result<Box<dyn VectorIndex>> {
+    let backend = uri.split([':', '+']).next().unwrap_or("remote");
+    Err(not_compiled(backend, "remote"))
+}
+
+// The README's examples are compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

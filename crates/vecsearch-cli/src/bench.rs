@@ -1,0 +1,267 @@
+//! The benchmark itself: build every engine on the same data, sweep `ef`,
+//! measure, churn, measure again.
+
+use std::time::Instant;
+
+use vecsearch::synthetic::Rng;
+use vecsearch::{IndexSpec, Metric};
+
+use crate::dataset::{exact, ground_truth, Data};
+use crate::engines::{self, Engine, Kind};
+use crate::report::{progress, Point};
+
+/// Recall@k of the benchmark.
+pub const K: usize = 10;
+
+/// The knobs of one run.
+#[derive(Clone)]
+pub struct Config {
+    pub metric: Metric,
+    pub m: usize,
+    pub ef_construction: usize,
+    pub efs: Vec<usize>,
+    pub target_recall: f64,
+    pub threads: usize,
+    pub repeat: usize,
+    pub churn_fraction: f64,
+    pub seed: u64,
+}
+
+struct Built {
+    engine: Box<dyn Engine>,
+    build_s_1t: f64,
+    build_s_nt: f64,
+    rss_delta: i64,
+}
+
+/// Runs the whole benchmark and returns every measured point.
+pub fn run(kinds: &[Kind], data: &Data, cfg: &Config) -> Result<Vec<Point>, String> {
+    let gt = ground_truth(&data.base, &data.queries, cfg.metric, K)?;
+    let mut built = build_all(kinds, data, cfg)?;
+    let mut points = sweep(&built, data, &gt, cfg, "fresh");
+    if cfg.churn_fraction > 0.0 && !data.extra.is_empty() {
+        points.extend(churn(&mut built, data, cfg, &points)?);
+    }
+    Ok(points)
+}
+
+fn spec(cfg: &Config, dim: usize, threads: usize) -> IndexSpec {
+    IndexSpec::new(dim, cfg.metric)
+        .with_m(cfg.m)
+        .with_ef_construction(cfg.ef_construction)
+        .with_threads(threads)
+}
+
+// One-thread builds in the given order, then all-thread builds in reverse,
+// so neither phase always runs a backend first on a warming machine.
+fn build_all(kinds: &[Kind], data: &Data, cfg: &Config) -> Result<Vec<Built>, String> {
+    let ids: Vec<u64> = (0..data.base.len() as u64).collect();
+    let rows = data.base.to_rows();
+    let mut one = Vec::new();
+    for kind in kinds {
+        let (_, secs, _) = build(kind, &ids, &rows, cfg, 1)?;
+        one.push(secs);
+    }
+    let mut out: Vec<Option<Built>> = kinds.iter().map(|_| None).collect();
+    for (i, kind) in kinds.iter().enumerate().rev() {
+        let (engine, secs, rss_delta) = build(kind, &ids, &rows, cfg, cfg.threads)?;
+        out[i] = Some(Built {
+            engine,
+            build_s_1t: one[i],
+            build_s_nt: secs,
+            rss_delta,
+        });
+    }
+    Ok(out.into_iter().flatten().collect())
+}
+
+fn build(
+    kind: &Kind,
+    ids: &[u64],
+    rows: &[Vec<f32>],
+    cfg: &Config,
+    threads: usize,
+) -> Result<(Box<dyn Engine>, f64, i64), String> {
+    let dim = rows.first().map_or(1, Vec::len);
+    let engine = engines::create(kind, &spec(cfg, dim, threads), rows.len())?;
+    let label = format!(
+        "build {} ({threads} thread{})",
+        kind.name(),
+        if threads == 1 { "" } else { "s" }
+    );
+    let pb = progress(rows.len() as u64, &label);
+    let rss0 = rss_bytes();
+    let start = Instant::now();
+    let chunk = (rows.len() / 20).max(1000);
+    for (i, c) in rows.chunks(chunk).enumerate() {
+        engine.add(&ids[i * chunk..i * chunk + c.len()], c)?;
+        pb.inc(c.len() as u64);
+    }
+    let secs = start.elapsed().as_secs_f64();
+    pb.finish_and_clear();
+    eprintln!("{label}: {secs:.2} s");
+    Ok((engine, secs, rss_bytes() as i64 - rss0 as i64))
+}
+
+// Alternates engines within every repeat and keeps each (engine, ef)'s
+// fastest run: the least disturbed one on a shared machine.
+fn sweep(built: &[Built], data: &Data, gt: &[Vec<u64>], cfg: &Config, phase: &str) -> Vec<Point> {
+    let mut best: Vec<Point> = Vec::new();
+    for rep in 0..cfg.repeat {
+        for &ef in &cfg.efs {
+            for j in 0..built.len() {
+                let b = &built[(j + rep) % built.len()];
+                if !b.engine.uses_ef() && ef != cfg.efs[0] {
+                    continue;
+                }
+                match measure(b, data, gt, ef, phase) {
+                    Ok(p) => keep_best(&mut best, p),
+                    Err(e) => eprintln!("{} ef {ef}: {e}", b.engine.name()),
+                }
+            }
+        }
+    }
+    best
+}
+
+fn keep_best(best: &mut Vec<Point>, p: Point) {
+    match best
+        .iter_mut()
+        .find(|q| q.backend == p.backend && q.ef == p.ef && q.phase == p.phase)
+    {
+        Some(q) if p.qps_1t > q.qps_1t => *q = p,
+        Some(_) => {}
+        None => best.push(p),
+    }
+}
+
+fn measure(
+    b: &Built,
+    data: &Data,
+    gt: &[Vec<u64>],
+    ef: usize,
+    phase: &str,
+) -> Result<Point, String> {
+    let e = &b.engine;
+    let mut lat = Vec::with_capacity(data.queries.len());
+    let mut hits = 0usize;
+    let mut want = 0usize;
+    let start = Instant::now();
+    for (q, truth) in data.queries.iter().zip(gt) {
+        let t = Instant::now();
+        let got = e.search(q, K, ef)?;
+        lat.push(t.elapsed().as_secs_f64());
+        hits += truth.iter().filter(|id| got.contains(id)).count();
+        want += truth.len();
+    }
+    let total = start.elapsed().as_secs_f64();
+    let t = Instant::now();
+    e.search_batch(&data.queries, K, ef)?;
+    let batch = t.elapsed().as_secs_f64();
+    lat.sort_by(f64::total_cmp);
+    let pct = |p: f64| {
+        lat.get(((lat.len() as f64 - 1.0) * p).round() as usize)
+            .copied()
+            .unwrap_or(0.0)
+            * 1e6
+    };
+    let nq = data.queries.len() as f64;
+    Ok(Point {
+        backend: e.name().to_string(),
+        phase: phase.to_string(),
+        ef: if e.uses_ef() { Some(ef) } else { None },
+        build_s_1t: b.build_s_1t,
+        build_s_nt: b.build_s_nt,
+        p50_us: pct(0.5),
+        p99_us: pct(0.99),
+        qps_1t: nq / total,
+        qps_batch: nq / batch,
+        recall_at_10: hits as f64 / want.max(1) as f64,
+        memory_bytes: e.memory_bytes(),
+        rss_delta_bytes: b.rss_delta,
+    })
+}
+
+// Deletes a random `churn_fraction` of the base from every engine that can
+// delete, adds as many new points, and measures again at the ef where the
+// engine first reached the target on the fresh index.
+fn churn(
+    built: &mut Vec<Built>,
+    data: &Data,
+    cfg: &Config,
+    fresh: &[Point],
+) -> Result<Vec<Point>, String> {
+    let n = data.base.len();
+    let mut order: Vec<u64> = (0..n as u64).collect();
+    Rng::new(cfg.seed ^ 0xC0FFEE).shuffle(&mut order);
+    let m = ((n as f64 * cfg.churn_fraction) as usize).min(data.extra.len());
+    let gone = &order[..m];
+    let new_ids: Vec<u64> = (n as u64..(n + m) as u64).collect();
+    let new_rows: Vec<Vec<f32>> = data.extra.to_rows().into_iter().take(m).collect();
+    let gone_set: std::collections::HashSet<u64> = gone.iter().copied().collect();
+    let mut live_rows = Vec::with_capacity(n);
+    let mut live_ids = Vec::with_capacity(n);
+    for i in 0..n {
+        if !gone_set.contains(&(i as u64)) {
+            live_ids.push(i as u64);
+            live_rows.extend_from_slice(data.base.row(i));
+        }
+    }
+    for (id, r) in new_ids.iter().zip(&new_rows) {
+        live_ids.push(*id);
+        live_rows.extend_from_slice(r);
+    }
+    let live = vecsearch::synthetic::Vectors {
+        dim: data.base.dim,
+        data: live_rows,
+    };
+    let gt = exact(&live, &live_ids, &data.queries, cfg.metric, K)?;
+    let mut points = Vec::new();
+    built.retain(|b| b.engine.uses_ef() || b.engine.name() == "flat");
+    for b in built.iter() {
+        let name = b.engine.name().to_string();
+        match b.engine.delete(gone) {
+            None => {
+                eprintln!("churn: {name} cannot delete; no churn row");
+                continue;
+            }
+            Some(r) => r?,
+        }
+        b.engine.add(&new_ids, &new_rows)?;
+        let ef = crate::report::at_target(fresh, &name, cfg.target_recall)
+            .and_then(|p| p.ef)
+            .unwrap_or(cfg.efs[0]);
+        let cfg_one = Config {
+            efs: vec![ef],
+            ..clone_cfg(cfg)
+        };
+        points.extend(sweep(
+            std::slice::from_ref(b),
+            data,
+            &gt,
+            &cfg_one,
+            "after_churn",
+        ));
+    }
+    Ok(points)
+}
+
+fn clone_cfg(c: &Config) -> Config {
+    Config {
+        efs: c.efs.clone(),
+        ..*c
+    }
+}
+
+/// The process's resident set size, from /proc (0 where there is none).
+pub fn rss_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<u64>().ok())
+        })
+        .map_or(0, |kb| kb * 1024)
+}

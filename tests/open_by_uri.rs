@@ -1,0 +1,65 @@
+//! The facade: opening by URI, the blocking wrapper, and the errors for
+//! schemes that are unknown or not compiled in.
+
+use vecsearch::{Error, IndexSpec, Metric, SearchParams};
+
+#[test]
+fn flat_in_memory_and_on_disk() {
+    let spec = IndexSpec::new(2, Metric::L2);
+    let dir = std::env::temp_dir().join(format!("vecsearch-facade-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("a.idx");
+    let uri = format!("flat:{}", file.display());
+
+    let idx = vecsearch::open_blocking(&uri, spec.clone()).unwrap();
+    idx.add_batch(&[1, 2], &[vec![0.0, 0.0], vec![5.0, 5.0]])
+        .unwrap();
+    idx.save(&file).unwrap();
+
+    let back = vecsearch::open_blocking(&uri, spec.clone()).unwrap();
+    assert_eq!(back.len().unwrap(), 2);
+    let hits = back
+        .search(&[4.0, 4.0], 1, &SearchParams::default())
+        .unwrap();
+    assert_eq!(hits[0].id, 2);
+    assert_eq!(back.inner().backend(), "flat");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn bad_uris_say_what_to_do() {
+    let spec = IndexSpec::new(2, Metric::L2);
+    assert!(matches!(
+        vecsearch::open_blocking("nonsense", spec.clone()),
+        Err(Error::InvalidArgument(_))
+    ));
+    assert!(matches!(
+        vecsearch::open_blocking("redis://x", spec.clone()),
+        Err(Error::InvalidArgument(_))
+    ));
+    for (uri, feature) in [
+        ("native:", "native"),
+        ("hnswlib:", "hnswlib"),
+        ("qdrant://h:1/c", "remote"),
+    ] {
+        let compiled = match feature {
+            "native" => cfg!(feature = "native"),
+            "hnswlib" => cfg!(feature = "hnswlib"),
+            _ => cfg!(feature = "remote"),
+        };
+        if !compiled {
+            match vecsearch::open_blocking(uri, spec.clone()) {
+                Err(Error::Unsupported(m)) => assert!(m.contains(feature), "{m}"),
+                other => panic!("{uri}: expected Unsupported, got {:?}", other.map(|_| ())),
+            }
+        }
+    }
+}
+
+#[test]
+fn a_bad_spec_is_rejected_at_open() {
+    assert!(matches!(
+        vecsearch::open_blocking("flat:", IndexSpec::new(0, Metric::L2)),
+        Err(Error::InvalidArgument(_))
+    ));
+}
