@@ -66,6 +66,7 @@ cases!(
     results_sorted_ties_by_id,
     k_zero_and_empty_index,
     k_larger_than_len,
+    small_ef_still_returns_k,
     get_returns_stored_vector,
     upsert_replaces_vector,
     batch_last_duplicate_wins,
@@ -264,6 +265,43 @@ pub async fn k_larger_than_len(h: &Harness) -> Case {
         "k = 100 over 30 vectors returned {} ids, not all 30",
         ids.len()
     );
+    Ok(())
+}
+
+/// A search width far below k, over an index that is mostly deleted, still
+/// returns `min(k, len)` live neighbours (the backend widens its search).
+pub async fn small_ef_still_returns_k(h: &Harness) -> Case {
+    let idx = fresh(h, 16, Metric::L2).await?;
+    let set = Set::new(1000, 5, 16, Metric::L2, 7);
+    fill(&*idx, &set.ids, &set.points).await?;
+    for (i, id) in set.ids.iter().enumerate() {
+        if i % 5 != 0 {
+            idx.delete(*id).await?;
+        }
+    }
+    idx.sync().await?;
+    let live = set.live().into_iter().step_by(5).collect::<Vec<_>>();
+    for (q, query) in set.queries.iter().enumerate() {
+        let got = idx
+            .search(query, 50, &SearchParams::default().with_ef(1))
+            .await?;
+        check_sorted(&got)?;
+        ensure!(
+            got.len() == 50,
+            "k = 50, ef = 1 over 200 live of 1000: {} results",
+            got.len()
+        );
+        ensure!(
+            got.iter().all(|n| (n.id - id_of(0)) % 35 == 0),
+            "a deleted id was returned"
+        );
+        let truth = set.truth(&live, q, 50);
+        let r = vecsearch_core::synthetic::recall(&got, &truth);
+        ensure!(
+            r >= 0.5,
+            "recall@50 with ef = 1 is {r:.2}: the widened search is not a search"
+        );
+    }
     Ok(())
 }
 
