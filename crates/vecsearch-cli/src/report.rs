@@ -190,6 +190,16 @@ pub fn write_json(
     std::fs::write(path, text).map_err(|e| format!("writing {}: {e}", path.display()))
 }
 
+// Distinct on white and for the common colour-blindness types (Okabe–Ito).
+const COLORS: [plotters::style::RGBColor; 6] = [
+    plotters::style::RGBColor(0, 114, 178),
+    plotters::style::RGBColor(213, 94, 0),
+    plotters::style::RGBColor(0, 158, 115),
+    plotters::style::RGBColor(204, 121, 167),
+    plotters::style::RGBColor(86, 180, 233),
+    plotters::style::RGBColor(0, 0, 0),
+];
+
 /// Draws recall@10 (x) against single-thread QPS (y, log scale) per backend,
 /// like ann-benchmarks, into an SVG.
 pub fn plot(path: &Path, title: &str, points: &[Point]) -> Result<(), String> {
@@ -222,6 +232,7 @@ pub fn plot(path: &Path, title: &str, points: &[Point]) -> Result<(), String> {
         .configure_mesh()
         .x_desc("Recall@10")
         .y_desc("Queries per second (1 thread, log scale)")
+        .y_label_formatter(&|v| format!("{v:.0}"))
         .draw()
         .map_err(e)?;
     let mut names: Vec<&str> = fresh.iter().map(|p| p.backend.as_str()).collect();
@@ -229,7 +240,7 @@ pub fn plot(path: &Path, title: &str, points: &[Point]) -> Result<(), String> {
     names.sort();
     names.dedup();
     for (i, name) in names.iter().enumerate() {
-        let color = Palette99::pick(i).to_rgba();
+        let color = COLORS[i % COLORS.len()];
         let mut line: Vec<(f64, f64)> = fresh
             .iter()
             .filter(|p| p.backend == *name)
