@@ -1,0 +1,120 @@
+//! The cxx bridge to the C++ shim (`shim.h`/`shim.cc`) around
+//! `hnswlib::HierarchicalNSW<float>`.
+//!
+//! Every C++ function that can throw is declared `-> Result<..>`, so cxx
+//! catches the exception and hands it over as an `Err`: none reaches Rust's
+//! stack or aborts the process. The locking discipline hnswlib needs (see
+//! `index.rs`) is the Rust side's job; the shim takes `&self` everywhere.
+
+use vecsearch_core::Filter;
+
+/// The allow-list of a filtered search, as hnswlib's `BaseFilterFunctor`
+/// sees it: the shim asks [`AllowList::allows`] for every label it visits.
+pub struct AllowList(pub Filter);
+
+impl AllowList {
+    fn allows(&self, id: u64) -> bool {
+        self.0.admits(id)
+    }
+}
+
+#[cxx::bridge(namespace = "vecsearch")]
+pub(crate) mod bridge {
+    /// One search hit as the shim reports it.
+    #[derive(Debug, Clone, Copy)]
+    struct Hit {
+        id: u64,
+        distance: f32,
+    }
+
+    extern "Rust" {
+        type AllowList;
+        fn allows(self: &AllowList, id: u64) -> bool;
+    }
+
+    unsafe extern "C++" {
+        include!("shim.h");
+
+        /// The wrapped `HierarchicalNSW<float>` with its space.
+        type Hnsw;
+
+        /// A new, empty index. `space`: 0 L2, 1 inner product (also cosine,
+        /// on normalised vectors), 2 Jaccard.
+        fn new_index(
+            space: u32,
+            dim: usize,
+            capacity: usize,
+            m: usize,
+            ef_construction: usize,
+            seed: usize,
+        ) -> Result<UniquePtr<Hnsw>>;
+        /// An index loaded from a file in hnswlib's own `saveIndex` format,
+        /// which the caller has validated field by field.
+        fn load_index(
+            space: u32,
+            dim: usize,
+            path: &str,
+            capacity: usize,
+        ) -> Result<UniquePtr<Hnsw>>;
+
+        /// 0 absent, 1 live, 2 marked deleted.
+        fn label_state(self: &Hnsw, label: u64) -> Result<u8>;
+        /// Clears the delete mark of a label (taking its slot out of the reuse pool).
+        fn unmark_deleted(self: &Hnsw, label: u64) -> Result<()>;
+        /// `addPoint`; `replace_deleted` reuses a deleted slot for a new label.
+        fn add_point(self: &Hnsw, vector: &[f32], label: u64, replace_deleted: bool) -> Result<()>;
+        /// `markDelete`.
+        fn mark_deleted(self: &Hnsw, label: u64) -> Result<()>;
+        /// The stored vector of a live label.
+        fn get_vector(self: &Hnsw, label: u64) -> Result<Vec<f32>>;
+        /// `resizeIndex`.
+        fn resize(self: &Hnsw, new_max: usize) -> Result<()>;
+
+        /// `searchKnn(query, width)`: the `width` nearest live labels, any order.
+        fn search(self: &Hnsw, query: &[f32], width: usize) -> Result<Vec<Hit>>;
+        /// `searchKnn` with a `BaseFilterFunctor` over `allow`.
+        fn search_filtered(
+            self: &Hnsw,
+            query: &[f32],
+            width: usize,
+            allow: &AllowList,
+        ) -> Result<Vec<Hit>>;
+        /// Exact distances from `query` to each live label of `labels` (absent
+        /// or deleted labels are skipped).
+        fn distances_to(self: &Hnsw, query: &[f32], labels: &[u64]) -> Result<Vec<Hit>>;
+        /// Exact distances from `query` to every live slot (the admitted ones
+        /// if `filtered`), the `k` nearest.
+        fn scan(
+            self: &Hnsw,
+            query: &[f32],
+            k: usize,
+            filtered: bool,
+            allow: &AllowList,
+        ) -> Result<Vec<Hit>>;
+        /// Runs `searchKnn` for each of `n` queries packed in `queries`,
+        /// all inside C++: the reference for the FFI-cost benchmark.
+        /// Returns the sum of the returned labels (so nothing is optimised away).
+        fn search_loop(self: &Hnsw, queries: &[f32], k: usize) -> Result<u64>;
+
+        /// `saveIndex` to `path`.
+        fn save(self: &Hnsw, path: &str) -> Result<()>;
+        /// `indexFileSize()`: the bytes `save` writes.
+        fn file_size(self: &Hnsw) -> usize;
+
+        fn element_count(self: &Hnsw) -> usize;
+        fn deleted_count(self: &Hnsw) -> usize;
+        fn max_elements(self: &Hnsw) -> usize;
+        /// Bytes held: level 0 block, upper link lists, locks, lookups.
+        fn memory_bytes(self: &Hnsw) -> usize;
+    }
+}
+
+// SAFETY: `Hnsw` owns its hnswlib index exclusively (no thread-local state,
+// no references handed out), so moving it between threads is sound. Sharing
+// it (`Sync`) is sound because every call from Rust goes through the mode
+// lock in `index.rs`: searches and reads together, adds together (hnswlib
+// serialises those with its own per-label and per-node mutexes), deletes,
+// resizes and saves alone.
+unsafe impl Send for bridge::Hnsw {}
+// SAFETY: see above.
+unsafe impl Sync for bridge::Hnsw {}

@@ -1,0 +1,174 @@
+//! Files: the project's envelope (magic `VSHNSWLB`) around hnswlib's own
+//! stream, and bare hnswlib files for interop.
+//!
+//! hnswlib reads and writes only through paths (`saveIndex`/`loadIndex`
+//! take a file name), so its stream passes through a private temporary
+//! file; the bytes hnswlib will read are validated by [`crate::format`]
+//! first and are a copy nobody else writes to.
+
+use std::fs::{self, File};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use vecsearch_core::persist::{self, Header};
+use vecsearch_core::{Error, IndexSpec, Result};
+
+use crate::ffi::bridge;
+use crate::format;
+use crate::index::{ffi_err, space_code, HnswlibIndex, Inner};
+
+const MAGIC: &[u8; 8] = b"VSHNSWLB";
+const VERSION: u32 = 1;
+
+/// A temporary file removed when dropped.
+struct TempFile(PathBuf);
+
+impl TempFile {
+    /// A fresh name in `dir` (the target's directory for saves, so the final
+    /// rename stays on one file system).
+    fn in_dir(dir: &Path, stem: &str) -> Self {
+        static COUNTER: AtomicUsize = AtomicUsize::new(0);
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        TempFile(dir.join(format!(".{stem}.hnswlib-tmp-{}-{n}", std::process::id())))
+    }
+
+    fn str(&self) -> Result<&str> {
+        self.0.to_str().ok_or_else(|| {
+            Error::InvalidArgument(format!(
+                "hnswlib needs a UTF-8 path, got {}",
+                self.0.display()
+            ))
+        })
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.0);
+    }
+}
+
+fn dir_of(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+fn stem_of(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "index".into())
+}
+
+/// hnswlib's stream of the index, read back and checked (hnswlib's
+/// `saveIndex` reports no write error, so a short or damaged write is
+/// caught here).
+fn stream_of(inner: &Inner, tmp: &TempFile) -> Result<Vec<u8>> {
+    let _r = inner.read();
+    let expected = inner.hnsw.file_size();
+    inner
+        .hnsw
+        .save(tmp.str()?)
+        .map_err(|e| ffi_err("saving", e))?;
+    drop(_r);
+    let bytes = fs::read(&tmp.0).map_err(|e| Error::io("reading back", &tmp.0, e))?;
+    if bytes.len() != expected {
+        return Err(Error::io(
+            "writing",
+            &tmp.0,
+            std::io::Error::other(format!(
+                "hnswlib wrote {} of {expected} bytes (disk full?)",
+                bytes.len()
+            )),
+        ));
+    }
+    Ok(bytes)
+}
+
+/// Writes the envelope file.
+pub(crate) fn save(inner: &Inner, path: &Path) -> Result<()> {
+    let tmp = TempFile::in_dir(&dir_of(path), &stem_of(path));
+    let body = stream_of(inner, &tmp)?;
+    let layout = format::validate(&body, inner.spec.dim, inner.spec.metric)?;
+    let header = Header {
+        magic: *MAGIC,
+        version: VERSION,
+        metric: inner.spec.metric,
+        dim: inner.spec.dim,
+        count: layout.live() as u64,
+    };
+    persist::write_atomic(path, &header, &body)
+}
+
+/// Writes a bare hnswlib file atomically.
+pub(crate) fn export(inner: &Inner, path: &Path) -> Result<()> {
+    let tmp = TempFile::in_dir(&dir_of(path), &stem_of(path));
+    let body = stream_of(inner, &tmp)?;
+    format::validate(&body, inner.spec.dim, inner.spec.metric)?;
+    let out = TempFile::in_dir(&dir_of(path), &stem_of(path));
+    let mut f = File::create(&out.0).map_err(|e| Error::io("creating", &out.0, e))?;
+    f.write_all(&body)
+        .and_then(|()| f.sync_all())
+        .map_err(|e| Error::io("writing", &out.0, e))?;
+    fs::rename(&out.0, path).map_err(|e| Error::io("renaming the export to", path, e))
+}
+
+/// Opens an envelope file.
+pub(crate) fn open(path: &Path, spec: IndexSpec) -> Result<HnswlibIndex> {
+    spec.validate()?;
+    let (header, body) = persist::read_checked(path, MAGIC, VERSION)?;
+    if header.dim != spec.dim || header.metric != spec.metric {
+        return Err(Error::InvalidArgument(format!(
+            "the file holds a {}-dimensional {} index, but dim {} and metric {} were asked for",
+            header.dim, header.metric, spec.dim, spec.metric
+        )));
+    }
+    let layout = format::validate(&body, spec.dim, spec.metric)?;
+    if layout.live() as u64 != header.count {
+        return Err(Error::corrupt(format!(
+            "the header counts {} vectors, the data holds {}",
+            header.count,
+            layout.live()
+        )));
+    }
+    load(&body, layout, spec)
+}
+
+/// Imports a bare hnswlib file.
+pub(crate) fn import(path: &Path, spec: IndexSpec) -> Result<HnswlibIndex> {
+    spec.validate()?;
+    let len = fs::metadata(path)
+        .map_err(|e| Error::io("reading the size of", path, e))?
+        .len();
+    if len < format::HEADER_LEN as u64 {
+        return Err(Error::corrupt(format!(
+            "{} is {len} bytes, shorter than hnswlib's {}-byte header",
+            path.display(),
+            format::HEADER_LEN
+        )));
+    }
+    let body = fs::read(path).map_err(|e| Error::io("reading", path, e))?;
+    let layout = format::validate(&body, spec.dim, spec.metric)?;
+    load(&body, layout, spec)
+}
+
+/// Hands validated bytes to hnswlib's `loadIndex` through a private copy.
+fn load(body: &[u8], layout: format::Layout, spec: IndexSpec) -> Result<HnswlibIndex> {
+    let tmp = TempFile::in_dir(&std::env::temp_dir(), "vecsearch-load");
+    let mut f = File::create(&tmp.0).map_err(|e| Error::io("creating", &tmp.0, e))?;
+    f.write_all(body)
+        .and_then(|()| f.flush())
+        .map_err(|e| Error::io("writing", &tmp.0, e))?;
+    drop(f);
+    let capacity = layout.count.max(spec.capacity).max(64);
+    let hnsw = bridge::load_index(space_code(spec.metric), spec.dim, tmp.str()?, capacity)
+        .map_err(|e| ffi_err("loading", e))?;
+    let spec = IndexSpec {
+        m: layout.m,
+        ef_construction: layout.ef_construction,
+        ..spec
+    };
+    Ok(HnswlibIndex::from_hnsw(spec, hnsw))
+}

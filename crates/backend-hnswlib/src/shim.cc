@@ -1,0 +1,238 @@
+// hnswlib behind a narrow, exception-safe surface. Every function the bridge
+// declares `-> Result` may throw; cxx turns the exception into an Err. The
+// functions declared without Result (the counters) cannot throw.
+
+#include "shim.h"
+
+#include <algorithm>
+#include <cmath>
+#include <fstream>
+#include <mutex>
+#include <unordered_map>
+#include <queue>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "hnswlib/hnswlib.h"
+#include "vecsearch-hnswlib/src/ffi.rs.h"
+
+static_assert(sizeof(hnswlib::labeltype) == sizeof(uint64_t),
+              "labels must be 64-bit: ids are u64");
+
+namespace vecsearch {
+namespace {
+
+// Weighted Jaccard distance 1 - Σmin/Σmax over non-negative vectors (the
+// Rust side rejects negative components); two all-zero vectors are at 0.
+float jaccard_distance(const void *a, const void *b, const void *param) {
+    const float *x = static_cast<const float *>(a);
+    const float *y = static_cast<const float *>(b);
+    size_t dim = *static_cast<const size_t *>(param);
+    float num = 0.0f, den = 0.0f;
+    for (size_t i = 0; i < dim; i++) {
+        num += std::min(x[i], y[i]);
+        den += std::max(x[i], y[i]);
+    }
+    return den > 0.0f ? 1.0f - num / den : 0.0f;
+}
+
+class JaccardSpace : public hnswlib::SpaceInterface<float> {
+  public:
+    explicit JaccardSpace(size_t dim) : dim_(dim) {}
+    size_t get_data_size() override { return dim_ * sizeof(float); }
+    hnswlib::DISTFUNC<float> get_dist_func() override { return jaccard_distance; }
+    // hnswlib's getDataByLabel reads the dimension through this pointer.
+    void *get_dist_func_param() override { return &dim_; }
+
+  private:
+    size_t dim_;
+};
+
+std::unique_ptr<hnswlib::SpaceInterface<float>> make_space(uint32_t space, size_t dim) {
+    switch (space) {
+    case 0:
+        return std::make_unique<hnswlib::L2Space>(dim);
+    case 1:
+        return std::make_unique<hnswlib::InnerProductSpace>(dim);
+    case 2:
+        return std::make_unique<JaccardSpace>(dim);
+    default:
+        throw std::invalid_argument("unknown space code " + std::to_string(space));
+    }
+}
+
+// Admits the labels the Rust allow-list admits.
+class AllowFilter : public hnswlib::BaseFilterFunctor {
+  public:
+    explicit AllowFilter(const AllowList &allow) : allow_(allow) {}
+    bool operator()(hnswlib::labeltype id) override { return allow_.allows(id); }
+
+  private:
+    const AllowList &allow_;
+};
+
+rust::Vec<Hit> to_hits(std::priority_queue<std::pair<float, hnswlib::labeltype>> &&q) {
+    rust::Vec<Hit> out;
+    out.reserve(q.size());
+    while (!q.empty()) {
+        out.push_back(Hit{q.top().second, q.top().first});
+        q.pop();
+    }
+    return out;
+}
+
+}  // namespace
+
+Hnsw::Hnsw(std::unique_ptr<hnswlib::SpaceInterface<float>> space,
+           std::unique_ptr<hnswlib::HierarchicalNSW<float>> index)
+    : space_(std::move(space)), index_(std::move(index)) {}
+
+Hnsw::~Hnsw() = default;
+
+std::unique_ptr<Hnsw> new_index(uint32_t space, size_t dim, size_t capacity, size_t m,
+                                size_t ef_construction, size_t seed) {
+    auto s = make_space(space, dim);
+    auto index = std::make_unique<hnswlib::HierarchicalNSW<float>>(
+        s.get(), capacity, m, ef_construction, seed, /*allow_replace_deleted=*/true);
+    // Searches pass their width as k (searchKnn uses max(ef_, k)), so the
+    // shared ef_ stays at its minimum and is never written while searching.
+    index->setEf(1);
+    return std::make_unique<Hnsw>(std::move(s), std::move(index));
+}
+
+std::unique_ptr<Hnsw> load_index(uint32_t space, size_t dim, rust::Str path, size_t capacity) {
+    auto s = make_space(space, dim);
+    auto index = std::make_unique<hnswlib::HierarchicalNSW<float>>(
+        s.get(), std::string(path), /*nmslib=*/false, capacity,
+        /*allow_replace_deleted=*/true);
+    index->setEf(1);
+    return std::make_unique<Hnsw>(std::move(s), std::move(index));
+}
+
+void Hnsw::check_dim(rust::Slice<const float> v) const {
+    if (v.size() * sizeof(float) != space_->get_data_size()) {
+        throw std::invalid_argument("vector length does not match the index dimension");
+    }
+}
+
+uint8_t Hnsw::label_state(uint64_t label) const {
+    std::unique_lock<std::mutex> lock(index_->label_lookup_lock);
+    auto it = index_->label_lookup_.find(label);
+    if (it == index_->label_lookup_.end()) return 0;
+    return index_->isMarkedDeleted(it->second) ? 2 : 1;
+}
+
+void Hnsw::unmark_deleted(uint64_t label) const { index_->unmarkDelete(label); }
+
+void Hnsw::add_point(rust::Slice<const float> vector, uint64_t label, bool replace_deleted) const {
+    check_dim(vector);
+    index_->addPoint(vector.data(), label, replace_deleted);
+}
+
+void Hnsw::mark_deleted(uint64_t label) const { index_->markDelete(label); }
+
+rust::Vec<float> Hnsw::get_vector(uint64_t label) const {
+    std::vector<float> v = index_->getDataByLabel<float>(label);
+    rust::Vec<float> out;
+    out.reserve(v.size());
+    for (float x : v) out.push_back(x);
+    return out;
+}
+
+void Hnsw::resize(size_t new_max) const { index_->resizeIndex(new_max); }
+
+rust::Vec<Hit> Hnsw::search(rust::Slice<const float> query, size_t width) const {
+    check_dim(query);
+    return to_hits(index_->searchKnn(query.data(), width));
+}
+
+rust::Vec<Hit> Hnsw::search_filtered(rust::Slice<const float> query, size_t width,
+                                     const AllowList &allow) const {
+    check_dim(query);
+    AllowFilter filter(allow);
+    return to_hits(index_->searchKnn(query.data(), width, &filter));
+}
+
+rust::Vec<Hit> Hnsw::distances_to(rust::Slice<const float> query,
+                                  rust::Slice<const uint64_t> labels) const {
+    check_dim(query);
+    auto dist = index_->fstdistfunc_;
+    void *param = index_->dist_func_param_;
+    rust::Vec<Hit> out;
+    std::unique_lock<std::mutex> lock(index_->label_lookup_lock);
+    for (uint64_t label : labels) {
+        auto it = index_->label_lookup_.find(label);
+        if (it == index_->label_lookup_.end() || index_->isMarkedDeleted(it->second)) continue;
+        out.push_back(Hit{label, dist(query.data(), index_->getDataByInternalId(it->second), param)});
+    }
+    return out;
+}
+
+rust::Vec<Hit> Hnsw::scan(rust::Slice<const float> query, size_t k, bool filtered,
+                          const AllowList &allow) const {
+    check_dim(query);
+    auto dist = index_->fstdistfunc_;
+    void *param = index_->dist_func_param_;
+    // Max-heap of the k best so far.
+    std::priority_queue<std::pair<float, hnswlib::labeltype>> best;
+    size_t n = index_->cur_element_count;
+    for (size_t i = 0; i < n && k > 0; i++) {
+        auto id = static_cast<hnswlib::tableint>(i);
+        if (index_->isMarkedDeleted(id)) continue;
+        hnswlib::labeltype label = index_->getExternalLabel(id);
+        if (filtered && !allow.allows(label)) continue;
+        float d = dist(query.data(), index_->getDataByInternalId(id), param);
+        if (best.size() < k) {
+            best.emplace(d, label);
+        } else if (d < best.top().first) {
+            best.pop();
+            best.emplace(d, label);
+        }
+    }
+    return to_hits(std::move(best));
+}
+
+uint64_t Hnsw::search_loop(rust::Slice<const float> queries, size_t k) const {
+    size_t dim = space_->get_data_size() / sizeof(float);
+    if (dim == 0 || queries.size() % dim != 0) {
+        throw std::invalid_argument("queries are not a whole number of vectors");
+    }
+    uint64_t sum = 0;
+    for (size_t off = 0; off < queries.size(); off += dim) {
+        auto r = index_->searchKnn(queries.data() + off, k);
+        while (!r.empty()) {
+            sum += r.top().second;
+            r.pop();
+        }
+    }
+    return sum;
+}
+
+void Hnsw::save(rust::Str path) const { index_->saveIndex(std::string(path)); }
+
+size_t Hnsw::file_size() const { return index_->indexFileSize(); }
+
+size_t Hnsw::element_count() const { return index_->cur_element_count; }
+
+size_t Hnsw::deleted_count() const { return index_->num_deleted_; }
+
+size_t Hnsw::max_elements() const { return index_->max_elements_; }
+
+size_t Hnsw::memory_bytes() const {
+    const auto &h = *index_;
+    size_t n = h.cur_element_count;
+    size_t bytes = h.max_elements_ * h.size_data_per_element_  // level 0: links, vector, label
+                   + h.max_elements_ * (sizeof(void *) + sizeof(int) + sizeof(std::mutex))
+                   + h.max_elements_ * sizeof(hnswlib::vl_type)  // one visited list
+                   + h.label_lookup_.size() * (sizeof(hnswlib::labeltype) + sizeof(hnswlib::tableint) + 2 * sizeof(void *))
+                   + h.deleted_elements.size() * (sizeof(hnswlib::tableint) + 2 * sizeof(void *));
+    for (size_t i = 0; i < n; i++) {
+        int level = h.element_levels_[i];
+        if (level > 0) bytes += h.size_links_per_element_ * static_cast<size_t>(level) + 1;
+    }
+    return bytes;
+}
+
+}  // namespace vecsearch
