@@ -85,7 +85,7 @@ impl Graph {
     pub(crate) fn add(&self, ids: &[u64], vectors: &[Vec<f32>], threads: usize) -> Result<()> {
         let jobs: Vec<Job> = {
             let mut st = self.write();
-            st.check_room(ids.iter().copied())?;
+            st.make_room(ids.iter().copied())?;
             ids.iter()
                 .zip(vectors)
                 .map(|(&id, v)| st.place(id, v, self.level_mult))
@@ -108,12 +108,14 @@ impl Graph {
         if job.repair {
             self.repair(&st, job.slot, &mut sc);
         }
-        self.insert(&st, job.slot, &mut sc);
+        self.insert(&st, job.slot, job.repair, &mut sc);
         self.pool.give(sc);
     }
 
-    /// Inserts node `s` (its vector and level are in place) into every level it has.
-    fn insert(&self, st: &Store, s: u32, sc: &mut Scratch) {
+    /// Inserts node `s` (its vector and level are in place) into every level
+    /// it has. `relink`: `s` was in the graph with another vector, and its
+    /// old links are replaced.
+    fn insert(&self, st: &Store, s: u32, relink: bool, sc: &mut Scratch) {
         let level = st.level(s);
         let mut ep = self.entry();
         let mut _top_guard = None;
@@ -139,6 +141,11 @@ impl Graph {
         }
         let ef = self.spec.ef_construction;
         for lev in (0..=level.min(ep.level)).rev() {
+            // The links `s` has now were chosen for its old vector.
+            sc.old.clear();
+            if relink {
+                links::read(st.list(s, lev), &mut sc.old);
+            }
             self.search_layer(st, q, cur, ef, lev, |x| x != s && !st.is_deleted(x), sc);
             sort_top(sc);
             let Some(&nearest) = sc.found.first() else {
@@ -146,9 +153,7 @@ impl Graph {
             };
             cur = key_slot(nearest);
             self.select(st, &sc.found, st.m, &mut sc.selected);
-            if let Some(_g) = st.lock(s) {
-                links::write(st.list(s, lev), &sc.selected);
-            }
+            self.set_own_links(st, s, lev, sc);
             for i in 0..sc.selected.len() {
                 let n = sc.selected[i];
                 self.connect(st, n, s, lev, sc);
@@ -157,6 +162,35 @@ impl Graph {
         if level > ep.level {
             self.set_entry(Entry { slot: s, level });
         }
+    }
+
+    /// Writes `sc.selected` as the links of `s` on `level`, merged with any
+    /// links other inserters added to `s` meanwhile (they found `s` and
+    /// linked to it; overwriting those would leave their nodes without the
+    /// in-link, possibly unreachable). `sc.old` are stale links to drop.
+    fn set_own_links(&self, st: &Store, s: u32, level: usize, sc: &mut Scratch) {
+        let Some(_g) = st.lock(s) else {
+            return;
+        };
+        let list = st.list(s, level);
+        links::read(list, &mut sc.links);
+        sc.pruned.clear();
+        sc.pruned.extend_from_slice(&sc.selected);
+        for &c in &sc.links {
+            if c != s && !sc.old.contains(&c) && !sc.pruned.contains(&c) {
+                sc.pruned.push(c);
+            }
+        }
+        if sc.pruned.len() > st.cap(level) {
+            let vs = st.vector(s);
+            sc.keys.clear();
+            for &c in &sc.pruned {
+                sc.keys.push(key((self.dist)(vs, st.vector(c)), c));
+            }
+            sc.keys.sort_unstable();
+            self.select(st, &sc.keys, st.cap(level), &mut sc.pruned);
+        }
+        links::write(list, &sc.pruned);
     }
 
     fn set_entry(&self, e: Entry) {
@@ -308,7 +342,13 @@ impl Graph {
                 break;
             }
             links::read(st.list(key_slot(c), level), buf);
-            for &n in buf.iter() {
+            if let Some(&first) = buf.first() {
+                st.prefetch_vector(first);
+            }
+            for (i, &n) in buf.iter().enumerate() {
+                if let Some(&next) = buf.get(i + 1) {
+                    st.prefetch_vector(next);
+                }
                 if !visited.visit(n) {
                     continue;
                 }

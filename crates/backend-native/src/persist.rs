@@ -30,8 +30,6 @@ use crate::storage::{Store, MAX_LEVEL, MAX_NODES, NONE};
 
 const MAGIC: &[u8; 8] = b"VSNATIVE";
 const VERSION: u32 = 1;
-/// Largest ef_construction a file may carry (a bound on work per insert).
-const MAX_EF_CONSTRUCTION: u32 = 1 << 20;
 
 /// Writes the graph to `path` atomically.
 pub(crate) fn save(g: &Graph, path: &Path) -> Result<()> {
@@ -43,7 +41,7 @@ pub(crate) fn save(g: &Graph, path: &Path) -> Result<()> {
     let mut w =
         Writer::with_capacity(40 + n * (10 + 4 * dim + 4 * (1 + st.m0)) + st.upper_words * 4);
     w.u32(st.m as u32);
-    w.u32(g.spec.ef_construction as u32);
+    w.u32(u32::try_from(g.spec.ef_construction).unwrap_or(u32::MAX));
     w.u64(st.rng);
     w.u64(n as u64);
     w.u32(entry.map_or(NONE, |e| e.slot));
@@ -97,7 +95,8 @@ pub(crate) fn load(path: &Path, mut spec: IndexSpec) -> Result<Graph> {
         return Err(Error::corrupt(format!("M is {m}, not in 2..=256")));
     }
     let ef_construction = r.u32()?;
-    if ef_construction == 0 || ef_construction > MAX_EF_CONSTRUCTION {
+    // Any width is safe: search heaps never outgrow the node count.
+    if ef_construction == 0 {
         return Err(Error::corrupt(format!(
             "ef_construction is {ef_construction}"
         )));

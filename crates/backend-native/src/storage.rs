@@ -54,6 +54,8 @@ pub(crate) struct Store {
     /// Serialises writers of a node's links.
     pub(crate) locks: Vec<Mutex<()>>,
     pub(crate) slot_of: IdMap<u32>,
+    /// The largest room the id map needed for its live ids (see `reserve_ids`).
+    id_room: usize,
     /// Deleted slots, reused by the next inserts of new ids.
     pub(crate) free: Vec<u32>,
     /// State of the level generator (seeded: builds are reproducible).
@@ -61,25 +63,46 @@ pub(crate) struct Store {
 }
 
 impl Store {
-    /// An empty store with room for `capacity` nodes.
+    /// An empty store, with room for `capacity` nodes where memory allows
+    /// (the capacity is a hint: an impossible one is not an abort).
     pub(crate) fn new(dim: usize, m: usize, capacity: usize, seed: u64) -> Self {
-        let capacity = capacity.min(MAX_NODES);
-        Store {
+        let mut s = Store {
             dim,
             m,
             m0: 2 * m,
-            vectors: Vec::with_capacity(capacity.saturating_mul(dim)),
-            ids: Vec::with_capacity(capacity),
-            levels: Vec::with_capacity(capacity),
-            deleted: Vec::with_capacity(capacity),
-            links0: Vec::with_capacity(capacity.saturating_mul(links::words(2 * m))),
-            upper: Vec::with_capacity(capacity),
+            vectors: Vec::new(),
+            ids: Vec::new(),
+            levels: Vec::new(),
+            deleted: Vec::new(),
+            links0: Vec::new(),
+            upper: Vec::new(),
             upper_words: 0,
-            locks: Vec::with_capacity(capacity),
+            locks: Vec::new(),
             slot_of: IdMap::default(),
+            id_room: 0,
             free: Vec::new(),
             rng: seed,
+        };
+        let capacity = capacity.min(MAX_NODES);
+        if capacity > 0 && s.try_reserve(capacity).is_err() {
+            s = Store::new(dim, m, 0, seed);
         }
+        s
+    }
+
+    fn try_reserve(
+        &mut self,
+        n: usize,
+    ) -> std::result::Result<(), std::collections::TryReserveError> {
+        self.vectors.try_reserve(n.saturating_mul(self.dim))?;
+        self.ids.try_reserve(n)?;
+        self.levels.try_reserve(n)?;
+        self.deleted.try_reserve(n)?;
+        self.links0
+            .try_reserve(n.saturating_mul(links::words(self.m0)))?;
+        self.upper.try_reserve(n)?;
+        self.locks.try_reserve(n)?;
+        self.slot_of.try_reserve(n)
     }
 
     /// Number of nodes, live or deleted.
@@ -98,6 +121,26 @@ impl Store {
     pub(crate) fn vector(&self, slot: u32) -> &[f32] {
         let i = slot as usize * self.dim;
         self.vectors.get(i..i + self.dim).unwrap_or(&[])
+    }
+
+    /// Asks the CPU to start loading `slot`'s vector: the search scores a
+    /// node's neighbours one after another, and loading the next while
+    /// scoring this one hides most of a cache miss.
+    #[inline]
+    pub(crate) fn prefetch_vector(&self, slot: u32) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+            // `wrapping_add`: computing the address never asserts it is in
+            // bounds; a slot beyond the buffer just prefetches nothing useful.
+            let p = self.vectors.as_ptr().wrapping_add(slot as usize * self.dim);
+            // SAFETY: SSE is part of the x86-64 baseline, so the instruction
+            // exists; a prefetch is a hint that never faults and never reads
+            // into the program, whatever the address.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(p.cast()) };
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = slot;
     }
 
     /// The level of `slot`.
@@ -147,8 +190,11 @@ impl Store {
             .map(|l| l.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
-    /// Fails, changing nothing, unless `ids` (distinct) fit in the slot space.
-    pub(crate) fn check_room(&self, ids: impl Iterator<Item = u64>) -> Result<()> {
+    /// Fails, changing nothing, unless `ids` (distinct) fit in the slot
+    /// space; else makes room for the new slots they need, in one step (a
+    /// big batch into an empty index allocates exactly, not to the next
+    /// power of two).
+    pub(crate) fn make_room(&mut self, ids: impl Iterator<Item = u64>) -> Result<()> {
         let fresh = ids.filter(|id| !self.slot_of.contains_key(id)).count();
         let new_slots = fresh.saturating_sub(self.free.len());
         if self.len().saturating_add(new_slots) > MAX_NODES {
@@ -156,11 +202,37 @@ impl Store {
                 "the native index holds at most {MAX_NODES} vectors"
             )));
         }
+        self.vectors.reserve(new_slots * self.dim);
+        self.ids.reserve(new_slots);
+        self.levels.reserve(new_slots);
+        self.deleted.reserve(new_slots);
+        self.links0.reserve(new_slots * links::words(self.m0));
+        self.upper.reserve(new_slots);
+        self.locks.reserve(new_slots);
+        self.reserve_ids(fresh);
         Ok(())
     }
 
+    /// Room for `fresh` more ids in the map. Deletes leave tombstones in a
+    /// hash table, and when they use up its spare room the table doubles even
+    /// if the live count did not grow; churn would then grow memory. A
+    /// doubling the live count does not need is undone by rebuilding at the
+    /// old size, which drops the tombstones.
+    fn reserve_ids(&mut self, fresh: usize) {
+        let need = self.slot_of.len() + fresh;
+        self.slot_of.reserve(fresh);
+        let cap = self.slot_of.capacity();
+        if cap > self.id_room {
+            if need <= self.id_room {
+                self.slot_of.shrink_to(need);
+            } else {
+                self.id_room = cap;
+            }
+        }
+    }
+
     /// Stores `v` under `id`: in its slot if the id is present, else in a
-    /// reused deleted slot, else in a new one. Call `check_room` first.
+    /// reused deleted slot, else in a new one. Call `make_room` first.
     pub(crate) fn place(&mut self, id: u64, v: &[f32], level_mult: f64) -> Job {
         if let Some(&slot) = self.slot_of.get(&id) {
             self.set_vector(slot, v);
