@@ -117,26 +117,26 @@ impl HnswlibIndex {
         exec::offload(move || crate::files::export(&inner, &path)).await
     }
 
-    /// Runs `searchKnn` (unfiltered, width `k`) for each query entirely
-    /// inside C++, one FFI call for all: the reference the FFI-cost
-    /// benchmark compares per-query calls with. Returns a checksum of the
-    /// labels found.
-    pub fn search_loop_in_cpp(&self, queries: &[Vec<f32>], k: usize) -> Result<u64> {
-        check_queries(&self.spec, queries)?;
-        let flat: Vec<f32> = queries
-            .iter()
-            .flat_map(|q| prepare(self.spec.metric, q))
-            .collect();
+    /// Runs `searchKnn` (unfiltered, width `k`) for each of the queries
+    /// packed row after row in `queries` entirely inside C++, one FFI call
+    /// for all: the reference the FFI-cost benchmark compares per-query
+    /// calls ([`HnswlibIndex::search_raw`]) with. Queries are used as given
+    /// (for `Cosine`, pass them normalised). Returns a checksum of the labels.
+    pub fn search_loop_in_cpp(&self, queries: &[f32], k: usize) -> Result<u64> {
+        for q in queries.chunks(self.spec.dim) {
+            check_vector(&self.spec, q)?;
+        }
         let _r = self.inner.read();
         self.inner
             .hnsw
-            .search_loop(&flat, k)
+            .search_loop(queries, k)
             .map_err(|e| ffi_err("searching", e))
     }
 
     /// One unfiltered `searchKnn` of width `k` through the FFI, no widening
-    /// or sorting: the per-call side of the FFI-cost benchmark. Returns a
-    /// checksum of the labels found.
+    /// or sorting: the per-call side of the FFI-cost benchmark. The query is
+    /// used as given (for `Cosine`, pass it normalised). Returns a checksum
+    /// of the labels found.
     pub fn search_raw(&self, query: &[f32], k: usize) -> Result<u64> {
         check_vector(&self.spec, query)?;
         let _r = self.inner.read();
