@@ -1,1 +1,50 @@
-//! Qdrant and Milvus over HTTP (in progress).
+//! Qdrant and Milvus over HTTP: the same [`VectorIndex`] as the local
+//! backends, served by a vector database.
+//!
+//! Open by URI with [`open_uri`]:
+//! `qdrant://host:6333/collection`, `milvus://host:19530/collection`, and
+//! `qdrant+https://...`, `milvus+https://...` for TLS. An API key (Qdrant) or
+//! token (Milvus, `user:password` or an API key) comes from the URI's user
+//! part or `?api_key=`, else from `VECSEARCH_QDRANT_API_KEY` /
+//! `VECSEARCH_MILVUS_TOKEN`. Options: `timeout_ms` (per request, default
+//! 30000), `retries` (attempts, default 4), `mgmt_port` (Milvus 2.3's
+//! management API, default 9091).
+//!
+//! Opening creates the collection for the spec when it is absent and checks
+//! dim and metric when it exists. Requests run on the Tokio runtime that was
+//! current at open (or on a small runtime of the index's own), so an index
+//! can be used from any executor.
+#![warn(missing_docs)]
+
+mod http;
+mod json;
+mod milvus;
+mod pending;
+mod qdrant;
+mod uri;
+
+pub use milvus::MilvusIndex;
+pub use qdrant::QdrantIndex;
+pub use uri::{Endpoint, Engine};
+
+use vecsearch_core::{IndexSpec, Result, VectorIndex};
+
+/// Opens (creating when absent) the collection a `qdrant://` or `milvus://`
+/// URI names, as an index for `spec`.
+pub async fn open_uri(uri: &str, spec: IndexSpec) -> Result<Box<dyn VectorIndex>> {
+    let ep = Endpoint::parse(uri)?;
+    Ok(match ep.engine {
+        Engine::Qdrant => Box::new(QdrantIndex::open_endpoint(&ep, spec).await?),
+        Engine::Milvus => Box::new(MilvusIndex::open_endpoint(&ep, spec).await?),
+    })
+}
+
+/// Drops the collection a URI names; returns whether it existed. For tests
+/// and clean-up: everything in the collection is lost.
+pub async fn drop_collection(uri: &str) -> Result<bool> {
+    let ep = Endpoint::parse(uri)?;
+    match ep.engine {
+        Engine::Qdrant => qdrant::drop_endpoint(&ep).await,
+        Engine::Milvus => milvus::drop_endpoint(&ep).await,
+    }
+}

@@ -1,0 +1,256 @@
+//! One HTTP client per index: a connection pool, timeouts, retries with
+//! backoff, and a Tokio runtime to run on whatever executor polls the caller.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use reqwest::Method;
+use serde_json::Value;
+use tokio::runtime::{Handle, Runtime};
+use vecsearch_core::{Error, Result};
+
+use crate::uri::Endpoint;
+
+/// Where requests run. Every request is spawned on a Tokio runtime, so an
+/// index works from any executor (even `vecsearch_core::exec::block_on`):
+/// the caller's runtime when opened inside one, else a small one we own.
+pub(crate) enum Exec {
+    Borrowed(Handle),
+    Owned(Option<Runtime>),
+}
+
+impl Exec {
+    /// The current runtime, or a new two-thread one.
+    pub fn new() -> Result<Self> {
+        if let Ok(h) = Handle::try_current() {
+            return Ok(Exec::Borrowed(h));
+        }
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("vecsearch-remote")
+            .enable_all()
+            .build()
+            .map_err(|e| Error::Unavailable(format!("cannot start a Tokio runtime: {e}")))?;
+        Ok(Exec::Owned(Some(rt)))
+    }
+
+    /// Where to spawn requests.
+    pub fn handle(&self) -> Result<Handle> {
+        match self {
+            Exec::Borrowed(h) => Some(h.clone()),
+            Exec::Owned(rt) => rt.as_ref().map(|r| r.handle().clone()),
+        }
+        .ok_or_else(|| Error::Unavailable("the client's runtime has shut down".into()))
+    }
+}
+
+impl Drop for Exec {
+    fn drop(&mut self) {
+        // A plain drop would panic when the last index is dropped inside an
+        // async context; this never blocks.
+        if let Exec::Owned(rt) = self {
+            if let Some(rt) = rt.take() {
+                rt.shutdown_background();
+            }
+        }
+    }
+}
+
+/// A reply: the HTTP status and the body, parsed as JSON when it is JSON.
+pub(crate) struct Reply {
+    pub status: u16,
+    pub body: Body,
+}
+
+/// A reply body.
+pub(crate) enum Body {
+    Json(Value),
+    Text(String),
+}
+
+impl Reply {
+    /// The body as text, shortened for an error message.
+    pub fn describe(&self) -> String {
+        let text = match &self.body {
+            Body::Json(v) => v.to_string(),
+            Body::Text(t) => t.clone(),
+        };
+        shorten(&text)
+    }
+}
+
+/// Cuts server text to a readable length for error messages.
+pub(crate) fn shorten(text: &str) -> String {
+    const MAX: usize = 400;
+    match text.char_indices().nth(MAX) {
+        Some((i, _)) => format!("{}...", &text[..i]),
+        None => text.to_string(),
+    }
+}
+
+/// The HTTP side of one index; cheap to clone into tasks. The index owns
+/// the [`Exec`] separately, so a task never holds the last owner of the
+/// runtime it runs on.
+#[derive(Clone)]
+pub(crate) struct Http {
+    client: reqwest::Client,
+    handle: Handle,
+    attempts: u32,
+    what: String,
+}
+
+impl Http {
+    /// A client for `ep`, sending `auth` (header name and value) on every request.
+    pub fn new(ep: &Endpoint, auth: Option<(&'static str, String)>, exec: &Exec) -> Result<Self> {
+        let mut headers = HeaderMap::new();
+        if let Some((name, value)) = auth {
+            let mut value = HeaderValue::from_str(&value).map_err(|_| {
+                Error::InvalidArgument("the API key has characters a header cannot carry".into())
+            })?;
+            value.set_sensitive(true);
+            headers.insert(HeaderName::from_static(name), value);
+        }
+        let client = reqwest::Client::builder()
+            .default_headers(headers)
+            .timeout(Duration::from_millis(ep.timeout_ms))
+            .connect_timeout(Duration::from_millis(ep.timeout_ms.min(5_000)))
+            .pool_idle_timeout(Duration::from_secs(30))
+            .tcp_nodelay(true)
+            .build()
+            .map_err(|e| Error::Unavailable(format!("cannot build the HTTP client: {e}")))?;
+        Ok(Http {
+            client,
+            handle: exec.handle()?,
+            attempts: ep.attempts.max(1),
+            what: format!("{:?} at {}", ep.engine, ep.base_url()),
+        })
+    }
+
+    /// Sends one request, retrying connection failures, timeouts and 5xx
+    /// replies with backoff. Every call this crate makes is idempotent
+    /// (upserts, deletes by id, reads), so all are retried. Returns the last
+    /// reply whatever its status; `Unavailable` when no reply came or 5xx
+    /// persisted.
+    pub async fn send(&self, method: Method, url: String, body: Option<String>) -> Result<Reply> {
+        let client = self.client.clone();
+        let attempts = self.attempts;
+        let what = self.what.clone();
+        let task = self.handle.spawn(async move {
+            let mut last = String::new();
+            for attempt in 0..attempts {
+                if attempt > 0 {
+                    tokio::time::sleep(Duration::from_millis(100 << (2 * (attempt - 1).min(4))))
+                        .await;
+                }
+                match send_once(&client, method.clone(), &url, body.clone()).await {
+                    Ok(reply) if reply.status >= 500 => {
+                        last = format!("HTTP {}: {}", reply.status, reply.describe())
+                    }
+                    Ok(reply) => return Ok(reply),
+                    Err(e) => last = e,
+                }
+            }
+            Err(Error::Unavailable(format!(
+                "{what}: {last} (after {attempts} attempts)"
+            )))
+        });
+        task.await
+            .map_err(|e| Error::Unavailable(format!("request task ended: {e}")))?
+    }
+
+    /// Runs `f` over `items` with at most `width` in flight, on the runtime;
+    /// results come back in input order. The first error wins.
+    pub async fn map_concurrent<T, R, F, Fut>(
+        &self,
+        items: Vec<T>,
+        width: usize,
+        f: F,
+    ) -> Result<Vec<R>>
+    where
+        T: Send + 'static,
+        R: Send + 'static,
+        F: Fn(T) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<R>> + Send + 'static,
+    {
+        let n = items.len();
+        let width = width.clamp(1, n.max(1));
+        let mut groups: Vec<Vec<(usize, T)>> = (0..width).map(|_| Vec::new()).collect();
+        for (i, item) in items.into_iter().enumerate() {
+            groups[i % width].push((i, item));
+        }
+        let f = Arc::new(f);
+        let tasks: Vec<_> = groups
+            .into_iter()
+            .map(|group| {
+                let f = Arc::clone(&f);
+                self.handle.spawn(async move {
+                    let mut out = Vec::with_capacity(group.len());
+                    for (i, item) in group {
+                        out.push((i, f(item).await?));
+                    }
+                    Ok::<_, Error>(out)
+                })
+            })
+            .collect();
+        let mut slots: Vec<Option<R>> = (0..n).map(|_| None).collect();
+        let mut first_err = None;
+        for t in tasks {
+            match t.await {
+                Ok(Ok(done)) => done.into_iter().for_each(|(i, r)| slots[i] = Some(r)),
+                Ok(Err(e)) => first_err = first_err.or(Some(e)),
+                Err(e) => {
+                    first_err = first_err.or(Some(Error::Unavailable(format!("task ended: {e}"))))
+                }
+            }
+        }
+        if let Some(e) = first_err {
+            return Err(e);
+        }
+        slots
+            .into_iter()
+            .map(|s| s.ok_or_else(|| Error::Unavailable("a concurrent request was lost".into())))
+            .collect()
+    }
+}
+
+async fn send_once(
+    client: &reqwest::Client,
+    method: Method,
+    url: &str,
+    body: Option<String>,
+) -> std::result::Result<Reply, String> {
+    let mut req = client.request(method, url);
+    if let Some(b) = body {
+        req = req
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(b);
+    }
+    let resp = req.send().await.map_err(describe_transport)?;
+    let status = resp.status().as_u16();
+    let bytes = resp.bytes().await.map_err(describe_transport)?;
+    let body = match serde_json::from_slice::<Value>(&bytes) {
+        Ok(v) => Body::Json(v),
+        Err(_) => Body::Text(String::from_utf8_lossy(&bytes).into_owned()),
+    };
+    Ok(Reply { status, body })
+}
+
+fn describe_transport(e: reqwest::Error) -> String {
+    let kind = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "cannot connect"
+    } else {
+        "transport error"
+    };
+    // reqwest's Display hides the cause chain, where the useful part is.
+    let mut msg = format!("{kind}: {e}");
+    let mut src = std::error::Error::source(&e);
+    while let Some(s) = src {
+        msg.push_str(&format!(": {s}"));
+        src = s.source();
+    }
+    msg
+}

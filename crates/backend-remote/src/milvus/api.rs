@@ -1,0 +1,327 @@
+//! Milvus's two REST dialects: v1 (Milvus 2.3, `/v1/vector/...`) and v2
+//! (Milvus 2.4+, `/v2/vectordb/...`). Request bodies and the reply envelope.
+
+use reqwest::Method;
+use serde_json::Value;
+use vecsearch_core::{Error, Metric, Result};
+
+use crate::http::{Body, Http, Reply};
+use crate::json::{malformed, push_ids, push_vector, string_lit};
+
+/// Which REST API the server speaks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Dialect {
+    /// Milvus 2.3: REST v1; collections are created through the management
+    /// API at this base URL (v1's own create makes autoID collections).
+    V1 { mgmt: String },
+    /// Milvus 2.4+: REST v2.
+    V2,
+}
+
+/// Milvus's error code for a collection that does not exist.
+pub(crate) const COLLECTION_NOT_FOUND: u16 = 100;
+/// Milvus's largest `limit` for search and query.
+pub(crate) const MAX_TOPK: usize = 16384;
+
+/// The data part of a Milvus reply: HTTP 200 and `code` 200 (v1) or 0 (v2);
+/// anything else is the server's error, never `Ok`.
+pub(crate) fn check(reply: Reply) -> Result<Value> {
+    let json = match reply.body {
+        Body::Json(v) if reply.status == 200 => v,
+        _ => {
+            return Err(Error::Remote {
+                status: reply.status,
+                message: reply.describe(),
+            })
+        }
+    };
+    let code = json
+        .get("code")
+        .and_then(Value::as_i64)
+        .ok_or_else(|| malformed("no code", &json))?;
+    if code == 200 || code == 0 {
+        return Ok(json);
+    }
+    let message = json
+        .get("message")
+        .and_then(Value::as_str)
+        .unwrap_or("(no message)");
+    Err(Error::Remote {
+        status: u16::try_from(code).unwrap_or(u16::MAX),
+        message: format!("Milvus error {code}: {}", crate::http::shorten(message)),
+    })
+}
+
+/// The metric's Milvus name; Jaccard over float vectors is not served.
+pub(crate) fn metric_name(m: Metric) -> Result<&'static str> {
+    match m {
+        Metric::L2 => Ok("L2"),
+        Metric::Cosine => Ok("COSINE"),
+        Metric::InnerProduct => Ok("IP"),
+        Metric::Jaccard => Err(Error::Unsupported(
+            "Milvus computes Jaccard only on binary vectors; vecsearch stores float vectors \
+             (use l2, cosine or ip)"
+                .into(),
+        )),
+    }
+}
+
+/// Converts a Milvus score to the contract's distance: L2 is already
+/// squared; IP and COSINE are similarities.
+pub(crate) fn to_distance(m: Metric, score: f64) -> f32 {
+    match m {
+        Metric::L2 => score as f32,
+        _ => (1.0 - score) as f32,
+    }
+}
+
+/// Requests of one collection in one dialect.
+pub(crate) struct Api {
+    pub http: Http,
+    pub base: String,
+    pub dialect: Dialect,
+    pub collection: String,
+}
+
+impl Api {
+    fn path(&self, v1: &str, v2: &str) -> String {
+        match self.dialect {
+            Dialect::V1 { .. } => format!("{}/v1/vector/{v1}", self.base),
+            Dialect::V2 => format!("{}/v2/vectordb/{v2}", self.base),
+        }
+    }
+
+    /// POSTs `body` and returns the checked reply.
+    pub async fn post(&self, v1: &str, v2: &str, body: String) -> Result<Value> {
+        let url = self.path(v1, v2);
+        check(self.http.send(Method::POST, url, Some(body)).await?)
+    }
+
+    fn coll(&self) -> String {
+        string_lit(&self.collection)
+    }
+
+    /// The collection's description; `None` when it does not exist.
+    pub async fn describe(&self) -> Result<Option<Value>> {
+        let reply = match self.dialect {
+            Dialect::V1 { .. } => {
+                let url = format!(
+                    "{}/v1/vector/collections/describe?collectionName={}",
+                    self.base, self.collection
+                );
+                self.http.send(Method::GET, url, None).await?
+            }
+            Dialect::V2 => {
+                let url = format!("{}/v2/vectordb/collections/describe", self.base);
+                let body = format!("{{\"collectionName\":{}}}", self.coll());
+                self.http.send(Method::POST, url, Some(body)).await?
+            }
+        };
+        match check(reply) {
+            Ok(v) => Ok(Some(v.get("data").cloned().unwrap_or(Value::Null))),
+            Err(Error::Remote { status, message })
+                if status == COLLECTION_NOT_FOUND
+                    || message.contains("collection not found")
+                    || message.contains("can't find collection") =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Drops the collection (no error when it is absent).
+    pub async fn drop_collection(&self) -> Result<()> {
+        let body = format!("{{\"collectionName\":{}}}", self.coll());
+        self.post("collections/drop", "collections/drop", body)
+            .await
+            .map(|_| ())
+    }
+
+    /// Upserts rows; returns how many the server says it wrote.
+    pub async fn upsert(&self, pk: &str, vf: &str, ids: &[u64], vectors: &[&[f32]]) -> Result<u64> {
+        let mut body = String::with_capacity(
+            64 + ids.len() * (24 + vectors.first().map_or(0, |v| v.len() * 12)),
+        );
+        body.push_str(&format!("{{\"collectionName\":{},\"data\":[", self.coll()));
+        let (pk, vf) = (string_lit(pk), string_lit(vf));
+        for (i, (id, v)) in ids.iter().zip(vectors).enumerate() {
+            if i > 0 {
+                body.push(',');
+            }
+            body.push_str(&format!("{{{pk}:{id},{vf}:"));
+            push_vector(&mut body, v);
+            body.push('}');
+        }
+        body.push_str("]}");
+        let reply = self.post("upsert", "entities/upsert", body).await?;
+        reply
+            .get("data")
+            .and_then(|d| d.get("upsertCount"))
+            .and_then(Value::as_u64)
+            .ok_or_else(|| malformed("upsert: no data.upsertCount", &reply))
+    }
+
+    /// Deletes rows by id.
+    pub async fn delete(&self, pk: &str, ids: &[u64]) -> Result<()> {
+        let mut list = String::new();
+        push_ids(&mut list, ids.iter().copied());
+        let body = match self.dialect {
+            Dialect::V1 { .. } => format!("{{\"collectionName\":{},\"id\":{list}}}", self.coll()),
+            Dialect::V2 => format!(
+                "{{\"collectionName\":{},\"filter\":{}}}",
+                self.coll(),
+                string_lit(&format!("{pk} in {list}"))
+            ),
+        };
+        self.post("delete", "entities/delete", body)
+            .await
+            .map(|_| ())
+    }
+
+    /// Rows matching `filter`, with `fields`; at most `limit`. `None` is
+    /// what `count(*)` needs: v1 must be sent `limit: 0` (its default of 100
+    /// makes Milvus refuse to count), v2 no limit at all.
+    pub async fn query(
+        &self,
+        filter: &str,
+        fields: &[&str],
+        limit: Option<usize>,
+    ) -> Result<Vec<Value>> {
+        let fields: Vec<Value> = fields.iter().map(|f| Value::from(*f)).collect();
+        let mut body = format!(
+            "{{\"collectionName\":{},\"filter\":{},\"outputFields\":{}",
+            self.coll(),
+            string_lit(filter),
+            Value::Array(fields)
+        );
+        match (limit, &self.dialect) {
+            (Some(n), _) => body.push_str(&format!(",\"limit\":{n}")),
+            (None, Dialect::V1 { .. }) => body.push_str(",\"limit\":0"),
+            (None, Dialect::V2) => {}
+        }
+        body.push('}');
+        let reply = self.post("query", "entities/query", body).await?;
+        take_data_array(reply, "query")
+    }
+
+    /// One query vector's nearest rows: `(id value, score)` as sent.
+    pub async fn search(
+        &self,
+        vf: &str,
+        q: &[f32],
+        k: usize,
+        ef: usize,
+        filter: Option<&str>,
+        metric: &str,
+    ) -> Result<Vec<Value>> {
+        let mut body = format!("{{\"collectionName\":{},", self.coll());
+        match self.dialect {
+            Dialect::V1 { .. } => {
+                body.push_str("\"vector\":");
+                push_vector(&mut body, q);
+                body.push_str(&format!(",\"limit\":{k},\"params\":{{\"ef\":{ef}}}"));
+            }
+            Dialect::V2 => {
+                body.push_str("\"data\":[");
+                push_vector(&mut body, q);
+                body.push_str(&format!(
+                    "],\"annsField\":{},\"limit\":{k},\"searchParams\":{{\"metricType\":\"{metric}\",\"params\":{{\"ef\":{ef}}}}}",
+                    string_lit(vf)
+                ));
+            }
+        }
+        if let Some(f) = filter {
+            body.push_str(&format!(",\"filter\":{}", string_lit(f)));
+        }
+        body.push('}');
+        let reply = self.post("search", "entities/search", body).await?;
+        take_data_array(reply, "search")
+    }
+
+    /// Rows by id with `fields`.
+    pub async fn get(&self, ids: &[u64], fields: &[&str]) -> Result<Vec<Value>> {
+        let mut list = String::new();
+        push_ids(&mut list, ids.iter().copied());
+        let fields: Vec<Value> = fields.iter().map(|f| Value::from(*f)).collect();
+        let body = format!(
+            "{{\"collectionName\":{},\"id\":{list},\"outputFields\":{}}}",
+            self.coll(),
+            Value::Array(fields)
+        );
+        let reply = self.post("get", "entities/get", body).await?;
+        take_data_array(reply, "get")
+    }
+}
+
+/// `data` as an array; Milvus leaves it out or sends `{}` when nothing matched.
+fn take_data_array(mut reply: Value, what: &str) -> Result<Vec<Value>> {
+    match reply.get_mut("data").map(Value::take) {
+        Some(Value::Array(rows)) => Ok(rows),
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::Object(o)) if o.is_empty() => Ok(Vec::new()),
+        Some(_) => Err(malformed(&format!("{what}: data is not a list"), &reply)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reply(status: u16, body: &str) -> Reply {
+        Reply {
+            status,
+            body: match serde_json::from_str(body) {
+                Ok(v) => Body::Json(v),
+                Err(_) => Body::Text(body.into()),
+            },
+        }
+    }
+
+    #[test]
+    fn envelope_errors_are_errors() {
+        assert!(check(reply(200, r#"{"code":200,"data":[]}"#)).is_ok());
+        assert!(check(reply(200, r#"{"code":0,"data":[]}"#)).is_ok());
+        assert!(matches!(
+            check(reply(
+                200,
+                r#"{"code":100,"message":"collection not found"}"#
+            )),
+            Err(Error::Remote { status: 100, .. })
+        ));
+        assert!(matches!(
+            check(reply(200, r#"{"code":70000,"message":"x"}"#)),
+            Err(Error::Remote {
+                status: u16::MAX,
+                ..
+            })
+        ));
+        assert!(matches!(
+            check(reply(200, r#"{"data":[]}"#)),
+            Err(Error::Remote { .. })
+        ));
+        assert!(matches!(
+            check(reply(200, r#"[1,2]"#)),
+            Err(Error::Remote { .. })
+        ));
+        assert!(matches!(
+            check(reply(404, "404 page not found")),
+            Err(Error::Remote { status: 404, .. })
+        ));
+        assert!(take_data_array(serde_json::json!({"data":{}}), "x")
+            .unwrap()
+            .is_empty());
+        assert!(take_data_array(serde_json::json!({"data":5}), "x").is_err());
+    }
+
+    #[test]
+    fn scores_become_distances() {
+        assert_eq!(to_distance(Metric::L2, 2.0), 2.0);
+        assert_eq!(to_distance(Metric::Cosine, 1.0), 0.0);
+        assert_eq!(to_distance(Metric::InnerProduct, 0.25), 0.75);
+        assert!(matches!(
+            metric_name(Metric::Jaccard),
+            Err(Error::Unsupported(_))
+        ));
+    }
+}

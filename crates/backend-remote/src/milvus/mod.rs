@@ -1,0 +1,442 @@
+//! [`MilvusIndex`]: a `VectorIndex` kept in a Milvus collection, over REST
+//! v1 (Milvus 2.3) or v2 (Milvus 2.4+).
+
+mod api;
+mod schema;
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use vecsearch_core::validate::{check_batch, check_id, check_queries, check_vector};
+use vecsearch_core::{
+    async_trait, sort_neighbors, Capabilities, Consistency, Error, IdMap, IndexSpec, Metric,
+    Neighbor, Result, SearchParams, VectorIndex,
+};
+
+use self::api::{to_distance, Api, Dialect, MAX_TOPK};
+use crate::http::{Exec, Http};
+use crate::json::{malformed, parse_id, parse_score, parse_u64, parse_vector, push_ids};
+use crate::pending::{fingerprint, Pending, State};
+use crate::uri::{Endpoint, Engine};
+
+/// Ids are int64 in Milvus, and Milvus 2.3.5's retrieval by key (query,
+/// get, search with output fields) misses the row keyed `i64::MAX` while
+/// search and count see it (measured), so that one key is refused too.
+const MAX_ID: u64 = (i64::MAX - 1) as u64;
+/// Rows per upsert request: well under Milvus's 64 MB gRPC message limit.
+const MAX_BODY_BYTES: usize = 4 << 20;
+const MAX_ROWS: usize = 5_000;
+/// Ids per `id in [...]` query while syncing.
+const SYNC_CHUNK: usize = 1_000;
+/// Puts whose exact vector `sync` checks (an upsert of a present id shows
+/// the old vector until it is visible; later writes imply earlier ones).
+const SYNC_VECTOR_TAIL: usize = 64;
+/// Searches in flight for one `search_batch`.
+const SEARCH_WIDTH: usize = 8;
+/// How long `sync` waits for the server to show earlier writes.
+const SYNC_TIMEOUT: Duration = Duration::from_secs(30);
+/// Writes held for `sync` before a write syncs by itself (bounds memory).
+const PENDING_LIMIT: usize = 1 << 20;
+
+/// A vector index in a Milvus collection (`milvus://host:19530/collection`).
+///
+/// Ids are Milvus int64 keys: ids from `i64::MAX` up are refused (see
+/// `Capabilities::max_id`). Reads are
+/// eventually consistent: [`VectorIndex::sync`] waits until every earlier
+/// write shows. Jaccard is not served (Milvus has it for binary vectors only).
+pub struct MilvusIndex {
+    spec: IndexSpec,
+    inner: Arc<Inner>,
+    // Dropped after `inner`, so no task holds the last owner of its runtime.
+    _exec: Exec,
+}
+
+struct Inner {
+    spec: IndexSpec,
+    api: Api,
+    pk: String,
+    vf: String,
+    metric_name: &'static str,
+    pending: Pending,
+}
+
+impl std::fmt::Debug for MilvusIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MilvusIndex")
+            .field("collection", &self.inner.api.collection)
+            .field("dialect", &self.inner.api.dialect)
+            .finish()
+    }
+}
+
+impl MilvusIndex {
+    /// Opens the collection `uri` names, creating it for `spec` when absent.
+    /// An existing collection must have the spec's dim and metric
+    /// (`InvalidArgument` otherwise; nothing is changed).
+    pub async fn open(uri: &str, spec: IndexSpec) -> Result<Self> {
+        let ep = Endpoint::parse(uri)?;
+        if ep.engine != Engine::Milvus {
+            return Err(Error::InvalidArgument(format!(
+                "{uri:?} is not a milvus:// URI"
+            )));
+        }
+        Self::open_endpoint(&ep, spec).await
+    }
+
+    /// [`MilvusIndex::open`] with a parsed endpoint.
+    pub async fn open_endpoint(ep: &Endpoint, spec: IndexSpec) -> Result<Self> {
+        spec.validate()?;
+        let metric_name = api::metric_name(spec.metric)?;
+        let (exec, api) = connect(ep).await?;
+        let layout = match api.describe().await? {
+            Some(data) => {
+                let layout = schema::parse_layout(&data)?;
+                schema::check_matches(&layout, &spec, &api.collection)?;
+                if layout.load != "LoadStateLoaded" {
+                    schema::wait_loaded(&api).await?
+                } else {
+                    layout
+                }
+            }
+            None => {
+                schema::create(&api, &spec).await?;
+                let layout = schema::wait_loaded(&api).await?;
+                schema::check_matches(&layout, &spec, &api.collection)?;
+                layout
+            }
+        };
+        Ok(MilvusIndex {
+            spec: spec.clone(),
+            inner: Arc::new(Inner {
+                spec,
+                api,
+                pk: layout.pk,
+                vf: layout.vf,
+                metric_name,
+                pending: Pending::default(),
+            }),
+            _exec: exec,
+        })
+    }
+
+    /// The collection's name.
+    pub fn collection(&self) -> &str {
+        &self.inner.api.collection
+    }
+
+    /// Whether the server speaks REST v2 (Milvus 2.4+) rather than v1.
+    pub fn speaks_v2(&self) -> bool {
+        self.inner.api.dialect == Dialect::V2
+    }
+}
+
+/// A client and dialect for `ep`.
+async fn connect(ep: &Endpoint) -> Result<(Exec, Api)> {
+    let exec = Exec::new()?;
+    let auth = ep
+        .api_key
+        .as_ref()
+        .map(|k| ("authorization", format!("Bearer {k}")));
+    let http = Http::new(ep, auth, &exec)?;
+    let base = ep.base_url();
+    let dialect = schema::detect(&http, &base, ep.url_with_port(ep.mgmt_port)).await?;
+    let api = Api {
+        http,
+        base,
+        dialect,
+        collection: ep.collection.clone(),
+    };
+    Ok((exec, api))
+}
+
+/// Drops the collection `ep` names; returns whether it existed.
+pub(crate) async fn drop_endpoint(ep: &Endpoint) -> Result<bool> {
+    let (_exec, api) = connect(ep).await?;
+    if api.describe().await?.is_none() {
+        return Ok(false);
+    }
+    api.drop_collection().await?;
+    Ok(true)
+}
+
+impl Inner {
+    /// Keeps the last of equal ids, in order: Milvus would store both rows
+    /// of a batch with a repeated key.
+    fn dedup_last<'a>(ids: &[u64], vectors: &'a [Vec<f32>]) -> (Vec<u64>, Vec<&'a [f32]>) {
+        let mut last: IdMap<usize> = IdMap::default();
+        for (i, &id) in ids.iter().enumerate() {
+            last.insert(id, i);
+        }
+        let keep = ids
+            .iter()
+            .enumerate()
+            .filter(|&(i, id)| last.get(id) == Some(&i));
+        keep.map(|(i, &id)| (id, vectors[i].as_slice())).unzip()
+    }
+
+    async fn upsert(&self, ids: &[u64], vectors: &[Vec<f32>]) -> Result<()> {
+        let (ids, vectors) = Self::dedup_last(ids, vectors);
+        let row_bytes = 40 + self.spec.dim * 16;
+        let rows = (MAX_BODY_BYTES / row_bytes).clamp(1, MAX_ROWS);
+        for (ids, vectors) in ids.chunks(rows).zip(vectors.chunks(rows)) {
+            let written = self.api.upsert(&self.pk, &self.vf, ids, vectors).await?;
+            if written != ids.len() as u64 {
+                return Err(Error::Remote {
+                    status: 200,
+                    message: format!("Milvus upserted {written} of {} rows", ids.len()),
+                });
+            }
+            self.pending.record(
+                ids.iter()
+                    .zip(vectors)
+                    .map(|(&id, v)| (id, State::Present(fingerprint(v)))),
+            );
+        }
+        if self.pending.len() > PENDING_LIMIT {
+            self.sync().await?;
+        }
+        Ok(())
+    }
+
+    /// Whether `id` holds a vector: the latest unsynced write says, else the server.
+    async fn present(&self, id: u64) -> Result<bool> {
+        if let Some(state) = self.pending.state(id) {
+            return Ok(state != State::Absent);
+        }
+        let rows = self.api.get(&[id], &[self.pk.as_str()]).await?;
+        Ok(rows
+            .iter()
+            .any(|r| r.get(&self.pk).and_then(parse_id) == Some(id)))
+    }
+
+    async fn search(&self, q: &[f32], k: usize, params: &SearchParams) -> Result<Vec<Neighbor>> {
+        if k == 0 {
+            return Ok(Vec::new());
+        }
+        if k > MAX_TOPK {
+            return Err(Error::InvalidArgument(format!(
+                "k = {k} is above Milvus's limit of {MAX_TOPK}"
+            )));
+        }
+        let filter = match &params.filter {
+            None => None,
+            Some(f) => {
+                let mut ids: Vec<u64> = f.ids().filter(|&id| id <= MAX_ID).collect();
+                if ids.is_empty() {
+                    return Ok(Vec::new());
+                }
+                ids.sort_unstable();
+                let mut expr = format!("{} in ", self.pk);
+                push_ids(&mut expr, ids);
+                Some(expr)
+            }
+        };
+        // Milvus's HNSW refuses ef < k.
+        let ef = params.ef.unwrap_or(self.spec.ef_search).max(k);
+        let rows = self
+            .api
+            .search(&self.vf, q, k, ef, filter.as_deref(), self.metric_name)
+            .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let id = row.get("id").and_then(parse_id);
+            let score = row.get("distance").and_then(parse_score);
+            match (id, score) {
+                (Some(id), Some(s)) => out.push(Neighbor {
+                    id,
+                    distance: to_distance(self.spec.metric, s),
+                }),
+                _ => return Err(malformed("search: a hit without id or distance", row)),
+            }
+        }
+        sort_neighbors(&mut out);
+        out.truncate(k);
+        Ok(out)
+    }
+
+    async fn count(&self) -> Result<usize> {
+        let filter = format!("{0} >= 0 || {0} < 0", self.pk);
+        let rows = self.api.query(&filter, &["count(*)"], None).await?;
+        let row = rows.first().cloned().unwrap_or(Value::Null);
+        row.get("count(*)")
+            .and_then(parse_u64)
+            .and_then(|n| usize::try_from(n).ok())
+            .ok_or_else(|| malformed("count: no count(*)", &row))
+    }
+
+    /// Waits until the server shows every write recorded before the call.
+    async fn sync(&self) -> Result<()> {
+        let start = Instant::now();
+        let mut todo = self.pending.snapshot();
+        let tail_from = todo
+            .iter()
+            .filter(|e| e.2 != State::Absent)
+            .count()
+            .saturating_sub(SYNC_VECTOR_TAIL);
+        let mut puts_seen = 0usize;
+        let mut check_vector: HashSet<u64> = HashSet::new();
+        for e in &todo {
+            if e.2 != State::Absent {
+                if puts_seen >= tail_from {
+                    check_vector.insert(e.0);
+                }
+                puts_seen += 1;
+            }
+        }
+        let mut delay = Duration::from_millis(50);
+        while !todo.is_empty() {
+            let mut seen: IdMap<Option<u64>> = IdMap::default();
+            for chunk in todo.chunks(SYNC_CHUNK) {
+                let with_vec = chunk.iter().any(|e| check_vector.contains(&e.0));
+                let mut expr = format!("{} in ", self.pk);
+                push_ids(&mut expr, chunk.iter().map(|e| e.0));
+                let fields: Vec<&str> = if with_vec {
+                    vec![self.pk.as_str(), self.vf.as_str()]
+                } else {
+                    vec![self.pk.as_str()]
+                };
+                for row in self.api.query(&expr, &fields, Some(MAX_TOPK)).await? {
+                    let Some(id) = row.get(&self.pk).and_then(parse_id) else {
+                        return Err(malformed("query: a row without id", &row));
+                    };
+                    let fp = row
+                        .get(&self.vf)
+                        .and_then(|v| parse_vector(v, self.spec.dim))
+                        .map(|v| fingerprint(&v));
+                    seen.insert(id, fp);
+                }
+            }
+            todo.retain(|&(id, seq, state)| {
+                let shown = match (state, seen.get(&id)) {
+                    (State::Absent, None) => true,
+                    (State::Present(want), Some(got)) => {
+                        !check_vector.contains(&id) || *got == Some(want)
+                    }
+                    _ => false,
+                };
+                if shown {
+                    self.pending.confirm(id, seq);
+                }
+                !shown
+            });
+            if todo.is_empty() {
+                break;
+            }
+            if start.elapsed() > SYNC_TIMEOUT {
+                return Err(Error::Unavailable(format!(
+                    "Milvus has not shown {} acknowledged writes after {} s",
+                    todo.len(),
+                    SYNC_TIMEOUT.as_secs()
+                )));
+            }
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(Duration::from_millis(400));
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl VectorIndex for MilvusIndex {
+    fn backend(&self) -> &str {
+        "milvus"
+    }
+
+    fn spec(&self) -> &IndexSpec {
+        &self.spec
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            metrics: vec![Metric::L2, Metric::Cosine, Metric::InnerProduct],
+            filter: true,
+            persistence: false,
+            consistency: Consistency::Eventual,
+            max_id: MAX_ID,
+            reports_memory: false,
+        }
+    }
+
+    async fn add(&self, id: u64, vector: &[f32]) -> Result<()> {
+        check_id(MAX_ID, id)?;
+        check_vector(&self.spec, vector)?;
+        self.inner.upsert(&[id], &[vector.to_vec()]).await
+    }
+
+    async fn add_batch(&self, ids: &[u64], vectors: &[Vec<f32>]) -> Result<()> {
+        check_batch(&self.spec, MAX_ID, ids, vectors)?;
+        self.inner.upsert(ids, vectors).await
+    }
+
+    async fn delete(&self, id: u64) -> Result<bool> {
+        if id > MAX_ID || !self.inner.present(id).await? {
+            return Ok(false);
+        }
+        self.inner.api.delete(&self.inner.pk, &[id]).await?;
+        self.inner.pending.record([(id, State::Absent)]);
+        Ok(true)
+    }
+
+    async fn get(&self, id: u64) -> Result<Option<Vec<f32>>> {
+        if id > MAX_ID {
+            return Ok(None);
+        }
+        let inner = &self.inner;
+        let rows = inner
+            .api
+            .get(&[id], &[inner.pk.as_str(), inner.vf.as_str()])
+            .await?;
+        for row in &rows {
+            if row.get(&inner.pk).and_then(parse_id) == Some(id) {
+                return row
+                    .get(&inner.vf)
+                    .and_then(|v| parse_vector(v, self.spec.dim))
+                    .map(Some)
+                    .ok_or_else(|| malformed("get: no usable vector", row));
+            }
+        }
+        Ok(None)
+    }
+
+    async fn len(&self) -> Result<usize> {
+        self.inner.count().await
+    }
+
+    async fn search(
+        &self,
+        query: &[f32],
+        k: usize,
+        params: &SearchParams,
+    ) -> Result<Vec<Neighbor>> {
+        check_vector(&self.spec, query)?;
+        self.inner.search(query, k, params).await
+    }
+
+    async fn search_batch(
+        &self,
+        queries: &[Vec<f32>],
+        k: usize,
+        params: &SearchParams,
+    ) -> Result<Vec<Vec<Neighbor>>> {
+        check_queries(&self.spec, queries)?;
+        if queries.is_empty() {
+            return Ok(Vec::new());
+        }
+        let inner = Arc::clone(&self.inner);
+        let params = Arc::new(params.clone());
+        self.inner
+            .api
+            .http
+            .map_concurrent(queries.to_vec(), SEARCH_WIDTH, move |q| {
+                let (inner, params) = (Arc::clone(&inner), Arc::clone(&params));
+                async move { inner.search(&q, k, &params).await }
+            })
+            .await
+    }
+
+    async fn sync(&self) -> Result<()> {
+        self.inner.sync().await
+    }
+}

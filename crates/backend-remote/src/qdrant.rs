@@ -1,0 +1,451 @@
+//! [`QdrantIndex`]: a `VectorIndex` kept in a Qdrant collection, over REST.
+
+use std::sync::Arc;
+
+use reqwest::Method;
+use serde_json::{json, Value};
+use vecsearch_core::validate::{check_batch, check_queries, check_vector};
+use vecsearch_core::{
+    async_trait, sort_neighbors, Capabilities, Consistency, Error, IdMap, IndexSpec, Metric,
+    Neighbor, Result, SearchParams, VectorIndex,
+};
+
+use crate::http::{Body, Exec, Http, Reply};
+use crate::json::{
+    malformed, parse_id, parse_score, parse_u64, parse_vector, push_ids, push_vector,
+};
+use crate::uri::{Endpoint, Engine};
+
+/// Points per upsert request (Qdrant's default body limit is 32 MB).
+const MAX_BODY_BYTES: usize = 8 << 20;
+const MAX_POINTS: usize = 10_000;
+/// Queries per `search/batch` request, and such requests in flight.
+const QUERIES_PER_REQUEST: usize = 64;
+const SEARCH_WIDTH: usize = 4;
+
+/// A vector index in a Qdrant collection (`qdrant://host:6333/collection`).
+///
+/// Writes are sent with `wait=true`, so they are visible when they return.
+/// Jaccard is not served (Qdrant has no such distance).
+pub struct QdrantIndex {
+    spec: IndexSpec,
+    inner: Arc<Inner>,
+    _exec: Exec,
+}
+
+struct Inner {
+    spec: IndexSpec,
+    http: Http,
+    /// `http[s]://host:port/collections/<name>`.
+    url: String,
+    collection: String,
+}
+
+impl std::fmt::Debug for QdrantIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("QdrantIndex")
+            .field("collection", &self.inner.collection)
+            .finish()
+    }
+}
+
+/// Qdrant's name for a metric.
+fn distance_name(m: Metric) -> Result<&'static str> {
+    match m {
+        Metric::L2 => Ok("Euclid"),
+        Metric::Cosine => Ok("Cosine"),
+        Metric::InnerProduct => Ok("Dot"),
+        Metric::Jaccard => Err(Error::Unsupported(
+            "Qdrant has no Jaccard distance (use l2, cosine or ip)".into(),
+        )),
+    }
+}
+
+/// The contract's distance from a Qdrant score: Euclid scores are
+/// distances (square them); Cosine and Dot are similarities.
+fn to_distance(m: Metric, score: f64) -> f32 {
+    match m {
+        Metric::L2 => (score * score) as f32,
+        _ => (1.0 - score) as f32,
+    }
+}
+
+/// The `result` of a Qdrant reply; a non-2xx status is the server's error
+/// (`{"status":{"error":..}}`), never `Ok`.
+fn check(reply: Reply) -> Result<Value> {
+    match reply.body {
+        Body::Json(mut v) if (200..300).contains(&reply.status) => {
+            if v.get("status").and_then(|s| s.get("error")).is_some() {
+                return Err(error_of(reply.status, &v));
+            }
+            Ok(v.get_mut("result").map(Value::take).unwrap_or(Value::Null))
+        }
+        Body::Json(v) => Err(error_of(reply.status, &v)),
+        Body::Text(t) => Err(Error::Remote {
+            status: reply.status,
+            message: crate::http::shorten(&t),
+        }),
+    }
+}
+
+fn error_of(status: u16, v: &Value) -> Error {
+    let message = v
+        .get("status")
+        .and_then(|s| s.get("error"))
+        .and_then(Value::as_str)
+        .map(crate::http::shorten)
+        .unwrap_or_else(|| crate::http::shorten(&v.to_string()));
+    Error::Remote { status, message }
+}
+
+async fn connect(ep: &Endpoint) -> Result<(Exec, Http, String)> {
+    let exec = Exec::new()?;
+    let auth = ep.api_key.clone().map(|k| ("api-key", k));
+    let http = Http::new(ep, auth, &exec)?;
+    let url = format!("{}/collections/{}", ep.base_url(), ep.collection);
+    Ok((exec, http, url))
+}
+
+/// Drops the collection `ep` names; returns whether it existed.
+pub(crate) async fn drop_endpoint(ep: &Endpoint) -> Result<bool> {
+    let (_exec, http, url) = connect(ep).await?;
+    let reply = http.send(Method::DELETE, url, None).await?;
+    // Qdrant answers `result: true` when it dropped something.
+    Ok(check(reply)?.as_bool().unwrap_or(false))
+}
+
+impl QdrantIndex {
+    /// Opens the collection `uri` names, creating it for `spec` when absent.
+    /// An existing collection must have the spec's dim and distance
+    /// (`InvalidArgument` otherwise; nothing is changed).
+    pub async fn open(uri: &str, spec: IndexSpec) -> Result<Self> {
+        let ep = Endpoint::parse(uri)?;
+        if ep.engine != Engine::Qdrant {
+            return Err(Error::InvalidArgument(format!(
+                "{uri:?} is not a qdrant:// URI"
+            )));
+        }
+        Self::open_endpoint(&ep, spec).await
+    }
+
+    /// [`QdrantIndex::open`] with a parsed endpoint.
+    pub async fn open_endpoint(ep: &Endpoint, spec: IndexSpec) -> Result<Self> {
+        spec.validate()?;
+        let distance = distance_name(spec.metric)?;
+        let (exec, http, url) = connect(ep).await?;
+        let inner = Inner {
+            spec: spec.clone(),
+            http,
+            url,
+            collection: ep.collection.clone(),
+        };
+        let reply = inner
+            .http
+            .send(Method::GET, inner.url.clone(), None)
+            .await?;
+        if reply.status == 404 {
+            inner.create(distance).await?;
+        } else {
+            let info = check(reply)?;
+            inner.check_matches(&info, distance)?;
+        }
+        Ok(QdrantIndex {
+            spec,
+            inner: Arc::new(inner),
+            _exec: exec,
+        })
+    }
+
+    /// The collection's name.
+    pub fn collection(&self) -> &str {
+        &self.inner.collection
+    }
+}
+
+impl Inner {
+    async fn call(&self, method: Method, path: &str, body: Option<String>) -> Result<Value> {
+        let url = format!("{}{path}", self.url);
+        check(self.http.send(method, url, body).await?)
+    }
+
+    async fn create(&self, distance: &str) -> Result<()> {
+        let body = json!({
+            "vectors": {"size": self.spec.dim, "distance": distance},
+            "hnsw_config": {"m": self.spec.m, "ef_construct": self.spec.ef_construction}
+        });
+        match self.call(Method::PUT, "", Some(body.to_string())).await {
+            Ok(_) => Ok(()),
+            // Created by someone else meanwhile: check it like any existing one.
+            Err(Error::Remote { status: 409, .. }) => {
+                let info = self.call(Method::GET, "", None).await?;
+                self.check_matches(&info, distance)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    fn check_matches(&self, info: &Value, distance: &str) -> Result<()> {
+        let vectors = info
+            .pointer("/config/params/vectors")
+            .ok_or_else(|| malformed("collection info: no config.params.vectors", info))?;
+        let size = vectors.get("size").and_then(Value::as_u64);
+        let dist = vectors.get("distance").and_then(Value::as_str);
+        let (Some(size), Some(dist)) = (size, dist) else {
+            return Err(Error::InvalidArgument(format!(
+                "collection {} has named vectors; vecsearch needs one unnamed vector",
+                self.collection
+            )));
+        };
+        if size != self.spec.dim as u64 || dist != distance {
+            return Err(Error::InvalidArgument(format!(
+                "collection {} holds {size}-dimensional vectors with distance {dist}, but dim {} \
+                 and distance {distance} were asked for (nothing was changed)",
+                self.collection, self.spec.dim
+            )));
+        }
+        Ok(())
+    }
+
+    async fn upsert(&self, ids: &[u64], vectors: &[Vec<f32>]) -> Result<()> {
+        // Keep the last of equal ids, in order (one request has no defined order).
+        let mut last: IdMap<usize> = IdMap::default();
+        for (i, &id) in ids.iter().enumerate() {
+            last.insert(id, i);
+        }
+        let keep: Vec<usize> = (0..ids.len())
+            .filter(|&i| last.get(&ids[i]) == Some(&i))
+            .collect();
+        let per = (MAX_BODY_BYTES / (32 + self.spec.dim * 16)).clamp(1, MAX_POINTS);
+        for chunk in keep.chunks(per) {
+            let mut body = String::from("{\"points\":[");
+            for (n, &i) in chunk.iter().enumerate() {
+                if n > 0 {
+                    body.push(',');
+                }
+                body.push_str(&format!("{{\"id\":{},\"vector\":", ids[i]));
+                push_vector(&mut body, &vectors[i]);
+                body.push('}');
+            }
+            body.push_str("]}");
+            self.call(Method::PUT, "/points?wait=true", Some(body))
+                .await?;
+        }
+        Ok(())
+    }
+
+    fn search_body(&self, q: &[f32], k: usize, params: &SearchParams) -> String {
+        let ef = params.ef.unwrap_or(self.spec.ef_search).max(k);
+        let mut body = String::from("{\"vector\":");
+        push_vector(&mut body, q);
+        body.push_str(&format!(
+            ",\"limit\":{k},\"with_payload\":false,\"with_vector\":false,\"params\":{{\"hnsw_ef\":{ef}}}"
+        ));
+        if let Some(f) = &params.filter {
+            body.push_str(",\"filter\":{\"must\":[{\"has_id\":");
+            push_ids(&mut body, f.ids());
+            body.push_str("}]}");
+        }
+        body.push('}');
+        body
+    }
+
+    fn parse_hits(&self, hits: &Value, k: usize) -> Result<Vec<Neighbor>> {
+        let hits = hits
+            .as_array()
+            .ok_or_else(|| malformed("search: result is not a list", hits))?;
+        let mut out = Vec::with_capacity(hits.len());
+        for h in hits {
+            match (
+                h.get("id").and_then(parse_id),
+                h.get("score").and_then(parse_score),
+            ) {
+                (Some(id), Some(s)) => out.push(Neighbor {
+                    id,
+                    distance: to_distance(self.spec.metric, s),
+                }),
+                _ => return Err(malformed("search: a hit without integer id or score", h)),
+            }
+        }
+        sort_neighbors(&mut out);
+        out.truncate(k);
+        Ok(out)
+    }
+
+    async fn search_many(
+        &self,
+        queries: &[Vec<f32>],
+        k: usize,
+        params: &SearchParams,
+    ) -> Result<Vec<Vec<Neighbor>>> {
+        if k == 0 || params.filter.as_ref().is_some_and(|f| f.is_empty()) {
+            return Ok(vec![Vec::new(); queries.len()]);
+        }
+        let mut body = String::from("{\"searches\":[");
+        for (i, q) in queries.iter().enumerate() {
+            if i > 0 {
+                body.push(',');
+            }
+            body.push_str(&self.search_body(q, k, params));
+        }
+        body.push_str("]}");
+        let result = self
+            .call(Method::POST, "/points/search/batch", Some(body))
+            .await?;
+        let lists = result
+            .as_array()
+            .filter(|l| l.len() == queries.len())
+            .ok_or_else(|| malformed("search/batch: not one list per query", &result))?;
+        lists.iter().map(|hits| self.parse_hits(hits, k)).collect()
+    }
+}
+
+#[async_trait]
+impl VectorIndex for QdrantIndex {
+    fn backend(&self) -> &str {
+        "qdrant"
+    }
+
+    fn spec(&self) -> &IndexSpec {
+        &self.spec
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            metrics: vec![Metric::L2, Metric::Cosine, Metric::InnerProduct],
+            filter: true,
+            persistence: false,
+            consistency: Consistency::Immediate,
+            max_id: u64::MAX,
+            reports_memory: false,
+        }
+    }
+
+    async fn add(&self, id: u64, vector: &[f32]) -> Result<()> {
+        check_vector(&self.spec, vector)?;
+        self.inner.upsert(&[id], &[vector.to_vec()]).await
+    }
+
+    async fn add_batch(&self, ids: &[u64], vectors: &[Vec<f32>]) -> Result<()> {
+        check_batch(&self.spec, u64::MAX, ids, vectors)?;
+        self.inner.upsert(ids, vectors).await
+    }
+
+    async fn delete(&self, id: u64) -> Result<bool> {
+        if self.get(id).await?.is_none() {
+            return Ok(false);
+        }
+        let body = format!("{{\"points\":[{id}]}}");
+        self.inner
+            .call(Method::POST, "/points/delete?wait=true", Some(body))
+            .await?;
+        Ok(true)
+    }
+
+    async fn get(&self, id: u64) -> Result<Option<Vec<f32>>> {
+        let body = format!("{{\"ids\":[{id}],\"with_vector\":true,\"with_payload\":false}}");
+        let result = self.inner.call(Method::POST, "/points", Some(body)).await?;
+        let points = result
+            .as_array()
+            .ok_or_else(|| malformed("retrieve: result is not a list", &result))?;
+        for p in points {
+            if p.get("id").and_then(parse_id) == Some(id) {
+                return p
+                    .get("vector")
+                    .and_then(|v| parse_vector(v, self.spec.dim))
+                    .map(Some)
+                    .ok_or_else(|| malformed("retrieve: no usable vector", p));
+            }
+        }
+        Ok(None)
+    }
+
+    async fn len(&self) -> Result<usize> {
+        let result = self
+            .inner
+            .call(
+                Method::POST,
+                "/points/count",
+                Some("{\"exact\":true}".into()),
+            )
+            .await?;
+        result
+            .get("count")
+            .and_then(parse_u64)
+            .and_then(|n| usize::try_from(n).ok())
+            .ok_or_else(|| malformed("count: no count", &result))
+    }
+
+    async fn search(
+        &self,
+        query: &[f32],
+        k: usize,
+        params: &SearchParams,
+    ) -> Result<Vec<Neighbor>> {
+        check_vector(&self.spec, query)?;
+        let mut lists = self.inner.search_many(&[query.to_vec()], k, params).await?;
+        Ok(lists.pop().unwrap_or_default())
+    }
+
+    async fn search_batch(
+        &self,
+        queries: &[Vec<f32>],
+        k: usize,
+        params: &SearchParams,
+    ) -> Result<Vec<Vec<Neighbor>>> {
+        check_queries(&self.spec, queries)?;
+        let groups: Vec<Vec<Vec<f32>>> = queries
+            .chunks(QUERIES_PER_REQUEST)
+            .map(<[_]>::to_vec)
+            .collect();
+        let inner = Arc::clone(&self.inner);
+        let params = Arc::new(params.clone());
+        let parts = self
+            .inner
+            .http
+            .map_concurrent(groups, SEARCH_WIDTH, move |group| {
+                let (inner, params) = (Arc::clone(&inner), Arc::clone(&params));
+                async move { inner.search_many(&group, k, &params).await }
+            })
+            .await?;
+        Ok(parts.into_iter().flatten().collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scores_become_distances() {
+        assert_eq!(to_distance(Metric::L2, 3.0), 9.0);
+        assert_eq!(to_distance(Metric::Cosine, 0.25), 0.75);
+        assert_eq!(to_distance(Metric::InnerProduct, 2.0), -1.0);
+        assert!(matches!(
+            distance_name(Metric::Jaccard),
+            Err(Error::Unsupported(_))
+        ));
+    }
+
+    #[test]
+    fn errors_are_errors() {
+        let r = |status, body: &str| Reply {
+            status,
+            body: Body::Json(serde_json::from_str(body).unwrap()),
+        };
+        assert!(matches!(
+            check(r(
+                404,
+                r#"{"status":{"error":"Not found: Collection `x` doesn't exist!"}}"#
+            )),
+            Err(Error::Remote { status: 404, .. })
+        ));
+        assert!(matches!(
+            check(r(200, r#"{"status":{"error":"odd"},"result":null}"#)),
+            Err(Error::Remote { .. })
+        ));
+        assert_eq!(
+            check(r(200, r#"{"status":"ok","result":{"count":3}}"#)).unwrap()["count"],
+            3
+        );
+    }
+}
