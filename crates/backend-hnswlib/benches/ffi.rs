@@ -5,13 +5,14 @@
 //! difference per query is the per-call cost (the crossing, the lock, and
 //! the result vector handed back).
 //!
-//! `cargo bench -p vecsearch-hnswlib --bench ffi`
+//! `cargo bench -p vecsearch-hnswlib --bench ffi` (a group name after `--`
+//! runs one group, e.g. `-- ffi_overhead`).
 
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use vecsearch_core::synthetic::clustered;
-use vecsearch_core::{exec::block_on, IndexSpec, Metric, VectorIndex};
+use vecsearch_core::{exec::block_on, IndexSpec, Metric, SearchParams, VectorIndex};
 use vecsearch_hnswlib::HnswlibIndex;
 
 const DIM: usize = 128;
@@ -51,6 +52,39 @@ fn bench(c: &mut Criterion) {
         });
         g.finish();
     }
+
+    // The crossing alone: on a one-vector index a search is a single
+    // distance, so the per-query difference is almost all per-call cost.
+    let tiny = HnswlibIndex::new(IndexSpec::new(DIM, Metric::L2)).unwrap();
+    block_on(tiny.add(1, &rows[0])).unwrap();
+    let mut g = c.benchmark_group(format!("ffi_overhead_dim{DIM}_one_vector"));
+    g.throughput(Throughput::Elements(QUERIES as u64));
+    g.bench_function("rust_loop", |b| {
+        b.iter(|| {
+            let mut sum = 0u64;
+            for q in &queries {
+                sum = sum.wrapping_add(tiny.search_raw(black_box(q), 1).unwrap());
+            }
+            sum
+        })
+    });
+    g.bench_function("cpp_loop", |b| {
+        b.iter(|| tiny.search_loop_in_cpp(black_box(&packed), 1).unwrap())
+    });
+    // The full trait method: validation, widening check, result vector, sort.
+    let params = SearchParams::default();
+    g.bench_function("rust_loop_trait_search", |b| {
+        b.iter(|| {
+            let mut n = 0usize;
+            for q in &queries {
+                n += block_on(tiny.search(black_box(q), 1, &params))
+                    .unwrap()
+                    .len();
+            }
+            n
+        })
+    });
+    g.finish();
 }
 
 criterion_group!(benches, bench);

@@ -72,6 +72,9 @@ pub(crate) mod bridge {
 
         /// `searchKnn(query, width)`: the `width` nearest live labels, any order.
         fn search(self: &Hnsw, query: &[f32], width: usize) -> Result<Vec<Hit>>;
+        /// `searchKnn(query, width)` written into `out` (at most `out.len()`
+        /// hits, any order): no allocation crosses the boundary. Returns the count.
+        fn search_into(self: &Hnsw, query: &[f32], width: usize, out: &mut [Hit]) -> Result<usize>;
         /// `searchKnn` with a `BaseFilterFunctor` over `allow`.
         fn search_filtered(
             self: &Hnsw,

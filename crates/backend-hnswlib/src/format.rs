@@ -309,3 +309,70 @@ fn check_vector(bytes: &[u8], metric: Metric, i: usize) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header(count: u64, max_level: i32, entry: u32) -> Vec<u8> {
+        let m = 16u64;
+        let per = (2 * m as usize * 4 + 4) + 4 * 2 + 8;
+        let mut b = Vec::new();
+        for v in [
+            0,
+            100,
+            count,
+            per as u64,
+            (2 * m * 4 + 4) + 8,
+            2 * m * 4 + 4,
+        ] {
+            b.extend_from_slice(&v.to_le_bytes());
+        }
+        b.extend_from_slice(&max_level.to_le_bytes());
+        b.extend_from_slice(&entry.to_le_bytes());
+        for v in [m, 2 * m, m] {
+            b.extend_from_slice(&v.to_le_bytes());
+        }
+        b.extend_from_slice(&(1.0 / (m as f64).ln()).to_bits().to_le_bytes());
+        b.extend_from_slice(&200u64.to_le_bytes());
+        b
+    }
+
+    #[test]
+    fn an_empty_index_is_the_header_alone() {
+        let b = header(0, -1, u32::MAX);
+        assert_eq!(b.len(), HEADER_LEN);
+        let layout = validate(&b, 2, Metric::L2).unwrap();
+        assert_eq!((layout.count, layout.live(), layout.m), (0, 0, 16));
+        // The same header for another dim has another element layout.
+        assert!(matches!(
+            validate(&b, 3, Metric::L2),
+            Err(Error::Corrupt(_))
+        ));
+        // An empty index with an entry point would make hnswlib link to itself.
+        assert!(validate(&header(0, 0, 0), 2, Metric::L2).is_err());
+    }
+
+    #[test]
+    fn counts_are_checked_before_anything_is_allocated() {
+        for count in [1, 1 << 20, u64::MAX / 8, u64::MAX] {
+            let r = validate(&header(count, 0, 0), 2, Metric::L2);
+            assert!(matches!(r, Err(Error::Corrupt(_))), "count {count}");
+        }
+    }
+
+    #[test]
+    fn one_element_round_trips_and_jaccard_rejects_negatives() {
+        let mut b = header(1, 0, 0);
+        let mut rec = vec![0u8; 2 * 16 * 4 + 4];
+        rec.extend_from_slice(&1.0f32.to_le_bytes());
+        rec.extend_from_slice(&(-2.0f32).to_le_bytes());
+        rec.extend_from_slice(&7u64.to_le_bytes());
+        b.extend_from_slice(&rec);
+        b.extend_from_slice(&0u32.to_le_bytes());
+        assert_eq!(validate(&b, 2, Metric::L2).unwrap().live(), 1);
+        assert!(validate(&b, 2, Metric::Jaccard).is_err());
+        b[HEADER_LEN + 2] = 1; // the delete mark
+        assert_eq!(validate(&b, 2, Metric::L2).unwrap().deleted, 1);
+    }
+}

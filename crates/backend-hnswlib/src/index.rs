@@ -139,13 +139,31 @@ impl HnswlibIndex {
     /// of the labels found.
     pub fn search_raw(&self, query: &[f32], k: usize) -> Result<u64> {
         check_vector(&self.spec, query)?;
+        // No more hits than slots can come back: never allocate for more.
+        let k = k.min(self.inner.hnsw.element_count());
+        const STACK: usize = 32;
+        let blank = bridge::Hit {
+            id: 0,
+            distance: 0.0,
+        };
+        let mut stack = [blank; STACK];
+        let mut heap = Vec::new();
+        let out: &mut [bridge::Hit] = if k <= STACK {
+            &mut stack[..k]
+        } else {
+            heap.resize(k, blank);
+            &mut heap
+        };
         let _r = self.inner.read();
-        let hits = self
+        let n = self
             .inner
             .hnsw
-            .search(query, k)
+            .search_into(query, k, out)
             .map_err(|e| ffi_err("searching", e))?;
-        Ok(hits.iter().map(|h| h.id).fold(0u64, u64::wrapping_add))
+        Ok(out[..n.min(out.len())]
+            .iter()
+            .map(|h| h.id)
+            .fold(0u64, u64::wrapping_add))
     }
 }
 

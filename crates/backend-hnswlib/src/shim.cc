@@ -148,6 +148,16 @@ rust::Vec<Hit> Hnsw::search(rust::Slice<const float> query, size_t width) const 
     return to_hits(index_->searchKnn(query.data(), width));
 }
 
+size_t Hnsw::search_into(rust::Slice<const float> query, size_t width,
+                         rust::Slice<Hit> out) const {
+    check_dim(query);
+    auto q = index_->searchKnn(query.data(), width);
+    while (q.size() > out.size()) q.pop();  // drop the farthest
+    size_t n = 0;
+    for (; !q.empty(); q.pop()) out[n++] = Hit{q.top().second, q.top().first};
+    return n;
+}
+
 rust::Vec<Hit> Hnsw::search_filtered(rust::Slice<const float> query, size_t width,
                                      const AllowList &allow) const {
     check_dim(query);

@@ -33,6 +33,7 @@ class Hnsw {
     void resize(size_t new_max) const;
 
     rust::Vec<Hit> search(rust::Slice<const float> query, size_t width) const;
+    size_t search_into(rust::Slice<const float> query, size_t width, rust::Slice<Hit> out) const;
     rust::Vec<Hit> search_filtered(rust::Slice<const float> query, size_t width,
                                    const AllowList &allow) const;
     rust::Vec<Hit> distances_to(rust::Slice<const float> query,
