@@ -402,6 +402,8 @@ impl Graph {
         if k == 0 || live == 0 {
             return Vec::new();
         }
+        // No more than `live` can come back; a huge k must not size a heap.
+        let k = k.min(live);
         let ef = ef.max(k);
         match filter {
             None => self.walk(&st, q, k, ef, |s| !st.is_deleted(s), || k.min(live)),
@@ -513,7 +515,7 @@ impl Graph {
 /// which is also exact.
 pub(crate) fn scan_is_cheaper(allowed: usize, ef: usize, live: usize) -> bool {
     const LINKS_SCORED: usize = 24;
-    allowed <= 1000 || (allowed as u128).pow(2) <= (LINKS_SCORED * ef) as u128 * live as u128
+    allowed <= 1000 || (allowed as u128).pow(2) <= LINKS_SCORED as u128 * ef as u128 * live as u128
 }
 
 /// Drains `sc.top` into `sc.found`, nearest first.

@@ -287,6 +287,30 @@ fn parallel_builds_leave_no_node_unreachable() {
 }
 
 #[test]
+fn huge_k_and_ef_are_served() {
+    let d = data(200, 4, Metric::L2, 3);
+    let idx = index(IndexSpec::new(4, Metric::L2));
+    idx.add_batch(&d.ids, &d.points).unwrap();
+    let all = idx
+        .search(
+            &d.queries[0],
+            usize::MAX,
+            &SearchParams::default().with_ef(usize::MAX),
+        )
+        .unwrap();
+    assert_eq!(all.len(), 200);
+    let f = Filter::allow(d.ids.iter().copied().take(3));
+    let got = idx
+        .search(
+            &d.queries[0],
+            usize::MAX,
+            &SearchParams::default().with_filter(f),
+        )
+        .unwrap();
+    assert_eq!(got.len(), 3);
+}
+
+#[test]
 fn an_impossible_capacity_hint_is_not_an_abort() {
     let idx = index(IndexSpec::new(64, Metric::L2).with_capacity(usize::MAX));
     idx.add(1, &[0.5; 64]).unwrap();
