@@ -9,6 +9,7 @@
 //! passed as hnswlib's `k` (it searches with `max(ef_, k)`, and `ef_` stays
 //! at 1), so no search ever writes the shared `ef_`.
 
+use std::borrow::Cow;
 use std::path::Path;
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
@@ -56,6 +57,16 @@ pub(crate) fn space_code(metric: Metric) -> u32 {
         Metric::L2 => 0,
         Metric::Cosine | Metric::InnerProduct => 1,
         Metric::Jaccard => 2,
+    }
+}
+
+/// The vector as hnswlib's space wants it: normalised for cosine, else as
+/// given (borrowed: no copy on the search path).
+fn prepared(metric: Metric, v: &[f32]) -> Cow<'_, [f32]> {
+    if metric == Metric::Cosine {
+        Cow::Owned(prepare(metric, v))
+    } else {
+        Cow::Borrowed(v)
     }
 }
 
@@ -234,7 +245,7 @@ impl Inner {
         let failure: Mutex<Option<Error>> = Mutex::new(None);
         exec::parallel_for(threads, order.len(), |j| {
             let i = order[j];
-            let v = prepare(self.spec.metric, &vectors[i]);
+            let v = prepared(self.spec.metric, &vectors[i]);
             // A new label takes a deleted slot if there is one; an existing
             // label is updated in place (replace_deleted on an existing
             // label would leave its old slot live beside the new one).
@@ -270,7 +281,7 @@ impl Inner {
         if k == 0 || live == 0 {
             return Ok(Vec::new());
         }
-        let q = prepare(self.spec.metric, query);
+        let q = prepared(self.spec.metric, query);
         let width = params.ef.unwrap_or(self.spec.ef_search).max(k);
         let hits = match &params.filter {
             None => self.widening(k.min(live), width, |w| self.hnsw.search(&q, w), None, &q, k)?,
