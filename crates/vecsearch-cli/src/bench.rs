@@ -28,6 +28,7 @@ pub struct Config {
 }
 
 struct Built {
+    kind: Kind,
     engine: Box<dyn Engine>,
     build_s_1t: f64,
     build_s_nt: f64,
@@ -66,6 +67,7 @@ fn build_all(kinds: &[Kind], data: &Data, cfg: &Config) -> Result<Vec<Built>, St
     for (i, kind) in kinds.iter().enumerate().rev() {
         let (engine, secs, rss_delta) = build(kind, &ids, &rows, cfg, cfg.threads)?;
         out[i] = Some(Built {
+            kind: kind.clone(),
             engine,
             build_s_1t: one[i],
             build_s_nt: secs,
@@ -184,7 +186,9 @@ fn measure(
 
 // Deletes a random `churn_fraction` of the base from every engine that can
 // delete, adds as many new points, and measures again at the ef where the
-// engine first reached the target on the fresh index.
+// engine first reached the target on the fresh index; then builds the same
+// engine afresh on the points that remain and measures it at that ef too
+// (`rebuilt`), which is what the churned index should match.
 fn churn(
     built: &mut Vec<Built>,
     data: &Data,
@@ -233,7 +237,7 @@ fn churn(
             .unwrap_or(cfg.efs[0]);
         let cfg_one = Config {
             efs: vec![ef],
-            ..clone_cfg(cfg)
+            ..cfg.clone()
         };
         points.extend(sweep(
             std::slice::from_ref(b),
@@ -242,15 +246,21 @@ fn churn(
             &cfg_one,
             "after_churn",
         ));
+        if b.engine.uses_ef() {
+            let rows = live.to_rows();
+            let (engine, secs, rss_delta) = build(&b.kind, &live_ids, &rows, cfg, cfg.threads)?;
+            let rebuilt = Built {
+                kind: b.kind.clone(),
+                engine,
+                build_s_1t: b.build_s_1t,
+                build_s_nt: secs,
+                rss_delta,
+            };
+            let one = std::slice::from_ref(&rebuilt);
+            points.extend(sweep(one, data, &gt, &cfg_one, "rebuilt"));
+        }
     }
     Ok(points)
-}
-
-fn clone_cfg(c: &Config) -> Config {
-    Config {
-        efs: c.efs.clone(),
-        ..*c
-    }
 }
 
 /// The process's resident set size, from /proc (0 where there is none).

@@ -10,7 +10,8 @@ use serde_json::json;
 #[derive(Debug, Clone)]
 pub struct Point {
     pub backend: String,
-    /// `fresh`, or `after_churn` (after deleting a share and adding as many).
+    /// `fresh`; `after_churn` (after deleting a share and adding as many);
+    /// `rebuilt` (a fresh build of the points that remain after the churn).
     pub phase: String,
     /// `None` for the exact flat index.
     pub ef: Option<usize>,
@@ -117,26 +118,34 @@ pub fn table(points: &[Point], target: f64, threads: usize) -> String {
     out += &ratios(&chosen);
     let churned: Vec<&Point> = points.iter().filter(|p| p.phase == "after_churn").collect();
     if !churned.is_empty() {
-        out += "\nAfter deleting a random share and adding as many new points (same ef):\n\n\
-                | Backend | ef | Recall@10 fresh | Recall@10 after | QPS fresh | QPS after | Memory fresh (MB) | Memory after (MB) |\n\
-                |---|---|---|---|---|---|---|---|\n";
-        for c in churned {
-            let f = points
+        out += "\nAfter deleting a random share and adding as many new points (same ef), \
+                beside a fresh build of the points that remain:\n\n\
+                | Backend | ef | Recall@10 fresh | after churn | rebuilt | QPS fresh | after churn | rebuilt | Memory fresh (MB) | after churn (MB) |\n\
+                |---|---|---|---|---|---|---|---|---|---|\n";
+        let find = |phase: &str, c: &Point| {
+            points
                 .iter()
-                .find(|p| p.phase == "fresh" && p.backend == c.backend && p.ef == c.ef);
-            if let Some(f) = f {
-                out += &format!(
-                    "| {} | {} | {:.3} | {:.3} | {:.0} | {:.0} | {} | {} |\n",
-                    c.backend,
-                    ef_label(c.ef),
-                    f.recall_at_10,
-                    c.recall_at_10,
-                    f.qps_1t,
-                    c.qps_1t,
-                    mb(f.memory_bytes),
-                    mb(c.memory_bytes)
-                );
-            }
+                .find(|p| p.phase == phase && p.backend == c.backend && p.ef == c.ef)
+                .cloned()
+        };
+        for c in churned {
+            let Some(f) = find("fresh", c) else { continue };
+            let r = find("rebuilt", c);
+            out += &format!(
+                "| {} | {} | {:.3} | {:.3} | {} | {:.0} | {:.0} | {} | {} | {} |\n",
+                c.backend,
+                ef_label(c.ef),
+                f.recall_at_10,
+                c.recall_at_10,
+                r.as_ref()
+                    .map_or("-".into(), |r| format!("{:.3}", r.recall_at_10)),
+                f.qps_1t,
+                c.qps_1t,
+                r.as_ref()
+                    .map_or("-".into(), |r| format!("{:.0}", r.qps_1t)),
+                mb(f.memory_bytes),
+                mb(c.memory_bytes)
+            );
         }
     }
     out
