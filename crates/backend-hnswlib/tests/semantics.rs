@@ -148,3 +148,53 @@ fn jaccard_distance_is_weighted_jaccard() {
 fn build_flags_are_reported() {
     assert!(build_flags().contains("-O3"), "{}", build_flags());
 }
+
+#[test]
+fn writers_beside_readers_never_tear_or_crash() {
+    // Every vector written for id i at round r is [v; dim] with one value v,
+    // so a torn read (half old, half new) shows as mixed components.
+    let dim = 16;
+    let idx = std::sync::Arc::new(
+        HnswlibIndex::new(IndexSpec::new(dim, Metric::L2).with_capacity(16)).unwrap(),
+    );
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|s| {
+        let writer = s.spawn(|| {
+            for round in 0..40u64 {
+                let ids: Vec<u64> = (0..100).map(|i| (round * 37 + i) % 300).collect();
+                let rows: Vec<Vec<f32>> = ids
+                    .iter()
+                    .map(|&i| vec![(i * 1000 + round) as f32; dim])
+                    .collect();
+                block_on(idx.add_batch(&ids, &rows)).unwrap();
+                for id in (round % 7..300).step_by(7) {
+                    block_on(idx.delete(id)).unwrap();
+                }
+            }
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        });
+        for t in 0..2u64 {
+            let (idx, stop) = (&idx, &stop);
+            s.spawn(move || {
+                let mut n = 0u64;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    n += 1;
+                    let q = vec![((n * 7 + t) % 300 * 1000) as f32; dim];
+                    let hits = block_on(idx.search(&q, 5, &SearchParams::default())).unwrap();
+                    assert!(hits.windows(2).all(|w| w[0].distance <= w[1].distance));
+                    let batch =
+                        block_on(idx.search_batch(&[q.clone(), q], 3, &SearchParams::default()))
+                            .unwrap();
+                    assert_eq!(batch.len(), 2);
+                    if let Some(v) = block_on(idx.get(n % 300)).unwrap() {
+                        assert!(v.iter().all(|&x| x == v[0]), "torn vector {v:?}");
+                    }
+                }
+            });
+        }
+        writer.join().unwrap();
+    });
+    let live = block_on(idx.len()).unwrap();
+    let all = block_on(idx.search(&[0.0; 16], 1000, &SearchParams::default())).unwrap();
+    assert_eq!(all.len(), live);
+}
