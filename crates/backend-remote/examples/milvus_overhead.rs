@@ -95,7 +95,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("queries: {n}, dim {DIM}, {POINTS} points, k {K}, ef {EF}, sequential");
     println!("through MilvusIndex::search: {c:.1} us/query");
     println!("bare reqwest, same bodies:   {r:.1} us/query");
-    println!("client overhead:             {:.1} us/query ({:.1}%)", c - r, (c - r) / r * 100.0);
+    println!(
+        "client overhead:             {:.1} us/query ({:.1}%)",
+        c - r,
+        (c - r) / r * 100.0
+    );
     drop(idx);
     drop_collection(&uri).await?;
     Ok(())

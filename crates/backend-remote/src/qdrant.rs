@@ -168,6 +168,16 @@ impl Inner {
         check(self.http.send(method, url, body).await?)
     }
 
+    /// A write with `wait=true`: Qdrant answers `status: completed` once it
+    /// is applied; anything else would break read-your-writes.
+    async fn write(&self, method: Method, path: &str, body: String) -> Result<()> {
+        let result = self.call(method, path, Some(body)).await?;
+        match result.get("status").and_then(Value::as_str) {
+            Some("completed") => Ok(()),
+            _ => Err(malformed("write not reported completed", &result)),
+        }
+    }
+
     async fn create(&self, distance: &str) -> Result<()> {
         let body = json!({
             "vectors": {"size": self.spec.dim, "distance": distance},
@@ -227,8 +237,7 @@ impl Inner {
                 body.push('}');
             }
             body.push_str("]}");
-            self.call(Method::PUT, "/points?wait=true", Some(body))
-                .await?;
+            self.write(Method::PUT, "/points?wait=true", body).await?;
         }
         Ok(())
     }
@@ -336,7 +345,7 @@ impl VectorIndex for QdrantIndex {
         }
         let body = format!("{{\"points\":[{id}]}}");
         self.inner
-            .call(Method::POST, "/points/delete?wait=true", Some(body))
+            .write(Method::POST, "/points/delete?wait=true", body)
             .await?;
         Ok(true)
     }

@@ -1,0 +1,343 @@
+//! Replies no real server should send: 5xx storms, hangs, dropped
+//! connections, non-JSON, wrong shapes, non-finite or missing fields. Each
+//! must come back as an `Err` (never `Ok`, never a panic or a hang).
+//!
+//! The real servers are tested by the conformance suites; this is the one
+//! place a scripted HTTP server stands in, because no real server can be
+//! made to misbehave on demand.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use vecsearch_core::{Error, IndexSpec, Metric, SearchParams, VectorIndex};
+
+/// What the scripted server does with one request.
+#[derive(Clone)]
+enum Act {
+    Reply(u16, String),
+    Hang,
+    Close,
+}
+
+type Script = Arc<dyn Fn(&str) -> Act + Send + Sync>;
+
+/// A scripted HTTP/1.1 server on 127.0.0.1; `script` maps a request path to
+/// an act, and can be swapped while the server runs.
+struct Server {
+    port: u16,
+    script: Arc<Mutex<Script>>,
+    hits: Arc<AtomicUsize>,
+}
+
+impl Server {
+    async fn start(script: Script) -> Server {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let script = Arc::new(Mutex::new(script));
+        let hits = Arc::new(AtomicUsize::new(0));
+        let (s, h) = (Arc::clone(&script), Arc::clone(&hits));
+        tokio::spawn(async move {
+            while let Ok((conn, _)) = listener.accept().await {
+                let (s, h) = (Arc::clone(&s), Arc::clone(&h));
+                tokio::spawn(serve(conn, s, h));
+            }
+        });
+        Server { port, script, hits }
+    }
+
+    fn set(&self, script: Script) {
+        *self.script.lock().unwrap() = script;
+        self.hits.store(0, Ordering::SeqCst);
+    }
+}
+
+async fn serve(mut conn: TcpStream, script: Arc<Mutex<Script>>, hits: Arc<AtomicUsize>) {
+    let mut buf = Vec::new();
+    loop {
+        // Read one request: headers, then Content-Length bytes of body.
+        let head_end = loop {
+            if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                break i + 4;
+            }
+            let mut chunk = [0u8; 4096];
+            match conn.read(&mut chunk).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            }
+        };
+        let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
+        let len = head
+            .lines()
+            .find_map(|l| {
+                let (k, v) = l.split_once(':')?;
+                k.eq_ignore_ascii_case("content-length")
+                    .then(|| v.trim().parse::<usize>().ok())?
+            })
+            .unwrap_or(0);
+        while buf.len() < head_end + len {
+            let mut chunk = [0u8; 65536];
+            match conn.read(&mut chunk).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            }
+        }
+        buf.drain(..head_end + len);
+        let path = head.split_whitespace().nth(1).unwrap_or("").to_string();
+        hits.fetch_add(1, Ordering::SeqCst);
+        let act = (script.lock().unwrap())(&path);
+        match act {
+            Act::Reply(status, body) => {
+                let resp = format!(
+                    "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+                    body.len()
+                );
+                if conn.write_all(resp.as_bytes()).await.is_err() {
+                    return;
+                }
+            }
+            Act::Hang => {
+                tokio::time::sleep(Duration::from_secs(3600)).await;
+                return;
+            }
+            Act::Close => return,
+        }
+    }
+}
+
+fn ok(body: &str) -> Act {
+    Act::Reply(200, body.to_string())
+}
+
+/// A Milvus 2.3 (REST v1) that holds a loaded 4-dimensional L2 collection,
+/// and answers `other` for everything else.
+fn milvus_with(other: Act) -> Script {
+    Arc::new(move |path: &str| {
+        if path.starts_with("/v2/") {
+            Act::Reply(404, "404 page not found".into())
+        } else if path == "/v1/vector/collections" {
+            ok(r#"{"code":200,"data":["c"]}"#)
+        } else if path.starts_with("/v1/vector/collections/describe") {
+            ok(r#"{"code":200,"data":{"collectionName":"c","fields":[
+                {"autoId":false,"name":"id","primaryKey":true,"type":"Int64"},
+                {"autoId":false,"name":"vector","primaryKey":false,"type":"FloatVector(4)"}],
+                "indexes":[{"fieldName":"vector","indexName":"vector","metricType":"L2"}],
+                "load":"LoadStateLoaded","shardsNum":1}}"#)
+        } else {
+            other.clone()
+        }
+    })
+}
+
+/// A Qdrant holding a 4-dimensional Euclid collection `c`.
+fn qdrant_with(other: Act) -> Script {
+    Arc::new(move |path: &str| {
+        if path == "/collections/c" {
+            ok(
+                r#"{"result":{"status":"green","config":{"params":{"vectors":{"size":4,"distance":"Euclid"}}}},"status":"ok","time":0.0}"#,
+            )
+        } else {
+            other.clone()
+        }
+    })
+}
+
+/// Every call of the trait, each expected to fail promptly.
+async fn every_call_fails(idx: &dyn VectorIndex, label: &str) {
+    let q = [1.0f32, 0.0, 0.0, 0.0];
+    let p = SearchParams::default();
+    let limit = Duration::from_secs(10);
+    macro_rules! expect_err {
+        ($what:expr, $fut:expr) => {{
+            let start = Instant::now();
+            match tokio::time::timeout(limit, $fut).await {
+                Err(_) => panic!("{label}: {} hung", $what),
+                Ok(Ok(v)) => panic!("{label}: {} returned Ok({v:?})", $what),
+                Ok(Err(e)) => {
+                    assert!(
+                        matches!(e, Error::Remote { .. } | Error::Unavailable(_)),
+                        "{label}: {}: unexpected error kind {e:?}",
+                        $what
+                    );
+                    assert!(start.elapsed() < limit);
+                }
+            }
+        }};
+    }
+    expect_err!("search", idx.search(&q, 3, &p));
+    expect_err!(
+        "search_batch",
+        idx.search_batch(&[q.to_vec(), q.to_vec()], 3, &p)
+    );
+    expect_err!("add", idx.add(1, &q));
+    expect_err!(
+        "add_batch",
+        idx.add_batch(&[1, 2], &[q.to_vec(), q.to_vec()])
+    );
+    expect_err!("delete", idx.delete(1));
+    expect_err!("get", idx.get(1));
+    expect_err!("len", idx.len());
+}
+
+const BAD_REPLIES: &[(&str, u16, &str)] = &[
+    ("not JSON", 200, "<html>oops</html>"),
+    ("empty body", 200, ""),
+    ("truncated JSON", 200, r#"{"code":200,"data":[{"id":"1","#),
+    ("an error code", 200, r#"{"code":1804,"message":"wrong dimension"}"#),
+    ("no code", 200, r#"{"data":[]}"#),
+    ("code of the wrong type", 200, r#"{"code":"200","data":[]}"#),
+    ("data of the wrong type", 200, r#"{"code":200,"data":5}"#),
+    ("a 404", 404, "404 page not found"),
+    ("a 400 with JSON", 400, r#"{"status":{"error":"bad"}}"#),
+    ("deep nesting", 200, "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["),
+];
+
+/// Shapes that parse as JSON with a success code but cannot be trusted.
+const BAD_MILVUS_DATA: &[&str] = &[
+    r#"{"code":200,"data":[{"id":"abc","distance":1.0,"count(*)":"x","vector":[1,2],"upsertCount":1}]}"#,
+    r#"{"code":200,"data":[{"id":"-3","distance":1.0,"vector":[1,2,3,4,5]}]}"#,
+    r#"{"code":200,"data":[{"id":"1","distance":null,"vector":[1,null,3,4]}]}"#,
+    r#"{"code":200,"data":[{"id":"1","distance":"NaN","vector":"1,2,3,4","count(*)":-1}]}"#,
+    r#"{"code":200,"data":{"upsertCount":7}}"#,
+];
+
+fn milvus_uri(port: u16) -> String {
+    format!("milvus://127.0.0.1:{port}/c?timeout_ms=300&retries=2")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn milvus_hostile_replies_are_errors() {
+    let server = Server::start(milvus_with(Act::Close)).await;
+    let idx = vecsearch_remote::open_uri(&milvus_uri(server.port), IndexSpec::new(4, Metric::L2))
+        .await
+        .expect("open against the scripted Milvus");
+    for (what, status, body) in BAD_REPLIES {
+        server.set(milvus_with(Act::Reply(*status, body.to_string())));
+        every_call_fails(&*idx, &format!("milvus, {what}")).await;
+    }
+    for body in BAD_MILVUS_DATA {
+        server.set(milvus_with(ok(body)));
+        // Writes may succeed or fail on these; reads must not be Ok.
+        let q = [1.0f32, 0.0, 0.0, 0.0];
+        let got = idx.search(&q, 3, &SearchParams::default()).await;
+        assert!(got.is_err(), "search accepted {body}: {got:?}");
+        let got = idx.len().await;
+        assert!(got.is_err(), "len accepted {body}: {got:?}");
+        let got = idx.add_batch(&[1, 2], &[q.to_vec(), q.to_vec()]).await;
+        assert!(got.is_err(), "add_batch accepted {body}: {got:?}");
+    }
+    // A vector of the wrong length or with a null is not a stored vector.
+    server.set(milvus_with(ok(
+        r#"{"code":200,"data":[{"id":"1","vector":[1,2,3]}]}"#,
+    )));
+    assert!(idx.get(1).await.is_err());
+    server.set(milvus_with(ok(
+        r#"{"code":200,"data":[{"id":"1","vector":[1,null,3,4]}]}"#,
+    )));
+    assert!(idx.get(1).await.is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn milvus_outages_are_unavailable_after_retries() {
+    let server = Server::start(milvus_with(Act::Close)).await;
+    let idx = vecsearch_remote::open_uri(&milvus_uri(server.port), IndexSpec::new(4, Metric::L2))
+        .await
+        .expect("open against the scripted Milvus");
+    for (what, act) in [
+        ("a 503", Act::Reply(503, "busy".into())),
+        ("a hang", Act::Hang),
+        ("a dropped connection", Act::Close),
+    ] {
+        server.set(milvus_with(act));
+        let start = Instant::now();
+        let got = idx
+            .search(&[1.0, 0.0, 0.0, 0.0], 3, &SearchParams::default())
+            .await;
+        assert!(matches!(got, Err(Error::Unavailable(_))), "{what}: {got:?}");
+        // Two attempts of at most 300 ms each, and one backoff.
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "{what} took {:?}",
+            start.elapsed()
+        );
+        assert_eq!(server.hits.load(Ordering::SeqCst), 2, "{what}: attempts");
+    }
+    // A client error is the server's answer: not retried.
+    server.set(milvus_with(Act::Reply(400, "no".into())));
+    assert!(matches!(
+        idx.len().await,
+        Err(Error::Remote { status: 400, .. })
+    ));
+    assert_eq!(server.hits.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn milvus_open_refuses_what_it_cannot_use() {
+    let server = Server::start(milvus_with(Act::Close)).await;
+    // Wrong dim and wrong metric: InvalidArgument, and nothing is sent but reads.
+    for spec in [
+        IndexSpec::new(5, Metric::L2),
+        IndexSpec::new(4, Metric::Cosine),
+    ] {
+        let got = vecsearch_remote::open_uri(&milvus_uri(server.port), spec).await;
+        assert!(
+            matches!(got, Err(Error::InvalidArgument(_))),
+            "{:?}",
+            got.err()
+        );
+    }
+    let got =
+        vecsearch_remote::open_uri(&milvus_uri(server.port), IndexSpec::new(4, Metric::Jaccard))
+            .await;
+    assert!(matches!(got, Err(Error::Unsupported(_))));
+    // Not Milvus at all.
+    server.set(Arc::new(|_: &str| Act::Reply(404, "nope".into())));
+    let got =
+        vecsearch_remote::open_uri(&milvus_uri(server.port), IndexSpec::new(4, Metric::L2)).await;
+    assert!(matches!(got, Err(Error::Remote { .. })), "{:?}", got.err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn qdrant_hostile_replies_are_errors() {
+    let server = Server::start(qdrant_with(Act::Close)).await;
+    let uri = format!(
+        "qdrant://127.0.0.1:{}/c?timeout_ms=300&retries=2",
+        server.port
+    );
+    let idx = vecsearch_remote::open_uri(&uri, IndexSpec::new(4, Metric::L2))
+        .await
+        .expect("open against the scripted Qdrant");
+    for (what, status, body) in BAD_REPLIES {
+        server.set(qdrant_with(Act::Reply(*status, body.to_string())));
+        every_call_fails(&*idx, &format!("qdrant, {what}")).await;
+    }
+    for body in [
+        r#"{"result":[[{"id":"6f1a-uuid","score":1.0}]],"status":"ok"}"#,
+        r#"{"result":[[{"id":1,"score":null}]],"status":"ok"}"#,
+        r#"{"result":[],"status":"ok"}"#,
+        r#"{"result":{"operation_id":1,"status":"acknowledged"},"status":"ok"}"#,
+        r#"{"result":[{"id":1,"vector":[1,2]}],"status":"ok"}"#,
+    ] {
+        server.set(qdrant_with(ok(body)));
+        let q = [1.0f32, 0.0, 0.0, 0.0];
+        assert!(
+            idx.search(&q, 3, &SearchParams::default()).await.is_err(),
+            "search accepted {body}"
+        );
+        assert!(idx.len().await.is_err(), "len accepted {body}");
+        assert!(idx.add(1, &q).await.is_err(), "add accepted {body}");
+    }
+    server.set(qdrant_with(ok(
+        r#"{"result":[{"id":1,"vector":[1,2]}],"status":"ok"}"#,
+    )));
+    assert!(idx.get(1).await.is_err());
+    // Wrong size or distance at open.
+    let got = vecsearch_remote::open_uri(&uri, IndexSpec::new(4, Metric::Cosine)).await;
+    assert!(
+        matches!(got, Err(Error::InvalidArgument(_))),
+        "{:?}",
+        got.err()
+    );
+}
