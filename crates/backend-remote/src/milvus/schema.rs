@@ -190,8 +190,7 @@ pub(crate) async fn create(api: &Api, spec: &IndexSpec) -> Result<()> {
                     "fieldName": "vector", "indexName": "vector", "metricType": metric,
                     "indexType": "HNSW",
                     "params": {"index_type": "HNSW", "M": spec.m, "efConstruction": spec.ef_construction}
-                }],
-                "params": {"shardsNum": 1}
+                }]
             });
             api.post("", "collections/create", body.to_string()).await?;
         }

@@ -1,10 +1,10 @@
-//! Replies no real server should send: 5xx storms, hangs, dropped
-//! connections, non-JSON, wrong shapes, non-finite or missing fields. Each
-//! must come back as an `Err` (never `Ok`, never a panic or a hang).
-//!
-//! The real servers are tested by the conformance suites; this is the one
-//! place a scripted HTTP server stands in, because no real server can be
-//! made to misbehave on demand.
+//! A scripted HTTP server standing in where no real one can: replies no
+//! real server should send (5xx storms, hangs, dropped connections,
+//! non-JSON, wrong shapes, non-finite or missing fields), each of which must
+//! come back as an `Err` (never `Ok`, a panic or a hang); and the request
+//! and reply shapes of Milvus REST v2 and Qdrant as documented, since
+//! neither server can run here. Milvus 2.3 itself is tested for real by
+//! `conformance_milvus`, `restart_milvus` and `reopen_milvus`.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -22,7 +22,7 @@ enum Act {
     Close,
 }
 
-type Script = Arc<dyn Fn(&str) -> Act + Send + Sync>;
+type Script = Arc<dyn Fn(&str, &str) -> Act + Send + Sync>;
 
 /// A scripted HTTP/1.1 server on 127.0.0.1; `script` maps a request path to
 /// an act, and can be swapped while the server runs.
@@ -84,10 +84,11 @@ async fn serve(mut conn: TcpStream, script: Arc<Mutex<Script>>, hits: Arc<Atomic
                 Ok(n) => buf.extend_from_slice(&chunk[..n]),
             }
         }
+        let body = String::from_utf8_lossy(&buf[head_end..head_end + len]).to_string();
         buf.drain(..head_end + len);
         let path = head.split_whitespace().nth(1).unwrap_or("").to_string();
         hits.fetch_add(1, Ordering::SeqCst);
-        let act = (script.lock().unwrap())(&path);
+        let act = (script.lock().unwrap())(&path, &body);
         match act {
             Act::Reply(status, body) => {
                 let resp = format!(
@@ -114,7 +115,7 @@ fn ok(body: &str) -> Act {
 /// A Milvus 2.3 (REST v1) that holds a loaded 4-dimensional L2 collection,
 /// and answers `other` for everything else.
 fn milvus_with(other: Act) -> Script {
-    Arc::new(move |path: &str| {
+    Arc::new(move |path: &str, _body: &str| {
         if path.starts_with("/v2/") {
             Act::Reply(404, "404 page not found".into())
         } else if path == "/v1/vector/collections" {
@@ -133,7 +134,7 @@ fn milvus_with(other: Act) -> Script {
 
 /// A Qdrant holding a 4-dimensional Euclid collection `c`.
 fn qdrant_with(other: Act) -> Script {
-    Arc::new(move |path: &str| {
+    Arc::new(move |path: &str, _body: &str| {
         if path == "/collections/c" {
             ok(
                 r#"{"result":{"status":"green","config":{"params":{"vectors":{"size":4,"distance":"Euclid"}}}},"status":"ok","time":0.0}"#,
@@ -293,7 +294,7 @@ async fn milvus_open_refuses_what_it_cannot_use() {
             .await;
     assert!(matches!(got, Err(Error::Unsupported(_))));
     // Not Milvus at all.
-    server.set(Arc::new(|_: &str| Act::Reply(404, "nope".into())));
+    server.set(Arc::new(|_: &str, _: &str| Act::Reply(404, "nope".into())));
     let got =
         vecsearch_remote::open_uri(&milvus_uri(server.port), IndexSpec::new(4, Metric::L2)).await;
     assert!(matches!(got, Err(Error::Remote { .. })), "{:?}", got.err());
@@ -340,4 +341,174 @@ async fn qdrant_hostile_replies_are_errors() {
         "{:?}",
         got.err()
     );
+}
+
+/// The v2 dialect (Milvus 2.4+) against the reply shapes Milvus documents,
+/// since no 2.4 server can run here: detection, paths, request keys, and
+/// replies with `code: 0` and numeric ids.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn milvus_v2_dialect_speaks_v2() {
+    let seen: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
+    let log = Arc::clone(&seen);
+    let script: Script = Arc::new(move |path: &str, body: &str| {
+        log.lock()
+            .unwrap()
+            .push((path.to_string(), body.to_string()));
+        let v: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
+        match path {
+            "/v2/vectordb/collections/list" => ok(r#"{"code":0,"data":["c"]}"#),
+            "/v2/vectordb/collections/describe" => ok(r#"{"code":0,"data":{"autoId":false,
+                "collectionName":"c","fields":[
+                {"autoId":false,"name":"id","primaryKey":true,"type":"Int64"},
+                {"autoId":false,"name":"vector","params":[{"key":"dim","value":"4"}],
+                 "primaryKey":false,"type":"FloatVector"}],
+                "indexes":[{"fieldName":"vector","indexName":"vector","metricType":"IP"}],
+                "load":"LoadStateLoaded","shardsNum":1}}"#),
+            "/v2/vectordb/entities/upsert" => {
+                let n = v["data"].as_array().map_or(0, |a| a.len());
+                ok(&format!(
+                    r#"{{"code":0,"data":{{"upsertCount":{n},"upsertIds":[]}}}}"#
+                ))
+            }
+            "/v2/vectordb/entities/search" => {
+                assert!(
+                    v["data"][0].is_array() && v["annsField"] == "vector",
+                    "{body}"
+                );
+                assert_eq!(v["searchParams"]["params"]["ef"], 64, "{body}");
+                ok(
+                    r#"{"code":0,"cost":0,"data":[{"distance":0.5,"id":7},{"distance":0.9,"id":9223372036854775806}]}"#,
+                )
+            }
+            "/v2/vectordb/entities/query" => {
+                assert!(
+                    v.get("limit").is_none(),
+                    "count(*) must not send a limit: {body}"
+                );
+                ok(r#"{"code":0,"data":[{"count(*)":2}]}"#)
+            }
+            "/v2/vectordb/entities/get" => ok(r#"{"code":0,"data":[{"id":7,"vector":[1,0,0,0]}]}"#),
+            "/v2/vectordb/entities/delete" => {
+                assert_eq!(v["filter"], "id in [7]", "{body}");
+                ok(r#"{"code":0,"data":{}}"#)
+            }
+            _ => Act::Reply(404, "404 page not found".into()),
+        }
+    });
+    let server = Server::start(script).await;
+    let uri = milvus_uri(server.port);
+    let idx = vecsearch_remote::MilvusIndex::open(&uri, IndexSpec::new(4, Metric::InnerProduct))
+        .await
+        .expect("open against the scripted v2 server");
+    assert!(idx.speaks_v2());
+    let q = [1.0f32, 0.0, 0.0, 0.0];
+    idx.add_batch(&[7, 8], &[q.to_vec(), q.to_vec()])
+        .await
+        .unwrap();
+    let got = idx.search(&q, 2, &SearchParams::default()).await.unwrap();
+    assert_eq!(
+        got.iter().map(|n| n.id).collect::<Vec<_>>(),
+        [9223372036854775806, 7]
+    );
+    assert!((got[0].distance - 0.1).abs() < 1e-6 && (got[1].distance - 0.5).abs() < 1e-6);
+    assert_eq!(idx.len().await.unwrap(), 2);
+    assert_eq!(idx.get(7).await.unwrap(), Some(q.to_vec()));
+    assert!(idx.delete(7).await.unwrap());
+    let paths: Vec<String> = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(p, _)| p.clone())
+        .collect();
+    assert!(paths.iter().all(|p| p.starts_with("/v2/")), "{paths:?}");
+}
+
+/// Qdrant against the reply shapes its REST API documents, since no Qdrant
+/// server can run here: creation when absent, `wait=true` writes, batch
+/// search with `hnsw_ef` and a `has_id` filter, scores to distances.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn qdrant_requests_follow_the_rest_api() {
+    let created = Arc::new(AtomicUsize::new(0));
+    let made = Arc::clone(&created);
+    let script: Script = Arc::new(move |path: &str, body: &str| {
+        let v: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
+        let done =
+            r#"{"result":{"operation_id":3,"status":"completed"},"status":"ok","time":0.001}"#;
+        match path {
+            "/collections/c" if body.is_empty() && made.load(Ordering::SeqCst) == 0 => Act::Reply(
+                404,
+                r#"{"status":{"error":"Not found: Collection `c` doesn't exist!"},"time":0.0}"#
+                    .into(),
+            ),
+            "/collections/c" if body.is_empty() => ok(
+                r#"{"result":{"config":{"params":{"vectors":{"size":4,"distance":"Cosine"}}}},"status":"ok"}"#,
+            ),
+            "/collections/c" => {
+                assert_eq!(v["vectors"]["size"], 4, "{body}");
+                assert_eq!(v["vectors"]["distance"], "Cosine", "{body}");
+                assert_eq!(v["hnsw_config"]["m"], 16, "{body}");
+                made.fetch_add(1, Ordering::SeqCst);
+                ok(r#"{"result":true,"status":"ok","time":0.1}"#)
+            }
+            "/collections/c/points?wait=true" => {
+                // The last of two equal ids is the one sent.
+                assert_eq!(v["points"].as_array().map(|a| a.len()), Some(2), "{body}");
+                assert_eq!(v["points"][1]["vector"][1], 2.0, "{body}");
+                ok(done)
+            }
+            "/collections/c/points/search/batch" => {
+                let s = &v["searches"][0];
+                assert_eq!(s["params"]["hnsw_ef"], 64, "{body}");
+                assert_eq!(s["filter"]["must"][0]["has_id"][0], 5, "{body}");
+                assert_eq!(s["limit"], 3, "{body}");
+                ok(r#"{"result":[[{"id":5,"version":0,"score":0.75}]],"status":"ok","time":0.0}"#)
+            }
+            "/collections/c/points" => {
+                ok(r#"{"result":[{"id":5,"vector":[0.6,0.8,0,0]}],"status":"ok"}"#)
+            }
+            "/collections/c/points/count" => {
+                assert_eq!(v["exact"], true);
+                ok(r#"{"result":{"count":2},"status":"ok"}"#)
+            }
+            "/collections/c/points/delete?wait=true" => {
+                assert_eq!(v["points"][0], 5, "{body}");
+                ok(done)
+            }
+            _ => Act::Reply(
+                404,
+                format!(r#"{{"status":{{"error":"unexpected {path}"}}}}"#),
+            ),
+        }
+    });
+    let server = Server::start(script).await;
+    let uri = format!(
+        "qdrant://127.0.0.1:{}/c?timeout_ms=300&retries=2",
+        server.port
+    );
+    let idx = vecsearch_remote::QdrantIndex::open(&uri, IndexSpec::new(4, Metric::Cosine))
+        .await
+        .expect("open creates the collection");
+    assert_eq!(created.load(Ordering::SeqCst), 1);
+    idx.add_batch(
+        &[5, 6, 5],
+        &[
+            vec![1.0, 0.0, 0.0, 0.0],
+            vec![0.0, 1.0, 0.0, 0.0],
+            vec![0.0, 2.0, 0.0, 0.0],
+        ],
+    )
+    .await
+    .unwrap();
+    let p = SearchParams::default().with_filter(vecsearch_core::Filter::allow([5]));
+    let got = idx.search(&[1.0, 0.0, 0.0, 0.0], 3, &p).await.unwrap();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].id, 5);
+    assert!((got[0].distance - 0.25).abs() < 1e-6);
+    assert_eq!(idx.get(5).await.unwrap(), Some(vec![0.6, 0.8, 0.0, 0.0]));
+    assert_eq!(idx.len().await.unwrap(), 2);
+    assert!(idx.delete(5).await.unwrap());
+    // An existing collection is checked, not recreated.
+    let again = vecsearch_remote::QdrantIndex::open(&uri, IndexSpec::new(4, Metric::Cosine)).await;
+    assert!(again.is_ok());
+    assert_eq!(created.load(Ordering::SeqCst), 1);
 }
