@@ -15,7 +15,8 @@ use crate::uri::Endpoint;
 
 /// Where requests run. Every request is spawned on a Tokio runtime, so an
 /// index works from any executor (even `vecsearch_core::exec::block_on`):
-/// the caller's runtime when opened inside one, else a small one we own.
+/// the caller's multi-thread runtime when opened inside one, else a small
+/// one we own.
 pub(crate) enum Exec {
     Borrowed(Handle),
     Owned(Option<Runtime>),
@@ -24,8 +25,12 @@ pub(crate) enum Exec {
 impl Exec {
     /// The current runtime, or a new two-thread one.
     pub fn new() -> Result<Self> {
+        // A current-thread runtime runs our tasks only while its owner
+        // drives it, which an index used from another executor would not.
         if let Ok(h) = Handle::try_current() {
-            return Ok(Exec::Borrowed(h));
+            if h.runtime_flavor() != tokio::runtime::RuntimeFlavor::CurrentThread {
+                return Ok(Exec::Borrowed(h));
+            }
         }
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)

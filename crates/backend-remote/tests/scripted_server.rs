@@ -512,3 +512,29 @@ async fn qdrant_requests_follow_the_rest_api() {
     assert!(again.is_ok());
     assert_eq!(created.load(Ordering::SeqCst), 1);
 }
+
+/// An index opened outside any Tokio runtime runs on its own, so plain
+/// threads drive it with `vecsearch_core::exec::block_on`; dropping it
+/// inside some other runtime's async context does not panic either.
+#[test]
+fn works_without_a_runtime_of_the_callers() {
+    let server_rt = tokio::runtime::Runtime::new().unwrap();
+    let server = server_rt.block_on(Server::start(milvus_with(ok(
+        r#"{"code":200,"data":[{"distance":0.25,"id":"3"}]}"#,
+    ))));
+    let uri = milvus_uri(server.port);
+    let idx = vecsearch_core::exec::block_on(vecsearch_remote::open_uri(
+        &uri,
+        IndexSpec::new(4, Metric::L2),
+    ))
+    .expect("open with no runtime around");
+    let got = std::thread::scope(|s| {
+        let h = s.spawn(|| {
+            vecsearch_core::exec::block_on(idx.search(&[1.0; 4], 1, &SearchParams::default()))
+        });
+        h.join().unwrap()
+    })
+    .unwrap();
+    assert_eq!(got[0].id, 3);
+    server_rt.block_on(async move { drop(idx) });
+}
