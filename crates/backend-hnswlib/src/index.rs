@@ -36,7 +36,9 @@ const SMALL_FILTER: usize = 256;
 /// Batches smaller than this run on one thread.
 const PARALLEL_MIN: usize = 32;
 
+// `label_state` answers.
 const ABSENT: u8 = 0;
+const LIVE: u8 = 1;
 const DELETED: u8 = 2;
 
 /// An hnswlib HNSW index (see the crate docs).
@@ -150,8 +152,6 @@ impl HnswlibIndex {
     /// of the labels found.
     pub fn search_raw(&self, query: &[f32], k: usize) -> Result<u64> {
         check_vector(&self.spec, query)?;
-        // No more hits than slots can come back: never allocate for more.
-        let k = k.min(self.inner.hnsw.element_count());
         const STACK: usize = 32;
         let blank = bridge::Hit {
             id: 0,
@@ -162,7 +162,8 @@ impl HnswlibIndex {
         let out: &mut [bridge::Hit] = if k <= STACK {
             &mut stack[..k]
         } else {
-            heap.resize(k, blank);
+            // No more hits than slots can come back: never allocate for more.
+            heap.resize(k.min(self.inner.hnsw.element_count()), blank);
             &mut heap
         };
         let _r = self.inner.read();
@@ -262,7 +263,7 @@ impl Inner {
 
     fn delete(&self, id: u64) -> Result<bool> {
         let _w = self.write();
-        if self.state(id)? != 1 {
+        if self.state(id)? != LIVE {
             return Ok(false);
         }
         self.hnsw
@@ -272,7 +273,9 @@ impl Inner {
     }
 
     fn live(&self) -> usize {
-        self.hnsw.element_count() - self.hnsw.deleted_count()
+        self.hnsw
+            .element_count()
+            .saturating_sub(self.hnsw.deleted_count())
     }
 
     /// The search itself; the caller holds the read side.
@@ -390,7 +393,7 @@ impl VectorIndex for HnswlibIndex {
 
     async fn get(&self, id: u64) -> Result<Option<Vec<f32>>> {
         let _r = self.inner.read();
-        if self.inner.state(id)? != 1 {
+        if self.inner.state(id)? != LIVE {
             return Ok(None);
         }
         self.inner
