@@ -16,7 +16,7 @@ use vecsearch_core::{Error, IndexSpec, Result};
 
 use crate::ffi::bridge;
 use crate::format;
-use crate::index::{ffi_err, space_code, HnswlibIndex, Inner};
+use crate::index::{ffi_err, initial_capacity, space_code, HnswlibIndex, Inner};
 
 const MAGIC: &[u8; 8] = b"VSHNSWLB";
 const VERSION: u32 = 1;
@@ -162,7 +162,7 @@ fn load(body: &[u8], layout: format::Layout, spec: IndexSpec) -> Result<HnswlibI
         .and_then(|()| f.flush())
         .map_err(|e| Error::io("writing", &tmp.0, e))?;
     drop(f);
-    let capacity = layout.count.max(spec.capacity).max(64);
+    let capacity = layout.count.max(initial_capacity(spec.capacity));
     let hnsw = bridge::load_index(space_code(spec.metric), spec.dim, tmp.str()?, capacity)
         .map_err(|e| ffi_err("loading", e))?;
     let spec = IndexSpec {

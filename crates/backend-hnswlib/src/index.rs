@@ -26,6 +26,15 @@ use crate::ffi::{bridge, AllowList};
 
 /// Slots an index starts with when the spec gives no capacity.
 const MIN_CAPACITY: usize = 64;
+/// At most this many slots are allocated up front whatever the capacity
+/// hint says (hnswlib touches per-slot locks and levels at once); growth by
+/// doubling takes it from there.
+const MAX_INITIAL_CAPACITY: usize = 1 << 20;
+
+/// The slots to allocate for a capacity hint.
+pub(crate) fn initial_capacity(hint: usize) -> usize {
+    hint.clamp(MIN_CAPACITY, MAX_INITIAL_CAPACITY)
+}
 /// hnswlib's default level seed, so builds are reproducible.
 const SEED: usize = 100;
 /// A filter admitting at most this share (1/n) of the live vectors, or at
@@ -83,7 +92,7 @@ impl HnswlibIndex {
         let hnsw = bridge::new_index(
             space_code(spec.metric),
             spec.dim,
-            spec.capacity.max(MIN_CAPACITY),
+            initial_capacity(spec.capacity),
             spec.m,
             spec.ef_construction,
             SEED,

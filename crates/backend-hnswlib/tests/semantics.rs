@@ -198,3 +198,12 @@ fn writers_beside_readers_never_tear_or_crash() {
     let all = block_on(idx.search(&[0.0; 16], 1000, &SearchParams::default())).unwrap();
     assert_eq!(all.len(), live);
 }
+
+#[test]
+fn a_huge_capacity_hint_allocates_only_a_bounded_start() {
+    let idx =
+        HnswlibIndex::new(IndexSpec::new(4, Metric::L2).with_capacity(usize::MAX / 2)).unwrap();
+    assert!(idx.memory_bytes().unwrap() < 1 << 30);
+    block_on(idx.add(1, &[1.0, 2.0, 3.0, 4.0])).unwrap();
+    assert_eq!(block_on(idx.len()).unwrap(), 1);
+}
