@@ -91,7 +91,7 @@ impl Graph {
                 .map(|(&id, v)| st.place(id, v, self.level_mult))
                 .collect()
         };
-        exec::parallel_for(threads, jobs.len(), |i| self.link(jobs[i]));
+        exec::parallel_for(threads, jobs.len(), |i| self.link(&jobs[i]));
         Ok(())
     }
 
@@ -102,13 +102,13 @@ impl Graph {
 
     /// Links one placed slot. The read lock is taken per node, so a writer
     /// waiting for the store (a delete, another batch) gets in between.
-    fn link(&self, job: Job) {
+    fn link(&self, job: &Job) {
         let st = self.read();
         let mut sc = self.pool.take();
-        if job.repair {
-            self.repair(&st, job.slot, &mut sc);
+        if let Some(old) = &job.old {
+            self.repair(&st, job.slot, old, &mut sc);
         }
-        self.insert(&st, job.slot, job.repair, &mut sc);
+        self.insert(&st, job.slot, job.old.is_some(), &mut sc);
         self.pool.give(sc);
     }
 
@@ -224,36 +224,73 @@ impl Graph {
         links::write(list, &sc.pruned);
     }
 
-    /// Before node `s` gets a new vector's links: every old neighbour of `s`
-    /// re-selects its own links among its links, `s`'s old neighbours and
-    /// `s`, so links chosen for the old vector are replaced by good ones.
-    fn repair(&self, st: &Store, s: u32, sc: &mut Scratch) {
-        for level in 0..=st.level(s) {
-            let mut old = std::mem::take(&mut sc.old);
-            links::read(st.list(s, level), &mut old);
-            for &n in &old {
-                if n == s {
-                    continue;
-                }
-                let Some(_g) = st.lock(n) else {
-                    continue;
-                };
-                let list = st.list(n, level);
-                links::read(list, &mut sc.links);
-                let vn = st.vector(n);
-                sc.keys.clear();
-                for &c in sc.links.iter().chain(&old).chain([&s]) {
-                    if c != n {
-                        sc.keys.push(key((self.dist)(vn, st.vector(c)), c));
-                    }
-                }
-                sc.keys.sort_unstable();
-                sc.keys.dedup();
-                self.select(st, &sc.keys, st.cap(level), &mut sc.selected);
-                links::write(list, &sc.selected);
-            }
-            sc.old = old;
+    /// Before node `s` gets links for its new vector: the nodes that link to
+    /// `s` chose it for its old vector `old`, so each re-selects its links
+    /// without `s`, among its other links and the old vector's neighbours
+    /// (hnswlib's replace-deleted / `updatePoint` idea). There are no reverse
+    /// links: those nodes are found where they must be, near `old`, by the
+    /// same descent an insert of `old` would make.
+    fn repair(&self, st: &Store, s: u32, old: &[f32], sc: &mut Scratch) {
+        let Some(ep) = self.entry() else {
+            return;
+        };
+        let level = st.level(s);
+        let mut cur = ep.slot;
+        let mut cur_d = (self.dist)(old, st.vector(cur));
+        for lev in (level + 1..=ep.level).rev() {
+            (cur, cur_d) = self.greedy(st, old, cur, cur_d, lev, NONE, &mut sc.links);
         }
+        let ef = self.spec.ef_construction;
+        for lev in (0..=level.min(ep.level)).rev() {
+            self.search_layer(st, old, cur, ef, lev, |x| x != s, sc);
+            sort_top(sc);
+            if let Some(&nearest) = sc.found.first() {
+                cur = key_slot(nearest);
+            }
+            // The old vector's neighbours: good replacements for the link to `s`.
+            let mut near = std::mem::take(&mut sc.old);
+            near.clear();
+            links::read(st.list(s, lev), &mut near);
+            let mut found = std::mem::take(&mut sc.found);
+            for n in found
+                .iter()
+                .map(|&k| key_slot(k))
+                .chain(near.iter().copied())
+            {
+                if n != s {
+                    self.unlink(st, n, s, lev, &near, sc);
+                }
+            }
+            found.clear();
+            sc.found = found;
+            sc.old = near;
+        }
+    }
+
+    /// If `n` links to `s` on `level`, replaces that link by the nearest to
+    /// `n` of `near` it does not link to yet. The rest of the list stays as
+    /// it is: re-running the heuristic on it would prune links it gained
+    /// while it was not full, and churn would thin the graph.
+    fn unlink(&self, st: &Store, n: u32, s: u32, level: usize, near: &[u32], sc: &mut Scratch) {
+        let Some(_g) = st.lock(n) else {
+            return;
+        };
+        let list = st.list(n, level);
+        links::read(list, &mut sc.links);
+        let Some(pos) = sc.links.iter().position(|&c| c == s) else {
+            return;
+        };
+        sc.links.swap_remove(pos);
+        let vn = st.vector(n);
+        let best = near
+            .iter()
+            .filter(|&&c| c != n && c != s && !st.is_deleted(c) && !sc.links.contains(&c))
+            .map(|&c| key((self.dist)(vn, st.vector(c)), c))
+            .min();
+        if let Some(b) = best {
+            sc.links.push(key_slot(b));
+        }
+        links::write(list, &sc.links);
     }
 
     /// Algorithm 4: walking candidates nearest first, keep one only if it is

@@ -6,6 +6,26 @@
 //! (so churn keeps memory bounded), upsert in place, filtered search, and a
 //! file format validated field by field.
 //!
+//! # How it stays safe beside writers
+//! - **Vectors, ids, levels, deleted flags** change only under the store's
+//!   write lock, held briefly: placing a batch's vectors (new slots, reused
+//!   slots, upserts in place) or a delete. Searches and the linking of
+//!   inserts hold the read lock, so they read plain memory that nobody
+//!   writes meanwhile: a search sees a vector entirely old or entirely new,
+//!   never torn, without copying it.
+//! - **Links** change under the read lock, beside searches: each list is an
+//!   array of `AtomicU32` written under its node's mutex and read
+//!   lock-free as a seqlock, so a reader never sees a torn list.
+//! - **The entry point** is one atomic word; inserts that raise the top
+//!   level are serialised by one mutex.
+//!
+//! # Deletion and upsert
+//! A deleted node leaves results at once but stays in the graph, still
+//! helping navigation; its slot goes on a free list and the next insert of a
+//! new id reuses it, after re-selecting the old node's neighbours' links
+//! (hnswlib's replace-deleted idea), so churn keeps memory bounded. An
+//! upsert writes the new vector in place and repairs the same way.
+//!
 //! ```
 //! use vecsearch_core::{Blocking, IndexSpec, Metric, SearchParams};
 //! use vecsearch_native::NativeIndex;

@@ -24,13 +24,13 @@ pub(crate) const MAX_NODES: usize = NONE as usize - 1;
 pub(crate) const MAX_LEVEL: usize = 24;
 
 /// What the graph pass must do for a slot the write pass placed.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Job {
     /// The slot.
     pub(crate) slot: u32,
-    /// The slot held another vector before (upsert or reused slot): its old
-    /// neighbourhood must be repaired.
-    pub(crate) repair: bool,
+    /// The vector the slot held before (upsert or reused slot): the nodes
+    /// that link to the slot chose it for this vector and must be repaired.
+    pub(crate) old: Option<Box<[f32]>>,
 }
 
 /// The nodes of the graph.
@@ -235,10 +235,12 @@ impl Store {
     /// reused deleted slot, else in a new one. Call `make_room` first.
     pub(crate) fn place(&mut self, id: u64, v: &[f32], level_mult: f64) -> Job {
         if let Some(&slot) = self.slot_of.get(&id) {
+            let old = Some(self.vector(slot).into());
             self.set_vector(slot, v);
-            return Job { slot, repair: true };
+            return Job { slot, old };
         }
         if let Some(slot) = self.free.pop() {
+            let old = Some(self.vector(slot).into());
             self.set_vector(slot, v);
             if let Some(x) = self.ids.get_mut(slot as usize) {
                 *x = id;
@@ -247,7 +249,7 @@ impl Store {
                 *d = false;
             }
             self.slot_of.insert(id, slot);
-            return Job { slot, repair: true };
+            return Job { slot, old };
         }
         let slot = self.len() as u32;
         let level = self.next_level(level_mult);
@@ -261,10 +263,7 @@ impl Store {
         self.upper.push(upper);
         self.locks.push(Mutex::new(()));
         self.slot_of.insert(id, slot);
-        Job {
-            slot,
-            repair: false,
-        }
+        Job { slot, old: None }
     }
 
     fn set_vector(&mut self, slot: u32, v: &[f32]) {
