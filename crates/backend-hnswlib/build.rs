@@ -21,8 +21,8 @@ fn main() {
     let include = match find_headers() {
         Ok(dir) => dir,
         Err(why) => {
-            eprintln!("error: {why}");
-            panic!("vecsearch-hnswlib: {why}");
+            eprintln!("error: vecsearch-hnswlib: {why}");
+            std::process::exit(1);
         }
     };
     println!(
@@ -64,38 +64,50 @@ fn main() {
 }
 
 fn find_headers() -> Result<PathBuf, String> {
-    let mut candidates: Vec<PathBuf> = Vec::new();
+    // An explicit choice is used or refused, never silently passed over.
     if let Some(dir) = env::var_os("HNSWLIB_INCLUDE_DIR") {
-        candidates.push(PathBuf::from(dir));
+        let dir = PathBuf::from(dir);
+        return match check(&dir) {
+            Some(true) => Ok(dir),
+            Some(false) => Err(too_old(&dir)),
+            None => Err(format!(
+                "HNSWLIB_INCLUDE_DIR={} holds no hnswlib/hnswlib.h and hnswlib/hnswalg.h; {SETUP_HINT}",
+                dir.display()
+            )),
+        };
     }
+    let mut candidates: Vec<PathBuf> = Vec::new();
     let manifest = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").unwrap_or_default());
     if let Some(root) = manifest.parent().and_then(Path::parent) {
         candidates.push(root.join("third_party/hnswlib-0.8.0"));
     }
     candidates.push(PathBuf::from("/usr/local/include"));
     candidates.push(PathBuf::from("/usr/include"));
-
-    let mut too_old = Vec::new();
+    let mut old = None;
     for dir in candidates {
-        let alg = dir.join("hnswlib/hnswalg.h");
-        let lib = dir.join("hnswlib/hnswlib.h");
-        let (Ok(alg_text), Ok(lib_text)) =
-            (std::fs::read_to_string(&alg), std::fs::read_to_string(&lib))
-        else {
-            continue;
-        };
-        if lib_text.contains("BaseFilterFunctor") && alg_text.contains("replace_deleted") {
-            return Ok(dir);
+        match check(&dir) {
+            Some(true) => return Ok(dir),
+            Some(false) => old = old.or(Some(dir)),
+            None => {}
         }
-        too_old.push(dir.display().to_string());
     }
-    if too_old.is_empty() {
-        Err(format!("hnswlib headers not found; {SETUP_HINT}"))
-    } else {
-        Err(format!(
-            "hnswlib headers in {} are older than 0.7 (no BaseFilterFunctor / replace_deleted; \
-             Debian's libhnswlib-dev is 0.6.2); {SETUP_HINT}",
-            too_old.join(", ")
-        ))
+    match old {
+        Some(dir) => Err(too_old(&dir)),
+        None => Err(format!("hnswlib headers not found; {SETUP_HINT}")),
     }
+}
+
+/// `None`: no headers in `dir`; `Some(false)`: older than 0.7; `Some(true)`: usable.
+fn check(dir: &Path) -> Option<bool> {
+    let alg = std::fs::read_to_string(dir.join("hnswlib/hnswalg.h")).ok()?;
+    let lib = std::fs::read_to_string(dir.join("hnswlib/hnswlib.h")).ok()?;
+    Some(lib.contains("BaseFilterFunctor") && alg.contains("replace_deleted"))
+}
+
+fn too_old(dir: &Path) -> String {
+    format!(
+        "the hnswlib headers in {} are older than 0.7 (no BaseFilterFunctor / replace_deleted; \
+         Debian's libhnswlib-dev is 0.6.2); {SETUP_HINT}",
+        dir.display()
+    )
 }
