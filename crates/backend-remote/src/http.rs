@@ -63,6 +63,9 @@ impl Drop for Exec {
     }
 }
 
+/// The largest reply body read; larger ones fail the attempt.
+const MAX_REPLY_BYTES: usize = 1 << 30;
+
 /// A reply: the HTTP status and the body, parsed as JSON when it is JSON.
 pub(crate) struct Reply {
     pub status: u16,
@@ -232,9 +235,16 @@ async fn send_once(
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .body(b);
     }
-    let resp = req.send().await.map_err(describe_transport)?;
+    let mut resp = req.send().await.map_err(describe_transport)?;
     let status = resp.status().as_u16();
-    let bytes = resp.bytes().await.map_err(describe_transport)?;
+    // Read in chunks so a runaway reply cannot take all memory.
+    let mut bytes = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(describe_transport)? {
+        if bytes.len() + chunk.len() > MAX_REPLY_BYTES {
+            return Err(format!("reply larger than {MAX_REPLY_BYTES} bytes"));
+        }
+        bytes.extend_from_slice(&chunk);
+    }
     let body = match serde_json::from_slice::<Value>(&bytes) {
         Ok(v) => Body::Json(v),
         Err(_) => Body::Text(String::from_utf8_lossy(&bytes).into_owned()),

@@ -266,6 +266,32 @@ impl Inner {
             .ok_or_else(|| malformed("count: no count(*)", &row))
     }
 
+    /// Which of `ids` the server shows, with the fingerprint of each one's
+    /// vector when `with_vectors`.
+    async fn shown(&self, ids: &[u64], with_vectors: bool) -> Result<IdMap<Option<u64>>> {
+        let mut seen = IdMap::default();
+        let fields: Vec<&str> = if with_vectors {
+            vec![self.pk.as_str(), self.vf.as_str()]
+        } else {
+            vec![self.pk.as_str()]
+        };
+        for chunk in ids.chunks(SYNC_CHUNK) {
+            let mut expr = format!("{} in ", self.pk);
+            push_ids(&mut expr, chunk.iter().copied());
+            for row in self.api.query(&expr, &fields, Some(MAX_TOPK)).await? {
+                let Some(id) = row.get(&self.pk).and_then(parse_id) else {
+                    return Err(malformed("query: a row without id", &row));
+                };
+                let fp = row
+                    .get(&self.vf)
+                    .and_then(|v| parse_vector(v, self.spec.dim))
+                    .map(|v| fingerprint(&v));
+                seen.insert(id, fp);
+            }
+        }
+        Ok(seen)
+    }
+
     /// Waits until the server shows every write recorded before the call.
     async fn sync(&self) -> Result<()> {
         let start = Instant::now();
@@ -287,27 +313,13 @@ impl Inner {
         }
         let mut delay = Duration::from_millis(50);
         while !todo.is_empty() {
-            let mut seen: IdMap<Option<u64>> = IdMap::default();
-            for chunk in todo.chunks(SYNC_CHUNK) {
-                let with_vec = chunk.iter().any(|e| check_vector.contains(&e.0));
-                let mut expr = format!("{} in ", self.pk);
-                push_ids(&mut expr, chunk.iter().map(|e| e.0));
-                let fields: Vec<&str> = if with_vec {
-                    vec![self.pk.as_str(), self.vf.as_str()]
-                } else {
-                    vec![self.pk.as_str()]
-                };
-                for row in self.api.query(&expr, &fields, Some(MAX_TOPK)).await? {
-                    let Some(id) = row.get(&self.pk).and_then(parse_id) else {
-                        return Err(malformed("query: a row without id", &row));
-                    };
-                    let fp = row
-                        .get(&self.vf)
-                        .and_then(|v| parse_vector(v, self.spec.dim))
-                        .map(|v| fingerprint(&v));
-                    seen.insert(id, fp);
-                }
-            }
+            let ids: Vec<u64> = todo.iter().map(|e| e.0).collect();
+            let mut seen = self.shown(&ids, false).await?;
+            let tail: Vec<u64> = ids
+                .into_iter()
+                .filter(|id| check_vector.contains(id))
+                .collect();
+            seen.extend(self.shown(&tail, true).await?);
             todo.retain(|&(id, seq, state)| {
                 let shown = match (state, seen.get(&id)) {
                     (State::Absent, None) => true,
