@@ -218,6 +218,53 @@ fn churn_reuses_slots_keeps_memory_and_recall() {
     assert!(r >= 0.95, "recall after churn {r}");
 }
 
+/// Nodes whose level-0 list holds `slot`.
+fn in_links(idx: &Blocking<NativeIndex>, slot: u32) -> Vec<u32> {
+    let st = idx.inner().inner.read();
+    let mut buf = Vec::new();
+    (0..st.len() as u32)
+        .filter(|&n| {
+            crate::links::read(st.list(n, 0), &mut buf);
+            n != slot && buf.contains(&slot)
+        })
+        .collect()
+}
+
+#[test]
+fn a_reused_slot_loses_the_links_chosen_for_its_old_vector() {
+    let d = data(3000, 16, Metric::L2, 14);
+    let idx = index(IndexSpec::new(16, Metric::L2).with_threads(1));
+    idx.add_batch(&d.ids, &d.points).unwrap();
+    let victims = [5usize, 700, 1400, 2100, 2800];
+    let mut stale = 0;
+    let mut before = 0;
+    for (k, &i) in victims.iter().enumerate() {
+        let slot = *idx.inner().inner.read().slot_of.get(&d.ids[i]).unwrap();
+        let old_in = in_links(&idx, slot);
+        before += old_in.len();
+        idx.delete(d.ids[i]).unwrap();
+        // A far point reuses the slot.
+        idx.add(9_000_000 + k as u64, &[50.0 + k as f32; 16])
+            .unwrap();
+        assert_eq!(
+            *idx.inner()
+                .inner
+                .read()
+                .slot_of
+                .get(&(9_000_000 + k as u64))
+                .unwrap(),
+            slot
+        );
+        let new_in = in_links(&idx, slot);
+        stale += old_in.iter().filter(|n| new_in.contains(n)).count();
+    }
+    assert!(before >= 50, "the victims had {before} in-links");
+    assert!(
+        stale * 10 <= before,
+        "{stale} of {before} old in-links still point at reused slots"
+    );
+}
+
 #[test]
 fn mostly_deleted_graph_still_returns_min_k_len() {
     let d = data(1000, 8, Metric::L2, 2);
