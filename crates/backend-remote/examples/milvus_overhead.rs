@@ -56,8 +56,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut rng = Rng::new(1);
     let ids: Vec<u64> = (0..POINTS as u64).collect();
     let points: Vec<Vec<f32>> = ids.iter().map(|_| vector(&mut rng)).collect();
+    let t = Instant::now();
     idx.add_batch(&ids, &points).await?;
+    let added = t.elapsed();
     idx.sync().await?;
+    println!(
+        "add_batch of {POINTS} x {DIM}: {:.2} s ({:.0} vectors/s), then sync {:.2} s",
+        added.as_secs_f64(),
+        POINTS as f64 / added.as_secs_f64(),
+        (t.elapsed() - added).as_secs_f64()
+    );
     let queries: Vec<Vec<f32>> = (0..n).map(|_| vector(&mut rng)).collect();
     let bodies: Vec<String> = queries.iter().map(|q| body(idx.collection(), q)).collect();
     let raw = reqwest::Client::builder().tcp_nodelay(true).build()?;

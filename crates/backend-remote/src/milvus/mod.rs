@@ -16,7 +16,7 @@ use vecsearch_core::{
 };
 
 use self::api::{to_distance, Api, Dialect, MAX_TOPK};
-use crate::http::{Exec, Http};
+use crate::http::{join_all, Exec, Http};
 use crate::json::{malformed, parse_id, parse_score, parse_u64, parse_vector, push_ids};
 use crate::pending::{fingerprint, Pending, State};
 use crate::uri::{Endpoint, Engine};
@@ -28,6 +28,8 @@ const MAX_ID: u64 = (i64::MAX - 1) as u64;
 /// Rows per upsert request: well under Milvus's 64 MB gRPC message limit.
 const MAX_BODY_BYTES: usize = 4 << 20;
 const MAX_ROWS: usize = 5_000;
+/// Upsert requests in flight for one batch.
+const UPSERT_WIDTH: usize = 4;
 /// Ids per `id in [...]` query while syncing.
 const SYNC_CHUNK: usize = 1_000;
 /// Puts whose exact vector `sync` checks (an upsert of a present id shows
@@ -177,22 +179,37 @@ impl Inner {
     }
 
     async fn upsert(&self, ids: &[u64], vectors: &[Vec<f32>]) -> Result<()> {
+        // After dedup no two chunks share an id, so their order is free and
+        // a few can be in flight at once.
         let (ids, vectors) = Self::dedup_last(ids, vectors);
         let row_bytes = 40 + self.spec.dim * 16;
         let rows = (MAX_BODY_BYTES / row_bytes).clamp(1, MAX_ROWS);
-        for (ids, vectors) in ids.chunks(rows).zip(vectors.chunks(rows)) {
-            let written = self.api.upsert(&self.pk, &self.vf, ids, vectors).await?;
-            if written != ids.len() as u64 {
-                return Err(Error::Remote {
-                    status: 200,
-                    message: format!("Milvus upserted {written} of {} rows", ids.len()),
-                });
+        let chunks: Vec<(&[u64], &[&[f32]])> = ids.chunks(rows).zip(vectors.chunks(rows)).collect();
+        for wave in chunks.chunks(UPSERT_WIDTH) {
+            let sends = wave
+                .iter()
+                .map(|(ids, vectors)| self.api.upsert(&self.pk, &self.vf, ids, vectors));
+            let results = join_all(sends.collect()).await;
+            let mut first_err = None;
+            for ((ids, vectors), result) in wave.iter().zip(results) {
+                match result {
+                    Ok(n) if n == ids.len() as u64 => self.pending.record(
+                        ids.iter()
+                            .zip(vectors.iter())
+                            .map(|(&id, v)| (id, State::Present(fingerprint(v)))),
+                    ),
+                    Ok(n) => {
+                        first_err = first_err.or(Some(Error::Remote {
+                            status: 200,
+                            message: format!("Milvus upserted {n} of {} rows", ids.len()),
+                        }))
+                    }
+                    Err(e) => first_err = first_err.or(Some(e)),
+                }
             }
-            self.pending.record(
-                ids.iter()
-                    .zip(vectors)
-                    .map(|(&id, v)| (id, State::Present(fingerprint(v)))),
-            );
+            if let Some(e) = first_err {
+                return Err(e);
+            }
         }
         if self.pending.len() > PENDING_LIMIT {
             self.sync().await?;
