@@ -86,10 +86,17 @@ impl Graph {
         let jobs: Vec<Job> = {
             let mut st = self.write();
             st.make_room(ids.iter().copied())?;
-            ids.iter()
+            let jobs = ids
+                .iter()
                 .zip(vectors)
                 .map(|(&id, v)| st.place(id, v, self.level_mult))
-                .collect()
+                .collect();
+            if st.free.is_empty() {
+                // Every deleted slot is reused: give the list's room back, so
+                // an index after churn is no larger than before it.
+                st.free = Vec::new();
+            }
+            jobs
         };
         exec::parallel_for(threads, jobs.len(), |i| self.link(&jobs[i]));
         Ok(())
