@@ -12,6 +12,10 @@
 //! | `qdrant://host:6333/collection` | a Qdrant server | `remote` |
 //! | `milvus://host:19530/collection` | a Milvus server | `remote` |
 //!
+//! Remote URIs take `+https` (`qdrant+https://...`), an API key as userinfo
+//! or `?api_key=` (else `VECSEARCH_QDRANT_API_KEY` / `VECSEARCH_MILVUS_TOKEN`),
+//! and `timeout_ms`, `retries` options.
+//!
 //! A path after a local scheme opens the saved index there, or starts an
 //! empty one when no file exists yet (write it with [`VectorIndex::save`]).
 //!
@@ -62,7 +66,9 @@ pub async fn open(uri: &str, spec: IndexSpec) -> Result<Box<dyn VectorIndex>> {
         },
         "native" => open_native(path, spec).await,
         "hnswlib" => open_hnswlib(path, spec).await,
-        "qdrant" | "qdrant+https" | "milvus" | "milvus+https" => open_remote(uri, spec).await,
+        "qdrant" | "qdrant+https" | "qdrant+http" | "milvus" | "milvus+https" | "milvus+http" => {
+            open_remote(uri, spec).await
+        }
         other => Err(Error::InvalidArgument(format!(
             "unknown index scheme {other:?}: expected flat, native, hnswlib, qdrant or milvus"
         ))),
@@ -70,7 +76,8 @@ pub async fn open(uri: &str, spec: IndexSpec) -> Result<Box<dyn VectorIndex>> {
 }
 
 /// [`open`] for synchronous code: the index's calls block the calling thread.
-/// For local backends; remote ones need an async runtime.
+/// Works for every backend (remote indexes bring their own runtime when the
+/// caller has none).
 pub fn open_blocking(uri: &str, spec: IndexSpec) -> Result<Blocking<dyn VectorIndex>> {
     Ok(Blocking::new(exec::block_on(open(uri, spec))?))
 }

@@ -87,8 +87,9 @@ pub trait VectorIndex: Send + Sync {
 }
 
 /// A synchronous face for a [`VectorIndex`]: every call is driven to
-/// completion on the calling thread. For local backends (their futures need
-/// no reactor); remote backends need a Tokio runtime instead.
+/// completion on the calling thread. Local backends' futures need no reactor;
+/// the remote backends run their requests on a runtime of their own when the
+/// caller has none.
 pub struct Blocking<I: ?Sized>(pub Box<I>);
 
 impl<I: VectorIndex + ?Sized> Blocking<I> {
