@@ -60,6 +60,10 @@ use crate::storage::Store;
 /// thread build the same graph.
 const SEED: u64 = 0x5EED_0F4E_57AB;
 
+/// Batch calls use at most this many threads, whatever the spec asks: a
+/// spec asking for a million must not make a call fail to spawn them.
+const MAX_THREADS: usize = 256;
+
 /// An HNSW index held in memory, saved to and opened from files.
 pub struct NativeIndex {
     spec: IndexSpec,
@@ -122,7 +126,7 @@ impl VectorIndex for NativeIndex {
         let vectors: Vec<Vec<f32>> = keep.iter().map(|&i| vectors[i].clone()).collect();
         let inner = Arc::clone(&self.inner);
         exec::offload(move || {
-            let threads = inner.spec.effective_threads();
+            let threads = inner.spec.effective_threads().min(MAX_THREADS);
             let metric = inner.spec.metric;
             let prepared = exec::parallel_map(threads, &vectors, |v| prepare(metric, v));
             drop(vectors);
@@ -166,7 +170,7 @@ impl VectorIndex for NativeIndex {
         let inner = Arc::clone(&self.inner);
         let (queries, ef, filter) = (queries.to_vec(), self.ef(params), params.filter.clone());
         exec::offload(move || {
-            let threads = inner.spec.effective_threads();
+            let threads = inner.spec.effective_threads().min(MAX_THREADS);
             let metric = inner.spec.metric;
             Ok(exec::parallel_map(threads, &queries, |q| {
                 inner.search(&prepare(metric, q), k, ef, filter.as_ref())
