@@ -82,6 +82,10 @@ pub fn open_blocking(uri: &str, spec: IndexSpec) -> Result<Blocking<dyn VectorIn
     Ok(Blocking::new(exec::block_on(open(uri, spec))?))
 }
 
+#[cfg_attr(
+    all(feature = "native", feature = "hnswlib", feature = "remote"),
+    allow(dead_code)
+)]
 fn not_compiled(backend: &str, feature: &str) -> Error {
     Error::Unsupported(format!(
         "the {backend} backend is not compiled in: enable the `{feature}` feature of the vecsearch crate"
