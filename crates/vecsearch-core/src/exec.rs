@@ -9,10 +9,15 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Wake, Waker};
 use std::thread::{self, Thread};
 
-/// The number of threads for `requested` (0: every core the OS gives us).
+/// More threads than this are never started, whatever a spec asks: beyond
+/// it they only cost memory and scheduling.
+pub const MAX_THREADS: usize = 256;
+
+/// The number of threads for `requested` (0: every core the OS gives us),
+/// at most [`MAX_THREADS`].
 pub fn resolve_threads(requested: usize) -> usize {
     if requested > 0 {
-        requested
+        requested.min(MAX_THREADS)
     } else {
         thread::available_parallelism().map_or(1, |n| n.get())
     }
@@ -149,6 +154,14 @@ mod tests {
         assert_eq!(block_on(offload(|| Ok(41 + 1))).unwrap(), 42);
         let r: crate::Result<()> = block_on(offload(|| panic!("bug")));
         assert!(matches!(r, Err(crate::Error::Unavailable(_))));
+    }
+
+    #[test]
+    fn absurd_thread_counts_are_capped() {
+        assert_eq!(resolve_threads(usize::MAX), MAX_THREADS);
+        assert!(resolve_threads(0) >= 1);
+        let v: Vec<usize> = (0..10).collect();
+        assert_eq!(parallel_map(usize::MAX, &v, |x| x + 1).len(), 10);
     }
 
     #[test]

@@ -46,9 +46,12 @@ impl FlatIndex {
     /// An empty index for `spec`. Every metric is served.
     pub fn new(spec: IndexSpec) -> Result<Self> {
         spec.validate()?;
+        // The capacity is a hint from the caller: reserve at most what
+        // 2^20 vectors need up front, never an overflowing product.
+        let reserve = spec.capacity.min(1 << 20);
         let data = Data {
-            ids: Vec::with_capacity(spec.capacity),
-            vectors: Vec::with_capacity(spec.capacity * spec.dim),
+            ids: Vec::with_capacity(reserve),
+            vectors: Vec::with_capacity(reserve * spec.dim),
             slot_of: IdMap::default(),
         };
         Ok(Self::from_data(spec, data))
@@ -131,6 +134,7 @@ impl Inner {
     fn search(&self, query: &[f32], k: usize, params: &SearchParams) -> Vec<Neighbor> {
         let q = prepare(self.spec.metric, query);
         let data = self.read();
+        let k = k.min(data.ids.len());
         let dim = self.spec.dim;
         let row = |slot: usize| &data.vectors[slot * dim..(slot + 1) * dim];
         let mut top = TopK::new(k);
@@ -306,5 +310,25 @@ impl VectorIndex for FlatIndex {
                 + data.ids.capacity() * 8
                 + data.slot_of.capacity() * (std::mem::size_of::<(u64, usize)>() + 1),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{exec::block_on, Metric};
+
+    #[test]
+    fn huge_hints_and_k_are_not_panics() {
+        let spec = IndexSpec::new(4, Metric::L2)
+            .with_capacity(usize::MAX)
+            .with_threads(usize::MAX);
+        let idx = FlatIndex::new(spec).unwrap();
+        block_on(idx.add_batch(&[1, 2], &[vec![0.0; 4], vec![1.0; 4]])).unwrap();
+        let got = block_on(idx.search(&[0.0; 4], usize::MAX, &SearchParams::default())).unwrap();
+        assert_eq!(got.iter().map(|n| n.id).collect::<Vec<_>>(), [1, 2]);
+        let batch =
+            block_on(idx.search_batch(&[vec![1.0; 4]], usize::MAX, &SearchParams::default()));
+        assert_eq!(batch.unwrap()[0].len(), 2);
     }
 }

@@ -37,7 +37,9 @@ impl TopK {
     pub fn new(k: usize) -> Self {
         TopK {
             k,
-            heap: BinaryHeap::with_capacity(k + 1),
+            // k comes from the caller and may be huge: reserve only what a
+            // typical result needs; the heap grows if more really arrive.
+            heap: BinaryHeap::with_capacity(k.min(1024) + 1),
         }
     }
 
