@@ -119,12 +119,7 @@ pub(crate) fn export(inner: &Inner, path: &Path) -> Result<()> {
 pub(crate) fn open(path: &Path, spec: IndexSpec) -> Result<HnswlibIndex> {
     spec.validate()?;
     let (header, body) = persist::read_checked(path, MAGIC, VERSION)?;
-    if header.dim != spec.dim || header.metric != spec.metric {
-        return Err(Error::InvalidArgument(format!(
-            "the file holds a {}-dimensional {} index, but dim {} and metric {} were asked for",
-            header.dim, header.metric, spec.dim, spec.metric
-        )));
-    }
+    persist::check_matches(&header, &spec)?;
     let layout = format::validate(&body, spec.dim, spec.metric)?;
     if layout.live() as u64 != header.count {
         return Err(Error::corrupt(format!(

@@ -82,12 +82,7 @@ pub(crate) fn save(g: &Graph, path: &Path) -> Result<()> {
 pub(crate) fn load(path: &Path, mut spec: IndexSpec) -> Result<Graph> {
     spec.validate()?;
     let (header, body) = persist::read_checked(path, MAGIC, VERSION)?;
-    if header.dim != spec.dim || header.metric != spec.metric {
-        return Err(Error::InvalidArgument(format!(
-            "the file holds a {}-dimensional {} index, but dim {} and metric {} were asked for",
-            header.dim, header.metric, spec.dim, spec.metric
-        )));
-    }
+    persist::check_matches(&header, &spec)?;
     let dim = header.dim;
     let mut r = Reader::new(&body);
     let m = r.u32()? as usize;

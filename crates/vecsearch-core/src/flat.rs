@@ -80,7 +80,7 @@ impl FlatIndex {
     fn open_blocking(path: &Path, spec: IndexSpec) -> Result<Self> {
         spec.validate()?;
         let (header, body) = persist::read_checked(path, MAGIC, VERSION)?;
-        check_header_matches(&header, &spec)?;
+        persist::check_matches(&header, &spec)?;
         let mut r = Reader::new(&body);
         let dim = header.dim;
         let n = r.count("vector count", (body.len() / (8 + 4 * dim)) as u64)?;
@@ -109,17 +109,6 @@ impl FlatIndex {
             },
         ))
     }
-}
-
-/// Fails unless a file's dim and metric are the ones the caller asked for.
-pub(crate) fn check_header_matches(header: &Header, spec: &IndexSpec) -> Result<()> {
-    if header.dim != spec.dim || header.metric != spec.metric {
-        return Err(Error::InvalidArgument(format!(
-            "the file holds a {}-dimensional {} index, but dim {} and metric {} were asked for",
-            header.dim, header.metric, spec.dim, spec.metric
-        )));
-    }
-    Ok(())
 }
 
 impl Inner {

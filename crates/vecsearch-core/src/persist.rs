@@ -188,6 +188,18 @@ fn parse_header(head: &[u8; HEADER_LEN], magic: &[u8; 8], max_version: u32) -> R
     })
 }
 
+/// Fails with `InvalidArgument` unless a file's dim and metric are the ones
+/// the caller asked for (a wrong spec is the caller's mistake, not damage).
+pub fn check_matches(header: &Header, spec: &crate::IndexSpec) -> Result<()> {
+    if header.dim != spec.dim || header.metric != spec.metric {
+        return Err(Error::InvalidArgument(format!(
+            "the file holds a {}-dimensional {} index, but dim {} and metric {} were asked for",
+            header.dim, header.metric, spec.dim, spec.metric
+        )));
+    }
+    Ok(())
+}
+
 fn name_of(magic: &[u8; 8]) -> Option<&'static str> {
     KNOWN_MAGICS
         .iter()
