@@ -119,13 +119,7 @@ impl QdrantIndex {
     /// An existing collection must have the spec's dim and distance
     /// (`InvalidArgument` otherwise; nothing is changed).
     pub async fn open(uri: &str, spec: IndexSpec) -> Result<Self> {
-        let ep = Endpoint::parse(uri)?;
-        if ep.engine != Engine::Qdrant {
-            return Err(Error::InvalidArgument(format!(
-                "{uri:?} is not a qdrant:// URI"
-            )));
-        }
-        Self::open_endpoint(&ep, spec).await
+        Self::open_endpoint(&Endpoint::parse_as(uri, Engine::Qdrant)?, spec).await
     }
 
     /// [`QdrantIndex::open`] with a parsed endpoint.

@@ -64,6 +64,21 @@ impl std::fmt::Debug for Endpoint {
 }
 
 impl Endpoint {
+    /// Parses `uri`, which must name `engine` (`InvalidArgument` otherwise).
+    pub fn parse_as(uri: &str, engine: Engine) -> Result<Self> {
+        let ep = Endpoint::parse(uri)?;
+        if ep.engine != engine {
+            let scheme = match engine {
+                Engine::Qdrant => "qdrant",
+                Engine::Milvus => "milvus",
+            };
+            return Err(Error::InvalidArgument(format!(
+                "{uri:?} is not a {scheme}:// URI"
+            )));
+        }
+        Ok(ep)
+    }
+
     /// Parses `uri`; the key comes from the URI, else from the engine's
     /// environment variable (`VECSEARCH_QDRANT_API_KEY`, `VECSEARCH_MILVUS_TOKEN`).
     pub fn parse(uri: &str) -> Result<Self> {

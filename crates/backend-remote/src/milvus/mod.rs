@@ -78,13 +78,7 @@ impl MilvusIndex {
     /// An existing collection must have the spec's dim and metric
     /// (`InvalidArgument` otherwise; nothing is changed).
     pub async fn open(uri: &str, spec: IndexSpec) -> Result<Self> {
-        let ep = Endpoint::parse(uri)?;
-        if ep.engine != Engine::Milvus {
-            return Err(Error::InvalidArgument(format!(
-                "{uri:?} is not a milvus:// URI"
-            )));
-        }
-        Self::open_endpoint(&ep, spec).await
+        Self::open_endpoint(&Endpoint::parse_as(uri, Engine::Milvus)?, spec).await
     }
 
     /// [`MilvusIndex::open`] with a parsed endpoint.
