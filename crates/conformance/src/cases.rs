@@ -104,7 +104,11 @@ cases!(
     corrupt_random_bytes,
     corrupt_foreign_file,
     crafted_body_never_crashes,
+    // In its own module (issue 13): the blocking face with no runtime.
+    blocking_without_runtime,
 );
+
+use crate::blocking::blocking_without_runtime;
 
 // ---------- shared steps ----------
 
