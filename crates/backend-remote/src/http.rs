@@ -198,8 +198,10 @@ impl Http {
     /// Sleeps `d` on the index's runtime: the caller's executor may have no
     /// timer (a plain thread under `block_on`), so no timer is created there.
     pub async fn sleep(&self, d: Duration) -> Result<()> {
+        // `tokio::time::sleep` finds its timer when called, not when
+        // polled: call it inside the task.
         self.handle
-            .spawn(tokio::time::sleep(d))
+            .spawn(async move { tokio::time::sleep(d).await })
             .await
             .map_err(|e| Error::Unavailable(format!("the client's runtime has shut down: {e}")))
     }

@@ -422,13 +422,14 @@ impl VectorIndex for QdrantIndex {
             }
             // A reply that cannot say whether the id is there: delete it
             // anyway (the caller asked for it gone), then report the reply.
-            Err(e) => {
+            Err(e @ Error::Remote { .. }) => {
                 let _ = self
                     .inner
                     .write(Method::POST, "/points/delete?wait=true", body)
                     .await;
                 Err(e)
             }
+            Err(e) => Err(e),
         }
     }
 

@@ -438,12 +438,13 @@ impl VectorIndex for MilvusIndex {
             }
             // A reply that cannot say whether the id is there: delete it
             // anyway (the caller asked for it gone), then report the reply.
-            Err(e) => {
+            Err(e @ Error::Remote { .. }) => {
                 if self.inner.api.delete(&self.inner.pk, &[id]).await.is_ok() {
                     self.inner.pending.record([(id, State::Absent)]);
                 }
                 Err(e)
             }
+            Err(e) => Err(e),
         }
     }
 
