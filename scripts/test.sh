@@ -1,17 +1,25 @@
 #!/usr/bin/env bash
 # The README's test command: sets up everything the tests need on a fresh
-# machine (hnswlib headers, a real Milvus server on 127.0.0.1), runs every
-# test of every crate with all backends, and stops the server however it ends.
+# machine (hnswlib headers, a real Milvus and a real Qdrant server on
+# 127.0.0.1), runs every test of every crate with all backends, and stops
+# both servers however it ends.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/setup-hnswlib.sh
 scripts/milvus.sh install
-trap 'scripts/milvus.sh stop || true' EXIT
+# One trap stops both servers, whichever of them started.
+trap 'scripts/milvus.sh stop || true; scripts/qdrant.sh stop || true' EXIT
 scripts/milvus.sh start
 export VECSEARCH_MILVUS_URL="${VECSEARCH_MILVUS_URL:-milvus://127.0.0.1:19530}"
+qdrant_out="$(scripts/qdrant.sh start)"
+echo "$qdrant_out"
 if [ -z "${VECSEARCH_QDRANT_URL:-}" ]; then
-  echo "note: VECSEARCH_QDRANT_URL is not set: the Qdrant suite will report itself skipped"
+  if scripts/qdrant.sh status >/dev/null 2>&1; then
+    export VECSEARCH_QDRANT_URL="qdrant://127.0.0.1:${QDRANT_PORT:-6333}"
+  else
+    echo "note: no Qdrant server (see above): the Qdrant suite will report itself skipped"
+  fi
 fi
 
 # One optimised build serves the tests and the benchmarks (recall cases need it).

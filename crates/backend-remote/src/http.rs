@@ -63,8 +63,23 @@ impl Drop for Exec {
     }
 }
 
-/// The largest reply body read; larger ones fail the attempt.
-const MAX_REPLY_BYTES: usize = 1 << 30;
+/// Room for a reply's envelope and small fields: every limit starts here.
+pub(crate) const REPLY_BASE: usize = 64 << 10;
+/// A reply that carries no rows (acknowledgements, counts, descriptions).
+pub(crate) const SMALL_REPLY: usize = REPLY_BASE;
+/// Bytes one search hit can need as JSON (an id of 20 digits as a string, a
+/// score with 17 digits, and the keys and nulls servers add).
+pub(crate) const PER_HIT: usize = 256;
+/// Bytes one vector component can need as JSON text (`-1.1754943508222875e-38,`).
+pub(crate) const PER_COMPONENT: usize = 32;
+
+/// The byte limit for a reply of `rows` rows of `dim` components each (plus
+/// an id and keys per row).
+pub(crate) fn rows_limit(rows: usize, dim: usize) -> usize {
+    REPLY_BASE.saturating_add(
+        rows.saturating_mul(PER_HIT.saturating_add(dim.saturating_mul(PER_COMPONENT))),
+    )
+}
 
 /// A reply: the HTTP status and the body, parsed as JSON when it is JSON.
 pub(crate) struct Reply {
@@ -122,6 +137,10 @@ impl Http {
         }
         let client = reqwest::Client::builder()
             .default_headers(headers)
+            // Credentials go only to the server the URI names: a redirect is
+            // the server's reply, never followed (reqwest would carry a
+            // custom `api-key` header to any origin a 307 names).
+            .redirect(reqwest::redirect::Policy::none())
             .timeout(Duration::from_millis(ep.timeout_ms))
             .connect_timeout(Duration::from_millis(ep.timeout_ms.min(5_000)))
             .pool_idle_timeout(Duration::from_secs(30))
@@ -136,12 +155,19 @@ impl Http {
         })
     }
 
-    /// Sends one request, retrying connection failures, timeouts and 5xx
-    /// replies with backoff. Every call this crate makes is idempotent
+    /// Sends one request, retrying connection failures, timeouts, 429 and
+    /// 5xx replies with backoff. Every call this crate makes is idempotent
     /// (upserts, deletes by id, reads), so all are retried. Returns the last
     /// reply whatever its status; `Unavailable` when no reply came or 5xx
-    /// persisted.
-    pub async fn send(&self, method: Method, url: String, body: Option<String>) -> Result<Reply> {
+    /// persisted. A reply body longer than `limit` bytes (what the call can
+    /// need) is `Remote` at once, read no further than the limit.
+    pub async fn send(
+        &self,
+        method: Method,
+        url: String,
+        body: Option<String>,
+        limit: usize,
+    ) -> Result<Reply> {
         let client = self.client.clone();
         let attempts = self.attempts;
         let what = self.what.clone();
@@ -152,12 +178,13 @@ impl Http {
                     tokio::time::sleep(Duration::from_millis(100 << (2 * (attempt - 1).min(4))))
                         .await;
                 }
-                match send_once(&client, method.clone(), &url, body.clone()).await {
-                    Ok(reply) if reply.status >= 500 => {
+                match send_once(&client, method.clone(), &url, body.clone(), limit).await {
+                    Ok(reply) if reply.status >= 500 || reply.status == 429 => {
                         last = format!("HTTP {}: {}", reply.status, reply.describe())
                     }
                     Ok(reply) => return Ok(reply),
-                    Err(e) => last = e,
+                    Err(Failure::Retry(e)) => last = e,
+                    Err(Failure::Fatal(e)) => return Err(e),
                 }
             }
             Err(Error::Unavailable(format!(
@@ -166,6 +193,17 @@ impl Http {
         });
         task.await
             .map_err(|e| Error::Unavailable(format!("request task ended: {e}")))?
+    }
+
+    /// Sleeps `d` on the index's runtime: the caller's executor may have no
+    /// timer (a plain thread under `block_on`), so no timer is created there.
+    pub async fn sleep(&self, d: Duration) -> Result<()> {
+        // `tokio::time::sleep` finds its timer when called, not when
+        // polled: call it inside the task.
+        self.handle
+            .spawn(async move { tokio::time::sleep(d).await })
+            .await
+            .map_err(|e| Error::Unavailable(format!("the client's runtime has shut down: {e}")))
     }
 
     /// Runs `f` over `items` with at most `width` in flight, on the runtime;
@@ -248,25 +286,53 @@ pub(crate) async fn join_all<F: Future>(futs: Vec<F>) -> Vec<F::Output> {
     out.into_iter().flatten().collect()
 }
 
+/// Why an attempt failed: worth another attempt (the network, a timeout)
+/// or not (a reply the call cannot use, whatever the retry).
+enum Failure {
+    Retry(String),
+    Fatal(Error),
+}
+
+fn too_large(status: u16, limit: usize) -> Failure {
+    Failure::Fatal(Error::Remote {
+        status,
+        message: format!(
+            "reply larger than {limit} bytes, more than this call can need: refused unread"
+        ),
+    })
+}
+
 async fn send_once(
     client: &reqwest::Client,
     method: Method,
     url: &str,
     body: Option<String>,
-) -> std::result::Result<Reply, String> {
+    limit: usize,
+) -> std::result::Result<Reply, Failure> {
     let mut req = client.request(method, url);
     if let Some(b) = body {
         req = req
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .body(b);
     }
-    let mut resp = req.send().await.map_err(describe_transport)?;
+    let mut resp = req
+        .send()
+        .await
+        .map_err(|e| Failure::Retry(describe_transport(e)))?;
     let status = resp.status().as_u16();
-    // Read in chunks so a runaway reply cannot take all memory.
+    if resp.content_length().is_some_and(|n| n > limit as u64) {
+        return Err(too_large(status, limit));
+    }
+    // Read in chunks, so an oversized or endless reply is refused at the
+    // limit without being held.
     let mut bytes = Vec::new();
-    while let Some(chunk) = resp.chunk().await.map_err(describe_transport)? {
-        if bytes.len() + chunk.len() > MAX_REPLY_BYTES {
-            return Err(format!("reply larger than {MAX_REPLY_BYTES} bytes"));
+    while let Some(chunk) = resp
+        .chunk()
+        .await
+        .map_err(|e| Failure::Retry(describe_transport(e)))?
+    {
+        if bytes.len() + chunk.len() > limit {
+            return Err(too_large(status, limit));
         }
         bytes.extend_from_slice(&chunk);
     }

@@ -16,6 +16,7 @@
 //! can be used from any executor.
 #![warn(missing_docs)]
 
+mod check;
 mod http;
 mod json;
 mod milvus;

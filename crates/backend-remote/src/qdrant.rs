@@ -6,11 +6,12 @@ use reqwest::Method;
 use serde_json::{json, Value};
 use vecsearch_core::validate::{check_batch, check_queries, check_vector};
 use vecsearch_core::{
-    async_trait, sort_neighbors, Capabilities, Consistency, Error, IdMap, IndexSpec, Metric,
-    Neighbor, Result, SearchParams, VectorIndex,
+    async_trait, Capabilities, Consistency, Error, IdMap, IndexSpec, Metric, Neighbor, Result,
+    SearchParams, VectorIndex,
 };
 
-use crate::http::{Body, Exec, Http, Reply};
+use crate::check::{bad_reply, check_hits, check_row_ids, SearchRules};
+use crate::http::{rows_limit, Body, Exec, Http, Reply, PER_HIT, REPLY_BASE, SMALL_REPLY};
 use crate::json::{
     malformed, parse_id, parse_score, parse_u64, parse_vector, push_ids, push_vector,
 };
@@ -61,12 +62,16 @@ fn distance_name(m: Metric) -> Result<&'static str> {
     }
 }
 
+/// A collection description can list payload indexes and more: room for them.
+const INFO_REPLY: usize = 1 << 20;
+
 /// The contract's distance from a Qdrant score: Euclid scores are
-/// distances (square them); Cosine and Dot are similarities.
-fn to_distance(m: Metric, score: f64) -> f32 {
+/// distances (square them, keeping the sign, so an impossible negative
+/// one is caught by the range check); Cosine and Dot are similarities.
+fn to_distance(m: Metric, score: f64) -> f64 {
     match m {
-        Metric::L2 => (score * score) as f32,
-        _ => (1.0 - score) as f32,
+        Metric::L2 => score * score.abs(),
+        _ => 1.0 - score,
     }
 }
 
@@ -109,9 +114,12 @@ async fn connect(ep: &Endpoint) -> Result<(Exec, Http, String)> {
 /// Drops the collection `ep` names; returns whether it existed.
 pub(crate) async fn drop_endpoint(ep: &Endpoint) -> Result<bool> {
     let (_exec, http, url) = connect(ep).await?;
-    let reply = http.send(Method::DELETE, url, None).await?;
+    let reply = http.send(Method::DELETE, url, None, SMALL_REPLY).await?;
     // Qdrant answers `result: true` when it dropped something.
-    Ok(check(reply)?.as_bool().unwrap_or(false))
+    let result = check(reply)?;
+    result
+        .as_bool()
+        .ok_or_else(|| malformed("drop collection: result is not a boolean", &result))
 }
 
 impl QdrantIndex {
@@ -135,7 +143,7 @@ impl QdrantIndex {
         };
         let reply = inner
             .http
-            .send(Method::GET, inner.url.clone(), None)
+            .send(Method::GET, inner.url.clone(), None, INFO_REPLY)
             .await?;
         if reply.status == 404 {
             inner.create(distance).await?;
@@ -157,15 +165,21 @@ impl QdrantIndex {
 }
 
 impl Inner {
-    async fn call(&self, method: Method, path: &str, body: Option<String>) -> Result<Value> {
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<String>,
+        limit: usize,
+    ) -> Result<Value> {
         let url = format!("{}{path}", self.url);
-        check(self.http.send(method, url, body).await?)
+        check(self.http.send(method, url, body, limit).await?)
     }
 
     /// A write with `wait=true`: Qdrant answers `status: completed` once it
     /// is applied; anything else would break read-your-writes.
     async fn write(&self, method: Method, path: &str, body: String) -> Result<()> {
-        let result = self.call(method, path, Some(body)).await?;
+        let result = self.call(method, path, Some(body), SMALL_REPLY).await?;
         match result.get("status").and_then(Value::as_str) {
             Some("completed") => Ok(()),
             _ => Err(malformed("write not reported completed", &result)),
@@ -177,11 +191,20 @@ impl Inner {
             "vectors": {"size": self.spec.dim, "distance": distance},
             "hnsw_config": {"m": self.spec.m, "ef_construct": self.spec.ef_construction}
         });
-        match self.call(Method::PUT, "", Some(body.to_string())).await {
-            Ok(_) => Ok(()),
+        match self
+            .call(Method::PUT, "", Some(body.to_string()), SMALL_REPLY)
+            .await
+        {
+            // Qdrant answers `result: true` when it created the collection;
+            // anything else means there is none.
+            Ok(Value::Bool(true)) => Ok(()),
+            Ok(other) => Err(malformed(
+                "create collection: result is not true, so no collection was made",
+                &other,
+            )),
             // Created by someone else meanwhile: check it like any existing one.
             Err(Error::Remote { status: 409, .. }) => {
-                let info = self.call(Method::GET, "", None).await?;
+                let info = self.call(Method::GET, "", None, INFO_REPLY).await?;
                 self.check_matches(&info, distance)
             }
             Err(e) => Err(e),
@@ -192,13 +215,33 @@ impl Inner {
         let vectors = info
             .pointer("/config/params/vectors")
             .ok_or_else(|| malformed("collection info: no config.params.vectors", info))?;
-        let size = vectors.get("size").and_then(Value::as_u64);
-        let dist = vectors.get("distance").and_then(Value::as_str);
-        let (Some(size), Some(dist)) = (size, dist) else {
-            return Err(Error::InvalidArgument(format!(
-                "collection {} has named vectors; vecsearch needs one unnamed vector",
-                self.collection
-            )));
+        let single = |v: &Value| {
+            Some((
+                v.get("size")?.as_u64()?,
+                v.get("distance")?.as_str()?.to_string(),
+            ))
+        };
+        let (size, dist) = match single(vectors) {
+            Some(one) => one,
+            // Named vectors: each a well-formed {size, distance}. The
+            // collection is the user's, and not one vecsearch can use.
+            None if vectors.get("size").is_none()
+                && vectors
+                    .as_object()
+                    .is_some_and(|m| !m.is_empty() && m.values().all(|v| single(v).is_some())) =>
+            {
+                return Err(Error::InvalidArgument(format!(
+                    "collection {} has named vectors; vecsearch needs one unnamed vector",
+                    self.collection
+                )))
+            }
+            // Anything else is a description no Qdrant sends: the server's fault.
+            None => {
+                return Err(malformed(
+                    "collection info: config.params.vectors is neither {size, distance} nor named vectors",
+                    vectors,
+                ))
+            }
         };
         if size != self.spec.dim as u64 || dist != distance {
             return Err(Error::InvalidArgument(format!(
@@ -208,6 +251,33 @@ impl Inner {
             )));
         }
         Ok(())
+    }
+
+    /// The point `id` (its vector when `with_vector`; else an empty one):
+    /// `None` for an empty list, `Remote` for rows that are not `id`'s.
+    async fn retrieve(&self, id: u64, with_vector: bool) -> Result<Option<Vec<f32>>> {
+        let body =
+            format!("{{\"ids\":[{id}],\"with_vector\":{with_vector},\"with_payload\":false}}");
+        let dim = if with_vector { self.spec.dim } else { 0 };
+        let result = self
+            .call(Method::POST, "/points", Some(body), rows_limit(1, dim))
+            .await?;
+        let points = result
+            .as_array()
+            .ok_or_else(|| malformed("retrieve: result is not a list", &result))?;
+        check_row_ids("Qdrant retrieve", &[id], points, |p| {
+            p.get("id").and_then(parse_id)
+        })?;
+        let Some(p) = points.first() else {
+            return Ok(None);
+        };
+        if !with_vector {
+            return Ok(Some(Vec::new()));
+        }
+        p.get("vector")
+            .and_then(|v| parse_vector(v, self.spec.dim))
+            .map(Some)
+            .ok_or_else(|| bad_reply("Qdrant retrieve", "the point has no usable vector"))
     }
 
     async fn upsert(&self, ids: &[u64], vectors: &[Vec<f32>]) -> Result<()> {
@@ -252,26 +322,28 @@ impl Inner {
         body
     }
 
-    fn parse_hits(&self, hits: &Value, k: usize) -> Result<Vec<Neighbor>> {
+    fn parse_hits(&self, hits: &Value, k: usize, params: &SearchParams) -> Result<Vec<Neighbor>> {
         let hits = hits
             .as_array()
             .ok_or_else(|| malformed("search: result is not a list", hits))?;
-        let mut out = Vec::with_capacity(hits.len());
+        let mut raw = Vec::with_capacity(hits.len().min(k.saturating_add(1)));
         for h in hits {
             match (
                 h.get("id").and_then(parse_id),
                 h.get("score").and_then(parse_score),
             ) {
-                (Some(id), Some(s)) => out.push(Neighbor {
-                    id,
-                    distance: to_distance(self.spec.metric, s),
-                }),
+                (Some(id), Some(s)) => raw.push((id, to_distance(self.spec.metric, s))),
                 _ => return Err(malformed("search: a hit without integer id or score", h)),
             }
         }
-        sort_neighbors(&mut out);
-        out.truncate(k);
-        Ok(out)
+        let rules = SearchRules {
+            what: "Qdrant search",
+            metric: self.spec.metric,
+            k,
+            max_id: u64::MAX,
+            filter: params.filter.as_ref(),
+        };
+        check_hits(&rules, raw)
     }
 
     async fn search_many(
@@ -291,14 +363,19 @@ impl Inner {
             body.push_str(&self.search_body(q, k, params));
         }
         body.push_str("]}");
+        let limit =
+            REPLY_BASE.saturating_add(queries.len().saturating_mul(k.saturating_mul(PER_HIT)));
         let result = self
-            .call(Method::POST, "/points/search/batch", Some(body))
+            .call(Method::POST, "/points/search/batch", Some(body), limit)
             .await?;
         let lists = result
             .as_array()
             .filter(|l| l.len() == queries.len())
             .ok_or_else(|| malformed("search/batch: not one list per query", &result))?;
-        lists.iter().map(|hits| self.parse_hits(hits, k)).collect()
+        lists
+            .iter()
+            .map(|hits| self.parse_hits(hits, k, params))
+            .collect()
     }
 }
 
@@ -334,32 +411,30 @@ impl VectorIndex for QdrantIndex {
     }
 
     async fn delete(&self, id: u64) -> Result<bool> {
-        if self.get(id).await?.is_none() {
-            return Ok(false);
-        }
         let body = format!("{{\"points\":[{id}]}}");
-        self.inner
-            .write(Method::POST, "/points/delete?wait=true", body)
-            .await?;
-        Ok(true)
+        match self.inner.retrieve(id, false).await {
+            Ok(None) => Ok(false),
+            Ok(Some(_)) => {
+                self.inner
+                    .write(Method::POST, "/points/delete?wait=true", body)
+                    .await?;
+                Ok(true)
+            }
+            // A reply that cannot say whether the id is there: delete it
+            // anyway (the caller asked for it gone), then report the reply.
+            Err(e @ Error::Remote { .. }) => {
+                let _ = self
+                    .inner
+                    .write(Method::POST, "/points/delete?wait=true", body)
+                    .await;
+                Err(e)
+            }
+            Err(e) => Err(e),
+        }
     }
 
     async fn get(&self, id: u64) -> Result<Option<Vec<f32>>> {
-        let body = format!("{{\"ids\":[{id}],\"with_vector\":true,\"with_payload\":false}}");
-        let result = self.inner.call(Method::POST, "/points", Some(body)).await?;
-        let points = result
-            .as_array()
-            .ok_or_else(|| malformed("retrieve: result is not a list", &result))?;
-        for p in points {
-            if p.get("id").and_then(parse_id) == Some(id) {
-                return p
-                    .get("vector")
-                    .and_then(|v| parse_vector(v, self.spec.dim))
-                    .map(Some)
-                    .ok_or_else(|| malformed("retrieve: no usable vector", p));
-            }
-        }
-        Ok(None)
+        self.inner.retrieve(id, true).await
     }
 
     async fn len(&self) -> Result<usize> {
@@ -369,6 +444,7 @@ impl VectorIndex for QdrantIndex {
                 Method::POST,
                 "/points/count",
                 Some("{\"exact\":true}".into()),
+                SMALL_REPLY,
             )
             .await?;
         result
@@ -421,6 +497,7 @@ mod tests {
     #[test]
     fn scores_become_distances() {
         assert_eq!(to_distance(Metric::L2, 3.0), 9.0);
+        assert_eq!(to_distance(Metric::L2, -3.0), -9.0);
         assert_eq!(to_distance(Metric::Cosine, 0.25), 0.75);
         assert_eq!(to_distance(Metric::InnerProduct, 2.0), -1.0);
         assert!(matches!(

@@ -119,7 +119,10 @@ cases!(
     reachable_after_churn,
     concurrent_reads_see_whole_versions,
     concurrent_saves,
+    blocking_without_runtime,
 );
+
+use crate::blocking::blocking_without_runtime;
 
 // ---------- shared steps ----------
 

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use vecsearch_core::{IndexSpec, Result, VectorIndex};
+use vecsearch_core::{Blocking, IndexSpec, Result, VectorIndex};
 
 /// A boxed, sendable future.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -15,6 +15,8 @@ type Factory = dyn Fn(IndexSpec) -> BoxFuture<'static, Result<Box<dyn VectorInde
 type Opener =
     dyn Fn(PathBuf, IndexSpec) -> BoxFuture<'static, Result<Box<dyn VectorIndex>>> + Send + Sync;
 type BlockOn = dyn for<'a> Fn(BoxFuture<'a, ()>) + Send + Sync;
+/// Opens a fresh index from synchronous code (see [`Harness::with_blocking_factory`]).
+type BlockingFactory = dyn Fn(IndexSpec) -> Result<Blocking<dyn VectorIndex>> + Send + Sync;
 
 /// A backend under test.
 #[derive(Clone)]
@@ -24,6 +26,7 @@ pub struct Harness {
     pub(crate) opener: Option<Arc<Opener>>,
     pub(crate) block_on: Arc<BlockOn>,
     pub(crate) scale: f64,
+    pub(crate) blocking_factory: Option<Arc<BlockingFactory>>,
 }
 
 impl Harness {
@@ -41,6 +44,7 @@ impl Harness {
             opener: None,
             block_on: Arc::new(|fut| vecsearch_core::exec::block_on(fut)),
             scale: 1.0,
+            blocking_factory: None,
         }
     }
 
@@ -72,6 +76,18 @@ impl Harness {
     /// never go below 20,000 points, the contract's size.
     pub fn with_scale(mut self, factor: f64) -> Self {
         self.scale = factor;
+        self
+    }
+
+    /// How synchronous code opens a fresh, empty index for a spec, as a user
+    /// would (`vecsearch::open_blocking(uri, spec)`): called on a plain
+    /// thread with no async runtime. Enables the `blocking_without_runtime`
+    /// case; a local backend can pass `|spec| Ok(Blocking::new(Box::new(...)))`.
+    pub fn with_blocking_factory<F>(mut self, factory: F) -> Self
+    where
+        F: Fn(IndexSpec) -> Result<Blocking<dyn VectorIndex>> + Send + Sync + 'static,
+    {
+        self.blocking_factory = Some(Arc::new(factory));
         self
     }
 

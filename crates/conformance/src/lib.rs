@@ -13,6 +13,7 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod blocking;
 pub mod cases;
 mod data;
 mod harness;

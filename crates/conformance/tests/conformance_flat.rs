@@ -1,7 +1,7 @@
 //! The whole suite against the flat (exact) index.
 
 use vecsearch_conformance::{run_main, Harness};
-use vecsearch_core::{FlatIndex, VectorIndex};
+use vecsearch_core::{Blocking, FlatIndex, VectorIndex};
 
 fn main() -> std::process::ExitCode {
     let h = Harness::new("flat", |spec| async move {
@@ -9,6 +9,11 @@ fn main() -> std::process::ExitCode {
     })
     .with_opener(|path, spec| async move {
         Ok(Box::new(FlatIndex::open(&path, spec).await?) as Box<dyn VectorIndex>)
+    })
+    .with_blocking_factory(|spec| {
+        Ok(Blocking::new(
+            Box::new(FlatIndex::new(spec)?) as Box<dyn VectorIndex>
+        ))
     });
     run_main(h)
 }

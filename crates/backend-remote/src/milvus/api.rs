@@ -5,7 +5,7 @@ use reqwest::Method;
 use serde_json::Value;
 use vecsearch_core::{Error, Metric, Result};
 
-use crate::http::{Body, Http, Reply};
+use crate::http::{rows_limit, Body, Http, Reply, PER_HIT, REPLY_BASE, SMALL_REPLY};
 use crate::json::{malformed, push_ids, push_vector, string_lit};
 
 /// Which REST API the server speaks.
@@ -67,13 +67,16 @@ pub(crate) fn metric_name(m: Metric) -> Result<&'static str> {
 }
 
 /// Converts a Milvus score to the contract's distance: L2 is already
-/// squared; IP and COSINE are similarities.
-pub(crate) fn to_distance(m: Metric, score: f64) -> f32 {
+/// squared; IP and COSINE are similarities. The range is checked after.
+pub(crate) fn to_distance(m: Metric, score: f64) -> f64 {
     match m {
-        Metric::L2 => score as f32,
-        _ => (1.0 - score) as f32,
+        Metric::L2 => score,
+        _ => 1.0 - score,
     }
 }
+
+/// A collection description (fields, indexes, properties): room for a wide schema.
+pub(crate) const DESCRIBE_REPLY: usize = 1 << 20;
 
 /// Requests of one collection in one dialect.
 pub(crate) struct Api {
@@ -91,10 +94,11 @@ impl Api {
         }
     }
 
-    /// POSTs `body` and returns the checked reply.
-    pub async fn post(&self, v1: &str, v2: &str, body: String) -> Result<Value> {
+    /// POSTs `body` and returns the checked reply, refusing one longer
+    /// than `limit` bytes.
+    pub async fn post(&self, v1: &str, v2: &str, body: String, limit: usize) -> Result<Value> {
         let url = self.path(v1, v2);
-        check(self.http.send(Method::POST, url, Some(body)).await?)
+        check(self.http.send(Method::POST, url, Some(body), limit).await?)
     }
 
     fn coll(&self) -> String {
@@ -109,16 +113,23 @@ impl Api {
                     "{}/v1/vector/collections/describe?collectionName={}",
                     self.base, self.collection
                 );
-                self.http.send(Method::GET, url, None).await?
+                self.http
+                    .send(Method::GET, url, None, DESCRIBE_REPLY)
+                    .await?
             }
             Dialect::V2 => {
                 let url = format!("{}/v2/vectordb/collections/describe", self.base);
                 let body = format!("{{\"collectionName\":{}}}", self.coll());
-                self.http.send(Method::POST, url, Some(body)).await?
+                self.http
+                    .send(Method::POST, url, Some(body), DESCRIBE_REPLY)
+                    .await?
             }
         };
         match check(reply) {
-            Ok(v) => Ok(Some(v.get("data").cloned().unwrap_or(Value::Null))),
+            Ok(mut v) => match v.get_mut("data").map(Value::take) {
+                Some(data @ Value::Object(_)) => Ok(Some(data)),
+                _ => Err(malformed("describe: data is not an object", &v)),
+            },
             Err(Error::Remote { status, message })
                 if status == COLLECTION_NOT_FOUND
                     || message.contains("collection not found")
@@ -133,7 +144,7 @@ impl Api {
     /// Drops the collection (no error when it is absent).
     pub async fn drop_collection(&self) -> Result<()> {
         let body = format!("{{\"collectionName\":{}}}", self.coll());
-        self.post("collections/drop", "collections/drop", body)
+        self.post("collections/drop", "collections/drop", body, SMALL_REPLY)
             .await
             .map(|_| ())
     }
@@ -154,7 +165,9 @@ impl Api {
             body.push('}');
         }
         body.push_str("]}");
-        let reply = self.post("upsert", "entities/upsert", body).await?;
+        let reply = self
+            .post("upsert", "entities/upsert", body, rows_limit(ids.len(), 0))
+            .await?;
         reply
             .get("data")
             .and_then(|d| d.get("upsertCount"))
@@ -174,19 +187,21 @@ impl Api {
                 string_lit(&format!("{pk} in {list}"))
             ),
         };
-        self.post("delete", "entities/delete", body)
+        self.post("delete", "entities/delete", body, rows_limit(ids.len(), 0))
             .await
             .map(|_| ())
     }
 
     /// Rows matching `filter`, with `fields`; at most `limit`. `None` is
     /// what `count(*)` needs: v1 must be sent `limit: 0` (its default of 100
-    /// makes Milvus refuse to count), v2 no limit at all.
+    /// makes Milvus refuse to count), v2 no limit at all. A reply longer
+    /// than `reply_limit` bytes is refused.
     pub async fn query(
         &self,
         filter: &str,
         fields: &[&str],
         limit: Option<usize>,
+        reply_limit: usize,
     ) -> Result<Vec<Value>> {
         let fields: Vec<Value> = fields.iter().map(|f| Value::from(*f)).collect();
         let mut body = format!(
@@ -201,7 +216,9 @@ impl Api {
             (None, Dialect::V2) => {}
         }
         body.push('}');
-        let reply = self.post("query", "entities/query", body).await?;
+        let reply = self
+            .post("query", "entities/query", body, reply_limit)
+            .await?;
         take_data_array(reply, "query")
     }
 
@@ -235,12 +252,13 @@ impl Api {
             body.push_str(&format!(",\"filter\":{}", string_lit(f)));
         }
         body.push('}');
-        let reply = self.post("search", "entities/search", body).await?;
+        let limit = REPLY_BASE.saturating_add(k.saturating_mul(PER_HIT));
+        let reply = self.post("search", "entities/search", body, limit).await?;
         take_data_array(reply, "search")
     }
 
-    /// Rows by id with `fields`.
-    pub async fn get(&self, ids: &[u64], fields: &[&str]) -> Result<Vec<Value>> {
+    /// Rows by id with `fields`, `dim` components of vector per row at most.
+    pub async fn get(&self, ids: &[u64], fields: &[&str], dim: usize) -> Result<Vec<Value>> {
         let mut list = String::new();
         push_ids(&mut list, ids.iter().copied());
         let fields: Vec<Value> = fields.iter().map(|f| Value::from(*f)).collect();
@@ -249,7 +267,9 @@ impl Api {
             self.coll(),
             Value::Array(fields)
         );
-        let reply = self.post("get", "entities/get", body).await?;
+        let reply = self
+            .post("get", "entities/get", body, rows_limit(ids.len(), dim))
+            .await?;
         take_data_array(reply, "get")
     }
 }

@@ -11,12 +11,13 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use vecsearch_core::validate::{check_batch, check_id, check_queries, check_vector};
 use vecsearch_core::{
-    async_trait, sort_neighbors, Capabilities, Consistency, Error, IdMap, IndexSpec, Metric,
-    Neighbor, Result, SearchParams, VectorIndex,
+    async_trait, Capabilities, Consistency, Error, IdMap, IndexSpec, Metric, Neighbor, Result,
+    SearchParams, VectorIndex,
 };
 
 use self::api::{to_distance, Api, Dialect, MAX_TOPK};
-use crate::http::{join_all, Exec, Http};
+use crate::check::{bad_reply, check_hits, check_row_ids, SearchRules};
+use crate::http::{join_all, rows_limit, Exec, Http, SMALL_REPLY};
 use crate::json::{malformed, parse_id, parse_score, parse_u64, parse_vector, push_ids};
 use crate::pending::{fingerprint, Pending, State};
 use crate::uri::{Endpoint, Engine};
@@ -211,15 +212,17 @@ impl Inner {
         Ok(())
     }
 
-    /// Whether `id` holds a vector: the latest unsynced write says, else the server.
+    /// Whether `id` holds a vector: the latest unsynced write says, else the
+    /// server, whose rows must all be `id`'s.
     async fn present(&self, id: u64) -> Result<bool> {
         if let Some(state) = self.pending.state(id) {
             return Ok(state != State::Absent);
         }
-        let rows = self.api.get(&[id], &[self.pk.as_str()]).await?;
-        Ok(rows
-            .iter()
-            .any(|r| r.get(&self.pk).and_then(parse_id) == Some(id)))
+        let rows = self.api.get(&[id], &[self.pk.as_str()], 0).await?;
+        let ids = check_row_ids("Milvus get", &[id], &rows, |r| {
+            r.get(&self.pk).and_then(parse_id)
+        })?;
+        Ok(!ids.is_empty())
     }
 
     async fn search(&self, q: &[f32], k: usize, params: &SearchParams) -> Result<Vec<Neighbor>> {
@@ -250,26 +253,37 @@ impl Inner {
             .api
             .search(&self.vf, q, k, ef, filter.as_deref(), self.metric_name)
             .await?;
-        let mut out = Vec::with_capacity(rows.len());
+        let mut raw = Vec::with_capacity(rows.len().min(k.saturating_add(1)));
         for row in &rows {
             let id = row.get("id").and_then(parse_id);
             let score = row.get("distance").and_then(parse_score);
             match (id, score) {
-                (Some(id), Some(s)) => out.push(Neighbor {
-                    id,
-                    distance: to_distance(self.spec.metric, s),
-                }),
+                (Some(id), Some(s)) => raw.push((id, to_distance(self.spec.metric, s))),
                 _ => return Err(malformed("search: a hit without id or distance", row)),
             }
         }
-        sort_neighbors(&mut out);
-        out.truncate(k);
-        Ok(out)
+        let rules = SearchRules {
+            what: "Milvus search",
+            metric: self.spec.metric,
+            k,
+            max_id: MAX_ID,
+            filter: params.filter.as_ref(),
+        };
+        check_hits(&rules, raw)
     }
 
     async fn count(&self) -> Result<usize> {
         let filter = format!("{0} >= 0 || {0} < 0", self.pk);
-        let rows = self.api.query(&filter, &["count(*)"], None).await?;
+        let rows = self
+            .api
+            .query(&filter, &["count(*)"], None, SMALL_REPLY)
+            .await?;
+        if rows.len() != 1 {
+            return Err(bad_reply(
+                "Milvus count",
+                format!("{} rows instead of one", rows.len()),
+            ));
+        }
         let row = rows.first().cloned().unwrap_or(Value::Null);
         row.get("count(*)")
             .and_then(parse_u64)
@@ -286,17 +300,34 @@ impl Inner {
         } else {
             vec![self.pk.as_str()]
         };
+        let dim = if with_vectors { self.spec.dim } else { 0 };
         for chunk in ids.chunks(SYNC_CHUNK) {
             let mut expr = format!("{} in ", self.pk);
             push_ids(&mut expr, chunk.iter().copied());
-            for row in self.api.query(&expr, &fields, Some(MAX_TOPK)).await? {
-                let Some(id) = row.get(&self.pk).and_then(parse_id) else {
-                    return Err(malformed("query: a row without id", &row));
+            let rows = self
+                .api
+                .query(&expr, &fields, Some(MAX_TOPK), rows_limit(chunk.len(), dim))
+                .await?;
+            let row_ids = check_row_ids("Milvus query", chunk, &rows, |r| {
+                r.get(&self.pk).and_then(parse_id)
+            })?;
+            for (row, id) in rows.iter().zip(row_ids) {
+                // A row without the vector asked for is a malformed reply,
+                // not a write still to show: waiting would wait for nothing.
+                let fp = if with_vectors {
+                    let v = row
+                        .get(&self.vf)
+                        .and_then(|v| parse_vector(v, self.spec.dim))
+                        .ok_or_else(|| {
+                            bad_reply(
+                                "Milvus query",
+                                format!("the row of id {id} has no usable vector"),
+                            )
+                        })?;
+                    Some(fingerprint(&v))
+                } else {
+                    None
                 };
-                let fp = row
-                    .get(&self.vf)
-                    .and_then(|v| parse_vector(v, self.spec.dim))
-                    .map(|v| fingerprint(&v));
                 seen.insert(id, fp);
             }
         }
@@ -354,7 +385,8 @@ impl Inner {
                     SYNC_TIMEOUT.as_secs()
                 )));
             }
-            tokio::time::sleep(delay).await;
+            // On the index's runtime: the caller may have no timer (issue 13).
+            self.api.http.sleep(delay).await?;
             delay = (delay * 2).min(Duration::from_millis(400));
         }
         Ok(())
@@ -394,12 +426,26 @@ impl VectorIndex for MilvusIndex {
     }
 
     async fn delete(&self, id: u64) -> Result<bool> {
-        if id > MAX_ID || !self.inner.present(id).await? {
+        if id > MAX_ID {
             return Ok(false);
         }
-        self.inner.api.delete(&self.inner.pk, &[id]).await?;
-        self.inner.pending.record([(id, State::Absent)]);
-        Ok(true)
+        match self.inner.present(id).await {
+            Ok(false) => Ok(false),
+            Ok(true) => {
+                self.inner.api.delete(&self.inner.pk, &[id]).await?;
+                self.inner.pending.record([(id, State::Absent)]);
+                Ok(true)
+            }
+            // A reply that cannot say whether the id is there: delete it
+            // anyway (the caller asked for it gone), then report the reply.
+            Err(e @ Error::Remote { .. }) => {
+                if self.inner.api.delete(&self.inner.pk, &[id]).await.is_ok() {
+                    self.inner.pending.record([(id, State::Absent)]);
+                }
+                Err(e)
+            }
+            Err(e) => Err(e),
+        }
     }
 
     async fn get(&self, id: u64) -> Result<Option<Vec<f32>>> {
@@ -409,18 +455,22 @@ impl VectorIndex for MilvusIndex {
         let inner = &self.inner;
         let rows = inner
             .api
-            .get(&[id], &[inner.pk.as_str(), inner.vf.as_str()])
+            .get(
+                &[id],
+                &[inner.pk.as_str(), inner.vf.as_str()],
+                self.spec.dim,
+            )
             .await?;
-        for row in &rows {
-            if row.get(&inner.pk).and_then(parse_id) == Some(id) {
-                return row
-                    .get(&inner.vf)
-                    .and_then(|v| parse_vector(v, self.spec.dim))
-                    .map(Some)
-                    .ok_or_else(|| malformed("get: no usable vector", row));
-            }
-        }
-        Ok(None)
+        check_row_ids("Milvus get", &[id], &rows, |r| {
+            r.get(&inner.pk).and_then(parse_id)
+        })?;
+        let Some(row) = rows.first() else {
+            return Ok(None);
+        };
+        row.get(&inner.vf)
+            .and_then(|v| parse_vector(v, self.spec.dim))
+            .map(Some)
+            .ok_or_else(|| bad_reply("Milvus get", "the row has no usable vector"))
     }
 
     async fn len(&self) -> Result<usize> {

@@ -6,8 +6,8 @@ use reqwest::Method;
 use serde_json::{json, Value};
 use vecsearch_core::{Error, IndexSpec, Result};
 
-use super::api::{check, metric_name, Api, Dialect};
-use crate::http::{Body, Http};
+use super::api::{check, metric_name, Api, Dialect, DESCRIBE_REPLY};
+use crate::http::{Body, Http, SMALL_REPLY};
 use crate::json::malformed;
 
 /// How long opening waits for a collection to be loaded.
@@ -36,6 +36,7 @@ pub(crate) async fn detect(http: &Http, base: &str, mgmt: String) -> Result<Dial
             Method::POST,
             format!("{base}/v2/vectordb/collections/list"),
             Some("{}".into()),
+            DESCRIBE_REPLY,
         )
         .await?;
     if v2.status == 200 {
@@ -48,7 +49,12 @@ pub(crate) async fn detect(http: &Http, base: &str, mgmt: String) -> Result<Dial
         }
     }
     let v1 = http
-        .send(Method::GET, format!("{base}/v1/vector/collections"), None)
+        .send(
+            Method::GET,
+            format!("{base}/v1/vector/collections"),
+            None,
+            DESCRIBE_REPLY,
+        )
         .await?;
     match &v1.body {
         Body::Json(v) if v1.status == 200 && v.get("code").is_some() => {
@@ -72,9 +78,8 @@ pub(crate) fn parse_layout(data: &Value) -> Result<Layout> {
     let mut vectors = Vec::new();
     for f in fields {
         let name = f.get("name").and_then(Value::as_str);
-        let ty = f.get("type").and_then(Value::as_str).unwrap_or("");
-        let Some(name) = name else {
-            return Err(malformed("describe: a field has no name", data));
+        let (Some(name), Some(ty)) = (name, f.get("type").and_then(Value::as_str)) else {
+            return Err(malformed("describe: a field without a name or type", data));
         };
         if f.get("primaryKey").and_then(Value::as_bool) == Some(true) {
             let auto = f.get("autoId").and_then(Value::as_bool).unwrap_or(false)
@@ -111,10 +116,12 @@ pub(crate) fn parse_layout(data: &Value) -> Result<Layout> {
         })
         .and_then(|i| i.get("metricType").and_then(Value::as_str))
         .map(str::to_string);
+    // No load state is a malformed reply, not "not loaded yet": waiting
+    // for one would wait for nothing.
     let load = data
         .get("load")
         .and_then(Value::as_str)
-        .unwrap_or("")
+        .ok_or_else(|| malformed("describe: no load state", data))?
         .to_string();
     Ok(Layout {
         pk,
@@ -192,7 +199,8 @@ pub(crate) async fn create(api: &Api, spec: &IndexSpec) -> Result<()> {
                     "params": {"index_type": "HNSW", "M": spec.m, "efConstruction": spec.ef_construction}
                 }]
             });
-            api.post("", "collections/create", body.to_string()).await?;
+            api.post("", "collections/create", body.to_string(), SMALL_REPLY)
+                .await?;
         }
         Dialect::V1 { mgmt } => {
             // REST v1's own create makes autoID collections, which refuse
@@ -229,7 +237,9 @@ pub(crate) async fn load(api: &Api) -> Result<()> {
     match &api.dialect {
         Dialect::V2 => {
             let body = json!({"collectionName": name}).to_string();
-            api.post("", "collections/load", body).await.map(|_| ())
+            api.post("", "collections/load", body, SMALL_REPLY)
+                .await
+                .map(|_| ())
         }
         Dialect::V1 { mgmt } => {
             mgmt_post(
@@ -259,7 +269,15 @@ pub(crate) async fn wait_loaded(api: &Api) -> Result<Layout> {
                 load(api).await?;
                 asked = true;
             }
-            _ => {}
+            // Documented states on the way to loaded (NotExist is briefly
+            // shown by a collection just created).
+            "LoadStateNotLoad" | "LoadStateLoading" | "LoadStateNotExist" => {}
+            other => {
+                return Err(malformed(
+                    &format!("describe: unknown load state {other:?}"),
+                    &data,
+                ))
+            }
         }
         if start.elapsed() > LOAD_TIMEOUT {
             return Err(Error::Unavailable(format!(
@@ -269,7 +287,8 @@ pub(crate) async fn wait_loaded(api: &Api) -> Result<Layout> {
                 layout.load
             )));
         }
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        // On the index's runtime: the caller may have no timer (issue 13).
+        api.http.sleep(Duration::from_millis(200)).await?;
     }
 }
 
@@ -281,6 +300,7 @@ async fn mgmt_post(http: &Http, mgmt: &str, path: &str, body: Value) -> Result<(
             Method::POST,
             format!("{mgmt}/api/v1/{path}"),
             Some(body.to_string()),
+            SMALL_REPLY,
         )
         .await?;
     let Body::Json(v) = &reply.body else {

@@ -165,10 +165,18 @@ pub fn run_suite(name: &str, base: String) -> std::process::ExitCode {
     let cols = Arc::new(Collections::default());
     let handle = rt.handle().clone();
     let (c, h2) = (Arc::clone(&cols), handle.clone());
+    let (c3, base3) = (Arc::clone(&cols), base.clone());
     let harness = vecsearch_conformance::Harness::new(name, move |spec| {
         open_fresh(Arc::clone(&c), base.clone(), h2.clone(), spec)
     })
-    .with_block_on(move |fut| handle.block_on(fut));
+    .with_block_on(move |fut| handle.block_on(fut))
+    // What `vecsearch::open_blocking(uri, spec)` does, on the case's plain
+    // thread with no runtime; the collection is dropped at the end of the run.
+    .with_blocking_factory(move |spec| {
+        let uri = c3.fresh_uri(&base3);
+        let idx = vecsearch_core::exec::block_on(vecsearch_remote::open_uri(&uri, spec))?;
+        Ok(vecsearch_core::Blocking::new(idx))
+    });
     let code = vecsearch_conformance::run_main(harness);
     let dropped = rt.block_on(cols.drop_all());
     println!("conformance: {name} dropped {dropped} left-over test collections");
