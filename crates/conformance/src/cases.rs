@@ -1,4 +1,4 @@
-//! One case per rule of `CONTRACT.md`. Each is a `pub async fn(&Harness)`
+//! One case per rule of the [contract](crate::contract). Each is a `pub async fn(&Harness)`
 //! that a backend's own tests may also call alone.
 
 use std::path::{Path, PathBuf};

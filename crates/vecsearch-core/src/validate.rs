@@ -1,5 +1,5 @@
 //! Input checks every backend runs before it writes or searches, so the rules
-//! of `CONTRACT.md` live in one place.
+//! of the contract (`crates/conformance/CONTRACT.md`) live in one place.
 
 use crate::{Error, IndexSpec, Metric, Result};
 
