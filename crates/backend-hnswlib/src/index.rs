@@ -82,7 +82,7 @@ fn prepared(metric: Metric, v: &[f32]) -> Cow<'_, [f32]> {
 }
 
 pub(crate) fn ffi_err(what: &str, e: cxx::Exception) -> Error {
-    Error::Unavailable(format!("hnswlib failed while {what}: {}", e.what()))
+    Error::Internal(format!("hnswlib failed while {what}: {}", e.what()))
 }
 
 impl HnswlibIndex {
