@@ -41,6 +41,12 @@
 
 mod graph;
 mod links;
+/// The atomics and waits `links` uses (swapped for loom's in its model test).
+mod sync {
+    pub(crate) use std::hint::spin_loop;
+    pub(crate) use std::sync::atomic::{fence, AtomicU32, Ordering};
+    pub(crate) use std::thread::yield_now;
+}
 mod persist;
 mod storage;
 mod visited;

@@ -7,7 +7,9 @@
 //! sees a torn list, and since every word is an atomic there is no data race
 //! whatever the interleaving.
 
-use std::sync::atomic::{fence, AtomicU32, Ordering};
+// Through `super::sync`, so the model-checking test (`tests/loom_links.rs`)
+// compiles this very file against loom's atomics.
+use super::sync::{fence, spin_loop, yield_now, AtomicU32, Ordering};
 
 /// Words of a list with room for `cap` links.
 pub(crate) const fn words(cap: usize) -> usize {
@@ -37,9 +39,9 @@ pub(crate) fn read(list: &[AtomicU32], out: &mut Vec<u32>) {
         // A writer is mid-store (a few dozen stores); yield if it was preempted.
         spins += 1;
         if spins < 64 {
-            std::hint::spin_loop();
+            spin_loop();
         } else {
-            std::thread::yield_now();
+            yield_now();
         }
     }
 }
@@ -66,50 +68,5 @@ pub(crate) fn empty(cap: usize) -> impl Iterator<Item = AtomicU32> {
     (0..words(cap)).map(|_| AtomicU32::new(0))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn write_then_read_and_cut_to_capacity() {
-        let list: Vec<AtomicU32> = empty(3).collect();
-        let mut out = Vec::new();
-        read(&list, &mut out);
-        assert!(out.is_empty());
-        write(&list, &[4, 5]);
-        read(&list, &mut out);
-        assert_eq!(out, [4, 5]);
-        write(&list, &[1, 2, 3, 9]);
-        read(&list, &mut out);
-        assert_eq!(out, [1, 2, 3]);
-        read(&[], &mut out);
-        assert!(out.is_empty());
-    }
-
-    #[test]
-    fn readers_never_see_a_torn_list() {
-        // The writer always stores lists whose entries all equal the list's
-        // length; a torn read would mix lengths.
-        let list: Vec<AtomicU32> = empty(16).collect();
-        let stop = std::sync::atomic::AtomicBool::new(false);
-        std::thread::scope(|s| {
-            s.spawn(|| {
-                for i in 0..200_000u32 {
-                    let n = i % 17;
-                    write(&list, &vec![n; n as usize]);
-                }
-                stop.store(true, Ordering::Release);
-            });
-            s.spawn(|| {
-                let mut out = Vec::new();
-                while !stop.load(Ordering::Acquire) {
-                    read(&list, &mut out);
-                    assert!(
-                        out.iter().all(|&x| x as usize == out.len()),
-                        "torn: {out:?}"
-                    );
-                }
-            });
-        });
-    }
-}
+// Unit tests are in the crate's `tests.rs`, so `tests/loom_links.rs` can
+// compile this file alone.

@@ -871,3 +871,48 @@ fn self_misses(idx: &Blocking<NativeIndex>, ids: &[u64], live: &[Vec<f32>]) -> u
     }
     missed
 }
+
+// ---------- the neighbour-list seqlock (links.rs) ----------
+
+#[test]
+fn links_write_then_read_and_cut_to_capacity() {
+    let list: Vec<std::sync::atomic::AtomicU32> = crate::links::empty(3).collect();
+    let mut out = Vec::new();
+    crate::links::read(&list, &mut out);
+    assert!(out.is_empty());
+    crate::links::write(&list, &[4, 5]);
+    crate::links::read(&list, &mut out);
+    assert_eq!(out, [4, 5]);
+    crate::links::write(&list, &[1, 2, 3, 9]);
+    crate::links::read(&list, &mut out);
+    assert_eq!(out, [1, 2, 3]);
+    crate::links::read(&[], &mut out);
+    assert!(out.is_empty());
+}
+
+#[test]
+fn links_readers_never_see_a_torn_list() {
+    // The writer always stores lists whose entries all equal the list's
+    // length; a torn read would mix lengths.
+    let list: Vec<std::sync::atomic::AtomicU32> = crate::links::empty(16).collect();
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            for i in 0..200_000u32 {
+                let n = i % 17;
+                crate::links::write(&list, &vec![n; n as usize]);
+            }
+            stop.store(true, std::sync::atomic::Ordering::Release);
+        });
+        s.spawn(|| {
+            let mut out = Vec::new();
+            while !stop.load(std::sync::atomic::Ordering::Acquire) {
+                crate::links::read(&list, &mut out);
+                assert!(
+                    out.iter().all(|&x| x as usize == out.len()),
+                    "torn: {out:?}"
+                );
+            }
+        });
+    });
+}
