@@ -1182,3 +1182,45 @@ fn qdrant_create_not_confirmed_is_an_error() {
         );
     }
 }
+
+static LOAD_DESCRIBES: AtomicUsize = AtomicUsize::new(0);
+static SYNC_QUERIES: AtomicUsize = AtomicUsize::new(0);
+
+/// A Milvus 2.3 whose collection is still loading for two descriptions, and
+/// which shows a write only at the third query: both waits must sleep.
+fn milvus_slow_to_load_and_show(method: &str, path: &str, body: &str) -> Act {
+    if (method, path) == ("GET", "/v1/vector/collections/describe")
+        && LOAD_DESCRIBES.fetch_add(1, Ordering::SeqCst) < 2
+    {
+        return ok(r#"{"code":200,"data":{"collectionName":"c","fields":[
+            {"autoId":false,"name":"id","primaryKey":true,"type":"Int64"},
+            {"autoId":false,"name":"vector","primaryKey":false,"type":"FloatVector(4)"}],
+            "indexes":[{"fieldName":"vector","indexName":"vector","metricType":"L2"}],
+            "load":"LoadStateLoading","shardsNum":1}}"#);
+    }
+    if (method, path) == ("POST", "/v1/vector/query")
+        && !body.contains("count(*)")
+        && SYNC_QUERIES.fetch_add(1, Ordering::SeqCst) < 2
+    {
+        return ok(r#"{"code":200,"data":[]}"#);
+    }
+    milvus_v1_healthy(method, path, body)
+}
+
+/// The waits of open (for the collection to load) and of sync (for a write
+/// to show) sleep on the index's runtime, so a plain thread with no Tokio
+/// runtime runs them (issue 13: both panicked for want of a reactor).
+#[test]
+fn milvus_waits_run_without_a_runtime() {
+    let (server, _rt) = start(milvus_slow_to_load_and_show);
+    let idx = vecsearch_core::exec::block_on(vecsearch_remote::open_uri(
+        &uri(Dialect::MilvusV1, server.port),
+        IndexSpec::new(DIM, Metric::L2),
+    ))
+    .map(Blocking::new)
+    .expect("open waits for the load");
+    assert!(LOAD_DESCRIBES.load(Ordering::SeqCst) >= 3);
+    idx.add(1, &V).unwrap();
+    vecsearch_core::exec::block_on(idx.inner().sync()).expect("sync waits for the write");
+    assert!(SYNC_QUERIES.load(Ordering::SeqCst) >= 3);
+}
