@@ -3,8 +3,9 @@
 //! `cargo bench --features native,hnswlib --bench backends`.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use vecsearch::synthetic::clustered;
-use vecsearch::{exec::block_on, IndexSpec, Metric, SearchParams, VectorIndex};
+use vecsearch::backend::exec::block_on;
+use vecsearch::backend::synthetic::clustered;
+use vecsearch::{IndexSpec, Metric, SearchParams, VectorIndex};
 
 const N: usize = 20_000;
 const DIM: usize = 64;

@@ -16,8 +16,14 @@
 //! or `?api_key=` (else `VECSEARCH_QDRANT_API_KEY` / `VECSEARCH_MILVUS_TOKEN`),
 //! and `timeout_ms`, `retries` options.
 //!
-//! A path after a local scheme opens the saved index there, or starts an
-//! empty one when no file exists yet (write it with [`VectorIndex::save`]).
+//! A path after a local scheme opens the index saved there; a missing file
+//! is an `Io` error naming the path, unless the URI asks for creation with
+//! `?mode=rwc` (`native:/data/docs.vs?mode=rwc`), as sqlx's SQLite URIs do.
+//! So a typo in a path never starts an empty index that the next save
+//! would write over the real one.
+//!
+//! Backend authors find the shared building blocks (validation, distances,
+//! the file envelope, executors, synthetic data) in [`backend`].
 //!
 //! ```
 //! use vecsearch::{IndexSpec, Metric, SearchParams};
@@ -37,11 +43,19 @@
 
 use std::path::Path;
 
+use vecsearch_core::{exec, uri};
+
 pub use vecsearch_core::{
-    distance, exec, persist, sort_neighbors, synthetic, validate, Blocking, Capabilities,
-    Consistency, Error, Filter, FlatIndex, IndexSpec, Metric, Neighbor, Result, SearchParams,
-    VectorIndex,
+    sort_neighbors, Blocking, Capabilities, Consistency, Error, Filter, FlatIndex, IndexSpec,
+    Metric, Neighbor, Result, SearchParams, VectorIndex,
 };
+
+/// For backend authors and tools: the checks, distances, file envelope,
+/// executors and synthetic data every backend shares. Applications need
+/// none of it.
+pub mod backend {
+    pub use vecsearch_core::{distance, exec, persist, synthetic, uri, validate};
+}
 
 #[cfg(feature = "hnswlib")]
 pub use vecsearch_hnswlib as hnswlib;
@@ -53,25 +67,21 @@ pub use vecsearch_remote as remote;
 /// Opens an index by URI (see the crate docs for the schemes). A scheme whose
 /// backend was not compiled in fails with `Unsupported`, naming the feature.
 pub async fn open(uri: &str, spec: IndexSpec) -> Result<Box<dyn VectorIndex>> {
-    let (scheme, rest) = uri.split_once(':').ok_or_else(|| {
-        Error::InvalidArgument(format!(
-            "{uri:?} is not an index URI: expected scheme:..., e.g. native: or qdrant://host:6333/name"
-        ))
-    })?;
-    let path = (!rest.is_empty()).then(|| Path::new(rest));
-    match scheme {
-        "flat" => match path.filter(|p| p.exists()) {
-            Some(p) => Ok(Box::new(FlatIndex::open(p, spec).await?)),
-            None => Ok(Box::new(FlatIndex::new(spec)?)),
-        },
-        "native" => open_native(path, spec).await,
-        "hnswlib" => open_hnswlib(path, spec).await,
-        "qdrant" | "qdrant+https" | "qdrant+http" | "milvus" | "milvus+https" | "milvus+http" => {
-            open_remote(uri, spec).await
+    let (scheme, rest) = vecsearch_core::uri::split(uri)?;
+    match scheme.kind {
+        uri::Kind::Remote => open_remote(uri, spec).await,
+        uri::Kind::Local => {
+            let target = uri::local_target(rest)?;
+            let path = target.existing()?;
+            match scheme.backend {
+                "flat" => match path {
+                    Some(p) => Ok(Box::new(FlatIndex::open(p, spec).await?)),
+                    None => Ok(Box::new(FlatIndex::new(spec)?)),
+                },
+                "native" => open_native(path, spec).await,
+                _ => open_hnswlib(path, spec).await,
+            }
         }
-        other => Err(Error::InvalidArgument(format!(
-            "unknown index scheme {other:?}: expected flat, native, hnswlib, qdrant or milvus"
-        ))),
     }
 }
 
@@ -94,7 +104,7 @@ fn not_compiled(backend: &str, feature: &str) -> Error {
 
 #[cfg(feature = "native")]
 async fn open_native(path: Option<&Path>, spec: IndexSpec) -> Result<Box<dyn VectorIndex>> {
-    match path.filter(|p| p.exists()) {
+    match path {
         Some(p) => Ok(Box::new(native::NativeIndex::open(p, spec).await?)),
         None => Ok(Box::new(native::NativeIndex::new(spec)?)),
     }
@@ -107,7 +117,7 @@ async fn open_native(_: Option<&Path>, _: IndexSpec) -> Result<Box<dyn VectorInd
 
 #[cfg(feature = "hnswlib")]
 async fn open_hnswlib(path: Option<&Path>, spec: IndexSpec) -> Result<Box<dyn VectorIndex>> {
-    match path.filter(|p| p.exists()) {
+    match path {
         Some(p) => Ok(Box::new(hnswlib::HnswlibIndex::open(p, spec).await?)),
         None => Ok(Box::new(hnswlib::HnswlibIndex::new(spec)?)),
     }

@@ -11,7 +11,12 @@ fn flat_in_memory_and_on_disk() {
     let file = dir.join("a.idx");
     let uri = format!("flat:{}", file.display());
 
-    let idx = vecsearch::open_blocking(&uri, spec.clone()).unwrap();
+    // No file yet: opening it is an error unless creation is asked for.
+    assert!(matches!(
+        vecsearch::open_blocking(&uri, spec.clone()),
+        Err(Error::Io { .. })
+    ));
+    let idx = vecsearch::open_blocking(&format!("{uri}?mode=rwc"), spec.clone()).unwrap();
     idx.add_batch(&[1, 2], &[vec![0.0, 0.0], vec![5.0, 5.0]])
         .unwrap();
     idx.save(&file).unwrap();
@@ -22,7 +27,7 @@ fn flat_in_memory_and_on_disk() {
         .search(&[4.0, 4.0], 1, &SearchParams::default())
         .unwrap();
     assert_eq!(hits[0].id, 2);
-    assert_eq!(back.inner().backend(), "flat");
+    assert_eq!(back.backend(), "flat");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -64,6 +69,41 @@ fn a_bad_spec_is_rejected_at_open() {
     ));
 }
 
+/// A typo in a path is an error naming the path, for every local backend,
+/// never a new empty index (which the next save would write over the data).
+#[test]
+fn a_missing_file_is_not_found_unless_created() {
+    let spec = IndexSpec::new(2, Metric::L2);
+    let missing = std::env::temp_dir().join("vecsearch-no-such-dir/typo.vs");
+    for scheme in ["flat", "native", "hnswlib"] {
+        let uri = format!("{scheme}:{}", missing.display());
+        match vecsearch::open_blocking(&uri, spec.clone()) {
+            Err(Error::Io { context, source }) => {
+                assert!(context.contains("typo.vs"), "{context}");
+                assert_eq!(source.kind(), std::io::ErrorKind::NotFound);
+            }
+            Err(Error::Unsupported(_)) => {} // backend not compiled in
+            other => panic!(
+                "{uri}: expected a not-found error, got {:?}",
+                other.map(|_| ())
+            ),
+        }
+        assert!(
+            vecsearch::open_blocking(&format!("{uri}?mode=rwc"), spec.clone())
+                .map(|_| ())
+                .or_else(|e| match e {
+                    Error::Unsupported(_) => Ok(()),
+                    e => Err(e),
+                })
+                .is_ok()
+        );
+        assert!(matches!(
+            vecsearch::open_blocking(&format!("{uri}?mode=bogus"), spec.clone()),
+            Err(Error::InvalidArgument(_) | Error::Unsupported(_))
+        ));
+    }
+}
+
 /// `open_blocking` of a remote URI from a plain thread with no Tokio
 /// runtime, for a new collection and then the existing one (issue 13: it
 /// panicked for want of a reactor). Runs where `VECSEARCH_MILVUS_URL` /
@@ -92,8 +132,7 @@ fn open_blocking_remote_without_a_runtime() {
             assert_eq!(hits[0].id, round as u64 + 1, "{uri}");
             assert_eq!(idx.len().unwrap(), round + 1, "{uri}");
         }
-        let dropped =
-            vecsearch::exec::block_on(vecsearch::remote::drop_collection(&uri)).unwrap();
+        let dropped = vecsearch::exec::block_on(vecsearch::remote::drop_collection(&uri)).unwrap();
         assert!(dropped, "{uri}");
     }
 }

@@ -82,7 +82,7 @@ fn prepared(metric: Metric, v: &[f32]) -> Cow<'_, [f32]> {
 }
 
 pub(crate) fn ffi_err(what: &str, e: cxx::Exception) -> Error {
-    Error::Unavailable(format!("hnswlib failed while {what}: {}", e.what()))
+    Error::Internal(format!("hnswlib failed while {what}: {}", e.what()))
 }
 
 impl HnswlibIndex {
@@ -295,10 +295,21 @@ impl Inner {
         }
         let q = prepared(self.spec.metric, query);
         let width = params.ef.unwrap_or(self.spec.ef_search).max(k);
+        // "Small is exact": a walk as wide as the index (or the allow-list)
+        // would visit everything anyway, and only a scan is sure to be exact.
         let hits = match &params.filter {
+            None if width >= live => {
+                let everyone = AllowList(vecsearch_core::Filter::default());
+                self.hnsw
+                    .scan(&q, k, false, &everyone)
+                    .map_err(|e| ffi_err("scanning", e))?
+            }
             None => self.widening(k.min(live), width, |w| self.hnsw.search(&q, w), None, &q, k)?,
             Some(f)
-                if f.len() <= SMALL_FILTER || f.len().saturating_mul(FILTER_SCAN_SHARE) <= live =>
+                if f.len() <= SMALL_FILTER
+                    || f.len() <= width
+                    || width >= live
+                    || f.len().saturating_mul(FILTER_SCAN_SHARE) <= live =>
             {
                 let ids: Vec<u64> = f.ids().collect();
                 self.hnsw

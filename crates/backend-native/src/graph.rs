@@ -20,7 +20,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use vecsearch_core::distance::DistanceFn;
-use vecsearch_core::{exec, sort_neighbors, Filter, IdMap, IndexSpec, Neighbor, Result, TopK};
+use vecsearch_core::{
+    exec, sort_neighbors, Filter, IdMap, IndexSpec, Metric, Neighbor, Result, TopK,
+};
 
 use crate::links;
 use crate::storage::{Job, Store, NONE};
@@ -116,7 +118,106 @@ impl Graph {
             self.repair(&st, job.slot, old, &mut sc);
         }
         self.insert(&st, job.slot, job.old.is_some(), &mut sc);
+        sc.orphans.push(job.slot);
+        self.link_back_orphans(&st, &mut sc);
         self.pool.give(sc);
+    }
+
+    /// Gives every node in `sc.orphans` that still has no level-0 in-link
+    /// (and is not the entry point) one, so no node is cut off from the
+    /// searches: pruning, upserts and reused slots all drop links, and a node
+    /// whose last way in was dropped would never be found again.
+    fn link_back_orphans(&self, st: &Store, sc: &mut Scratch) {
+        // Each link-back only displaces a link whose target keeps another
+        // way in, so new orphans appear only through races; bound the work.
+        let mut budget = 4 * st.m0 + sc.orphans.len();
+        while let Some(c) = sc.orphans.pop() {
+            if budget == 0 {
+                sc.orphans.clear();
+                break;
+            }
+            budget -= 1;
+            let entry = self.entry().map(|e| e.slot);
+            let orphaned = st
+                .indegree(c)
+                .is_some_and(|d| d.load(Ordering::Acquire) < MIN_IN_LINKS);
+            if orphaned && entry != Some(c) {
+                self.link_back(st, c, sc);
+            }
+        }
+    }
+
+    /// Adds level-0 links to `c` until it has [`MIN_IN_LINKS`], from the
+    /// nearest nodes that can take one: `c`'s own neighbours first (they are
+    /// near it and reached from the rest of the graph), else the nearest
+    /// nodes a search finds.
+    fn link_back(&self, st: &Store, c: u32, sc: &mut Scratch) {
+        let enough = || {
+            st.indegree(c)
+                .is_none_or(|d| d.load(Ordering::Acquire) >= MIN_IN_LINKS)
+        };
+        let vc = st.vector(c);
+        links::read(st.list(c, 0), &mut sc.links);
+        let mut near: Vec<u64> = sc
+            .links
+            .iter()
+            .filter(|&&n| n != c)
+            .map(|&n| key((self.dist)(vc, st.vector(n)), n))
+            .collect();
+        near.sort_unstable();
+        for &k in &near {
+            self.force_link(st, key_slot(k), c, sc);
+            if enough() {
+                return;
+            }
+        }
+        self.knn(st, vc, self.spec.ef_construction, |x| x != c, sc);
+        let found = std::mem::take(&mut sc.found);
+        for &k in &found {
+            self.force_link(st, key_slot(k), c, sc);
+            if enough() {
+                break;
+            }
+        }
+        sc.found = found;
+    }
+
+    /// Makes `n` link to `c` on level 0: in a free place, else instead of the
+    /// link whose target has the most other in-links (at least one more, so
+    /// nobody is orphaned by it). False when every target of a full list
+    /// depends on `n` for its only way in.
+    fn force_link(&self, st: &Store, n: u32, c: u32, sc: &mut Scratch) -> bool {
+        let Some(_g) = st.lock(n) else {
+            return false;
+        };
+        links::read(st.list(n, 0), &mut sc.links);
+        if sc.links.contains(&c) {
+            return true;
+        }
+        sc.prev.clear();
+        sc.prev.extend_from_slice(&sc.links);
+        if sc.links.len() < st.cap(0) {
+            sc.links.push(c);
+        } else if self.spec.metric == Metric::InnerProduct {
+            // By inner product a short vector is nobody's near neighbour,
+            // and evicting links for it costs recall everywhere; it stays
+            // reachable through lists with room, and filters scan.
+            return false;
+        } else {
+            // The farthest link whose target keeps another way in: the one
+            // that helps `n`'s neighbourhood least.
+            let indeg = |t: u32| st.indegree(t).map_or(0, |d| d.load(Ordering::Acquire));
+            let vn = st.vector(n);
+            let Some(i) = (0..sc.links.len())
+                .filter(|&i| indeg(sc.links[i]) > MIN_IN_LINKS)
+                .max_by_key(|&i| key((self.dist)(vn, st.vector(sc.links[i])), sc.links[i]))
+            else {
+                return false;
+            };
+            sc.links[i] = c;
+        }
+        store_links(st, n, 0, &sc.prev, &sc.links, &mut sc.orphans);
+        true
     }
 
     /// Inserts node `s` (its vector and level are in place) into every level
@@ -197,7 +298,7 @@ impl Graph {
             sc.keys.sort_unstable();
             self.select(st, &sc.keys, st.cap(level), &mut sc.pruned);
         }
-        links::write(list, &sc.pruned);
+        store_links(st, s, level, &sc.links, &sc.pruned, &mut sc.orphans);
     }
 
     fn set_entry(&self, e: Entry) {
@@ -217,7 +318,15 @@ impl Graph {
         }
         if sc.links.len() < st.cap(level) {
             sc.links.push(s);
-            links::write(list, &sc.links);
+            let before = sc.links.len() - 1;
+            store_links(
+                st,
+                n,
+                level,
+                &sc.links[..before],
+                &sc.links,
+                &mut sc.orphans,
+            );
             return;
         }
         let vn = st.vector(n);
@@ -228,7 +337,7 @@ impl Graph {
         sc.keys.sort_unstable();
         // Not `selected`: the caller is iterating over it.
         self.select(st, &sc.keys, st.cap(level), &mut sc.pruned);
-        links::write(list, &sc.pruned);
+        store_links(st, n, level, &sc.links, &sc.pruned, &mut sc.orphans);
     }
 
     /// Before node `s` gets links for its new vector: the nodes that link to
@@ -287,17 +396,23 @@ impl Graph {
         let Some(pos) = sc.links.iter().position(|&c| c == s) else {
             return;
         };
-        sc.links.swap_remove(pos);
+        sc.prev.clear();
+        sc.prev.extend_from_slice(&sc.links);
         let vn = st.vector(n);
         let best = near
             .iter()
             .filter(|&&c| c != n && c != s && !st.is_deleted(c) && !sc.links.contains(&c))
             .map(|&c| key((self.dist)(vn, st.vector(c)), c))
             .min();
-        if let Some(b) = best {
-            sc.links.push(key_slot(b));
+        match best {
+            // Room left: the link to `s`, now a long one, stays. Turning
+            // every such link into a local one cuts the long-range paths
+            // between clusters, and churn compounds it round after round.
+            Some(b) if sc.links.len() < st.cap(level) => sc.links.push(key_slot(b)),
+            Some(b) => sc.links[pos] = key_slot(b),
+            None => return,
         }
-        links::write(list, &sc.links);
+        store_links(st, n, level, &sc.prev, &sc.links, &mut sc.orphans);
     }
 
     /// Algorithm 4: walking candidates nearest first, keep one only if it is
@@ -449,9 +564,14 @@ impl Graph {
         // No more than `live` can come back; a huge k must not size a heap.
         let k = k.min(live);
         let ef = ef.max(k);
+        // "Small is exact": a walk as wide as the index (or the allow-list)
+        // would visit everything anyway, and only a scan is sure to be exact.
         match filter {
+            None if ef >= live => self.scan(&st, q, k, st.slot_of.keys().copied()),
             None => self.walk(&st, q, k, ef, |s| !st.is_deleted(s), || k.min(live)),
-            Some(f) if scan_is_cheaper(f.len(), ef, live) => self.scan(&st, q, k, f.ids()),
+            Some(f) if f.len() <= ef || ef >= live || scan_is_cheaper(f.len(), ef, live) => {
+                self.scan(&st, q, k, f.ids())
+            }
             Some(f) => {
                 let admit = |s: u32| {
                     !st.is_deleted(s) && st.ids.get(s as usize).is_some_and(|&id| f.admits(id))
@@ -545,6 +665,36 @@ impl Graph {
         top.into_sorted()
     }
 
+    /// The live slots a level-0 walk from the entry point cannot reach
+    /// (deleted nodes navigate, so they are walked through): what a search
+    /// could never return. Empty in a healthy graph.
+    pub(crate) fn unreachable(&self) -> Vec<u32> {
+        let st = self.read();
+        let Some(ep) = self.entry() else {
+            return Vec::new();
+        };
+        let mut seen = vec![false; st.len()];
+        let mut stack = vec![ep.slot];
+        let mut buf = Vec::new();
+        if let Some(x) = seen.get_mut(ep.slot as usize) {
+            *x = true;
+        }
+        while let Some(s) = stack.pop() {
+            links::read(st.list(s, 0), &mut buf);
+            for &t in &buf {
+                if let Some(x) = seen.get_mut(t as usize) {
+                    if !*x {
+                        *x = true;
+                        stack.push(t);
+                    }
+                }
+            }
+        }
+        (0..st.len() as u32)
+            .filter(|&s| !st.is_deleted(s) && !seen[s as usize])
+            .collect()
+    }
+
     /// A copy of the stored (prepared) vector of `id`.
     pub(crate) fn get(&self, id: u64) -> Option<Vec<f32>> {
         let st = self.read();
@@ -561,6 +711,45 @@ pub(crate) fn scan_is_cheaper(allowed: usize, ef: usize, live: usize) -> bool {
     const LINKS_SCORED: usize = 24;
     allowed <= 1000 || (allowed as u128).pow(2) <= LINKS_SCORED as u128 * ef as u128 * live as u128
 }
+
+/// Stores `new` as the links of `n` on `level` (the caller holds `n`'s lock
+/// and read `prev` under it), keeping the level-0 in-degrees: the new links
+/// are counted before the list is published and the dropped ones after, so
+/// a count never reads below the truth. Nodes left with none go to `orphans`.
+fn store_links(
+    st: &Store,
+    n: u32,
+    level: usize,
+    prev: &[u32],
+    new: &[u32],
+    orphans: &mut Vec<u32>,
+) {
+    let list = st.list(n, level);
+    if level != 0 {
+        links::write(list, new);
+        return;
+    }
+    for &t in new {
+        if let Some(d) = st.indegree(t) {
+            d.fetch_add(1, Ordering::AcqRel);
+        }
+    }
+    links::write(list, new);
+    for &t in prev {
+        if let Some(d) = st.indegree(t) {
+            let before = d.fetch_sub(1, Ordering::AcqRel);
+            debug_assert!(before > 0, "in-degree of {t} went below zero");
+            if before <= MIN_IN_LINKS {
+                orphans.push(t);
+            }
+        }
+    }
+}
+
+/// Level-0 in-links every node keeps (but the entry point, and short vectors
+/// by inner product): one is what makes a node reachable; a second keeps it
+/// findable when the search arrives from the other side.
+const MIN_IN_LINKS: u32 = 2;
 
 /// Drains `sc.top` into `sc.found`, nearest first.
 fn sort_top(sc: &mut Scratch) {

@@ -94,6 +94,19 @@ impl NativeIndex {
         })
     }
 
+    /// The live ids that a search could never reach from the entry point
+    /// (a walk of the bottom level's links). The engine links back every
+    /// node it leaves without an in-link, so this is empty in practice; it
+    /// is here to prove it ("nothing is orphaned").
+    pub fn unreachable_ids(&self) -> Vec<u64> {
+        let slots = self.inner.unreachable();
+        let st = self.inner.read();
+        slots
+            .into_iter()
+            .filter_map(|s| st.ids.get(s as usize).copied())
+            .collect()
+    }
+
     fn ef(&self, params: &SearchParams) -> usize {
         params.ef.unwrap_or(self.spec.ef_search)
     }

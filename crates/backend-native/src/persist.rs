@@ -142,6 +142,7 @@ pub(crate) fn load(path: &Path, mut spec: IndexSpec) -> Result<Graph> {
     store.levels = levels;
     store.locks = (0..n).map(|_| std::sync::Mutex::new(())).collect();
     store.slot_of = slot_of;
+    store.count_indegrees();
 
     spec.m = m;
     spec.ef_construction = ef_construction as usize;

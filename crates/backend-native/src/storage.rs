@@ -47,6 +47,11 @@ pub(crate) struct Store {
     pub(crate) deleted: Vec<bool>,
     /// `words(m0)` atomics per node.
     pub(crate) links0: Vec<AtomicU32>,
+    /// Level-0 in-links of every node. Writers add a list's new links before
+    /// storing it and subtract the dropped ones after, so the count never
+    /// falls below the true one: a zero means the node has no way in, and
+    /// is linked back at once ("nothing is orphaned").
+    pub(crate) indegree: Vec<AtomicU32>,
     /// `level * words(m)` atomics per node (empty for level-0 nodes).
     pub(crate) upper: Vec<Box<[AtomicU32]>>,
     /// Total atomics in `upper`, for `memory_bytes`.
@@ -75,6 +80,7 @@ impl Store {
             levels: Vec::new(),
             deleted: Vec::new(),
             links0: Vec::new(),
+            indegree: Vec::new(),
             upper: Vec::new(),
             upper_words: 0,
             locks: Vec::new(),
@@ -100,6 +106,7 @@ impl Store {
         self.deleted.try_reserve(n)?;
         self.links0
             .try_reserve(n.saturating_mul(links::words(self.m0)))?;
+        self.indegree.try_reserve(n)?;
         self.upper.try_reserve(n)?;
         self.locks.try_reserve(n)?;
         self.slot_of.try_reserve(n)
@@ -183,6 +190,27 @@ impl Store {
         }
     }
 
+    /// The level-0 in-degree counter of `slot` (see [`Store::indegree`]).
+    #[inline]
+    pub(crate) fn indegree(&self, slot: u32) -> Option<&AtomicU32> {
+        self.indegree.get(slot as usize)
+    }
+
+    /// Counts the level-0 in-links of every node from the lists (after a load).
+    pub(crate) fn count_indegrees(&mut self) {
+        let mut counts = vec![0u32; self.len()];
+        let mut buf = Vec::new();
+        for s in 0..self.len() as u32 {
+            links::read(self.list(s, 0), &mut buf);
+            for &t in &buf {
+                if let Some(c) = counts.get_mut(t as usize) {
+                    *c = c.saturating_add(1);
+                }
+            }
+        }
+        self.indegree = counts.into_iter().map(AtomicU32::new).collect();
+    }
+
     /// Locks `slot`'s links against other writers.
     pub(crate) fn lock(&self, slot: u32) -> Option<MutexGuard<'_, ()>> {
         self.locks
@@ -207,6 +235,7 @@ impl Store {
         self.levels.reserve(new_slots);
         self.deleted.reserve(new_slots);
         self.links0.reserve(new_slots * links::words(self.m0));
+        self.indegree.reserve(new_slots);
         self.upper.reserve(new_slots);
         self.locks.reserve(new_slots);
         self.reserve_ids(fresh);
@@ -258,6 +287,7 @@ impl Store {
         self.levels.push(level as u8);
         self.deleted.push(false);
         self.links0.extend(links::empty(self.m0));
+        self.indegree.push(AtomicU32::new(0));
         let upper: Box<[AtomicU32]> = (0..level).flat_map(|_| links::empty(self.m)).collect();
         self.upper_words += upper.len();
         self.upper.push(upper);
@@ -304,6 +334,7 @@ impl Store {
             + self.levels.capacity()
             + self.deleted.capacity()
             + self.links0.capacity() * 4
+            + self.indegree.capacity() * 4
             + self.upper.capacity() * size_of::<Box<[AtomicU32]>>()
             + self.upper_words * 4
             + self.locks.capacity() * size_of::<Mutex<()>>()

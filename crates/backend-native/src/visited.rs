@@ -83,6 +83,10 @@ pub(crate) struct Scratch {
     pub(crate) pruned: Vec<u32>,
     /// The old neighbours of a node under repair.
     pub(crate) old: Vec<u32>,
+    /// A list as it was before a write (for the in-degree counts).
+    pub(crate) prev: Vec<u32>,
+    /// Nodes whose last level-0 in-link a write of this scratch's user removed.
+    pub(crate) orphans: Vec<u32>,
 }
 
 /// Scratches not in use; a search takes one and gives it back.

@@ -1,7 +1,7 @@
 //! The whole conformance suite against the native engine.
 
 use vecsearch_conformance::{run_main, Harness};
-use vecsearch_core::VectorIndex;
+use vecsearch_core::{Blocking, VectorIndex};
 use vecsearch_native::NativeIndex;
 
 fn main() -> std::process::ExitCode {
@@ -10,6 +10,11 @@ fn main() -> std::process::ExitCode {
     })
     .with_opener(|path, spec| async move {
         Ok(Box::new(NativeIndex::open(&path, spec).await?) as Box<dyn VectorIndex>)
+    })
+    .with_blocking_factory(|spec| {
+        Ok(Blocking::new(
+            Box::new(NativeIndex::new(spec)?) as Box<dyn VectorIndex>
+        ))
     });
     run_main(h)
 }

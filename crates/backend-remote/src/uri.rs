@@ -86,14 +86,15 @@ impl Endpoint {
         let (scheme, rest) = uri
             .split_once("://")
             .ok_or_else(|| bad("expected scheme://host/collection"))?;
-        let (engine, https) = match scheme.to_ascii_lowercase().as_str() {
-            "qdrant" | "qdrant+http" => (Engine::Qdrant, false),
-            "qdrant+https" => (Engine::Qdrant, true),
-            "milvus" | "milvus+http" => (Engine::Milvus, false),
-            "milvus+https" => (Engine::Milvus, true),
-            other => {
+        // The one scheme table (vecsearch-core's `uri`) names the engine.
+        let known = vecsearch_core::uri::scheme(scheme)
+            .filter(|s| s.kind == vecsearch_core::uri::Kind::Remote);
+        let (engine, https) = match known.map(|s| (s.backend, s.https)) {
+            Some(("qdrant", https)) => (Engine::Qdrant, https),
+            Some(("milvus", https)) => (Engine::Milvus, https),
+            _ => {
                 return Err(bad(&format!(
-                    "unknown scheme {other:?} (qdrant://, milvus://, with +https for TLS)"
+                    "unknown scheme {scheme:?} (qdrant://, milvus://, with +https for TLS)"
                 )))
             }
         };

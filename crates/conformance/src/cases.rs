@@ -1,4 +1,4 @@
-//! One case per rule of `CONTRACT.md`. Each is a `pub async fn(&Harness)`
+//! One case per rule of the [contract](crate::contract). Each is a `pub async fn(&Harness)`
 //! that a backend's own tests may also call alone.
 
 use std::path::{Path, PathBuf};
@@ -11,8 +11,18 @@ use vecsearch_core::{
 };
 
 use crate::data::{check_sorted, id_of, mean_recall, same_vector, Set};
+
+mod degenerate;
+mod model;
+mod races;
+mod reachability;
+
 use crate::harness::BoxFuture;
 use crate::Harness;
+pub use degenerate::degenerate_vectors;
+pub use model::model_random_ops;
+pub use races::{concurrent_reads_see_whole_versions, concurrent_saves};
+pub use reachability::reachable_after_churn;
 
 /// Why a case did not pass.
 #[derive(Debug)]
@@ -104,7 +114,11 @@ cases!(
     corrupt_random_bytes,
     corrupt_foreign_file,
     crafted_body_never_crashes,
-    // In its own module (issue 13): the blocking face with no runtime.
+    model_random_ops,
+    degenerate_vectors,
+    reachable_after_churn,
+    concurrent_reads_see_whole_versions,
+    concurrent_saves,
     blocking_without_runtime,
 );
 

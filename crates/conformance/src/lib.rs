@@ -1,4 +1,6 @@
-//! The `VectorIndex` contract (`CONTRACT.md`) as code.
+//! The `VectorIndex` contract as code. The contract itself is the
+//! [`contract`] module (the crate's `CONTRACT.md`), rule by rule with the
+//! cases that prove each rule.
 //!
 //! One `pub async fn` per rule in [`cases`], each taking a [`Harness`] that
 //! makes fresh indexes of the backend under test; [`run_all`] runs every case
@@ -15,6 +17,10 @@
 
 pub mod blocking;
 pub mod cases;
+
+/// The contract every backend keeps, with the cases that prove each rule.
+#[doc = include_str!("../CONTRACT.md")]
+pub mod contract {}
 mod data;
 mod harness;
 

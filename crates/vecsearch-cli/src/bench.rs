@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use vecsearch::synthetic::Rng;
+use vecsearch::backend::synthetic::Rng;
 use vecsearch::{IndexSpec, Metric};
 
 use crate::dataset::{exact, ground_truth, Data};
@@ -215,7 +215,7 @@ fn churn(
         live_ids.push(*id);
         live_rows.extend_from_slice(r);
     }
-    let live = vecsearch::synthetic::Vectors {
+    let live = vecsearch::backend::synthetic::Vectors {
         dim: data.base.dim,
         data: live_rows,
     };

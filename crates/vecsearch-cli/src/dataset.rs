@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use vecsearch::synthetic::{clustered, Vectors};
+use vecsearch::backend::synthetic::{clustered, Vectors};
 use vecsearch::{Metric, SearchParams, VectorIndex};
 
 /// The data of one benchmark run. Ids are row numbers of `base`, then of `extra`.
@@ -183,7 +183,7 @@ pub fn exact(
     let flat = vecsearch::FlatIndex::new(vecsearch::IndexSpec::new(base.dim, metric))
         .map_err(|e| e.to_string())?;
     let pb = crate::report::progress(queries.len() as u64, "ground truth");
-    vecsearch::exec::block_on(async {
+    vecsearch::backend::exec::block_on(async {
         flat.add_batch(ids, &base.to_rows()).await?;
         let mut out = Vec::with_capacity(queries.len());
         for chunk in queries.chunks(100) {

@@ -142,7 +142,7 @@ impl Exec {
 
     fn run<F: std::future::Future>(&self, f: F) -> F::Output {
         match self {
-            Exec::Local => vecsearch::exec::block_on(f),
+            Exec::Local => vecsearch::backend::exec::block_on(f),
             #[cfg(feature = "remote")]
             Exec::Tokio(rt) => rt.block_on(f),
         }

@@ -117,13 +117,16 @@ fn info() {
         .map(|k| k.name().to_string())
         .collect();
     println!("backends: {}", names.join(", "));
-    println!("distance kernels: {}", vecsearch::distance::kernels().isa);
+    println!(
+        "distance kernels: {}",
+        vecsearch::backend::distance::kernels().isa
+    );
     #[cfg(feature = "hnswlib")]
     println!(
         "hnswlib shim compiled with: {}",
         vecsearch::hnswlib::build_flags()
     );
-    println!("cores: {}", vecsearch::exec::resolve_threads(0));
+    println!("cores: {}", vecsearch::backend::exec::resolve_threads(0));
 }
 
 fn run_bench(a: BenchArgs) -> Result<(), String> {
@@ -159,7 +162,7 @@ fn run_bench(a: BenchArgs) -> Result<(), String> {
         extra,
     };
     let data = dataset::load(&src)?;
-    let threads = vecsearch::exec::resolve_threads(a.threads);
+    let threads = vecsearch::backend::exec::resolve_threads(a.threads);
     let cfg = bench::Config {
         metric,
         m: a.m,
@@ -181,7 +184,7 @@ fn run_bench(a: BenchArgs) -> Result<(), String> {
         a.m,
         a.ef_construction,
         names.join(", "),
-        vecsearch::distance::kernels().isa,
+        vecsearch::backend::distance::kernels().isa,
     );
     let start = std::time::Instant::now();
     let points = bench::run(&kinds, &data, &cfg)?;
@@ -190,7 +193,7 @@ fn run_bench(a: BenchArgs) -> Result<(), String> {
     let settings = json!({
         "dataset": data.name, "n": data.base.len(), "dim": data.base.dim, "queries": data.queries.len(),
         "metric": metric.name(), "m": a.m, "ef_construction": a.ef_construction, "threads": threads,
-        "repeat": a.repeat, "churn": a.churn, "kernels": vecsearch::distance::kernels().isa,
+        "repeat": a.repeat, "churn": a.churn, "kernels": vecsearch::backend::distance::kernels().isa,
     });
     if let Some(p) = &a.json {
         report::write_json(p, settings, &points)?;

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use vecsearch::synthetic::Vectors;
+use vecsearch::backend::synthetic::Vectors;
 
 /// Reads a 2-D little-endian float32 `.npy` file into row-major vectors.
 pub fn read(path: &Path) -> Result<Vectors, String> {

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use vecsearch::synthetic::Vectors;
+use vecsearch::backend::synthetic::Vectors;
 
 /// Reads `.fvecs` or `.bvecs` (chosen by extension) as f32 vectors.
 pub fn read_vectors(path: &Path) -> Result<Vectors, String> {

@@ -62,6 +62,12 @@ pub fn prepare(metric: Metric, v: &[f32]) -> Vec<f32> {
 }
 
 /// Scales `v` to unit length (left alone when it is all zeros).
+///
+/// Works in f64 throughout: the squares of every finite f32 (down to the
+/// smallest subnormal, up to `f32::MAX`) and their sum are exact enough and
+/// finite there, and each component is divided by the norm rather than
+/// multiplied by `1 / norm`, which overflows f32 for a norm below ~3e-39.
+/// So every finite non-zero vector gets its direction, however tiny or huge.
 pub fn normalize(v: &mut [f32]) {
     let norm = v
         .iter()
@@ -69,8 +75,8 @@ pub fn normalize(v: &mut [f32]) {
         .sum::<f64>()
         .sqrt();
     if norm > 0.0 {
-        let inv = (1.0 / norm) as f32;
-        v.iter_mut().for_each(|x| *x *= inv);
+        v.iter_mut()
+            .for_each(|x| *x = (f64::from(*x) / norm) as f32);
     }
 }
 

@@ -6,7 +6,9 @@ use std::path::Path;
 ///
 /// Every backend maps its failures onto these variants: C++ exceptions, HTTP
 /// errors and damaged files alike. No backend panics, aborts or exits on input.
+/// New variants may come in minor releases: match with a `_` arm.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// A vector does not have the index's dimension.
     #[error("dimension mismatch: the index holds vectors of {expected} components, got {got}")]
@@ -51,6 +53,12 @@ pub enum Error {
     /// A server could not be reached or timed out, after the retries.
     #[error("server unavailable: {0}")]
     Unavailable(String),
+    /// A bug or a failure inside a backend's engine (a C++ exception such as
+    /// out-of-memory, a panic caught on a worker thread): not the caller's
+    /// input, not a server. The index is left as the failed call found it
+    /// where the engine allows; report it.
+    #[error("internal error: {0}")]
+    Internal(String),
 }
 
 /// `Result` with this crate's [`Error`].

@@ -56,7 +56,7 @@ struct Slot<T> {
 /// Runs `work` on a new thread and returns a future of its result, so a
 /// CPU-heavy call does not hold an async executor's thread. The future needs
 /// no reactor: it is woken by the worker thread. A panic in `work` (a bug)
-/// becomes `Err(Error::Unavailable)` instead of unwinding into the caller.
+/// becomes `Err(Error::Internal)` instead of unwinding into the caller.
 pub fn offload<T, W>(work: W) -> impl Future<Output = crate::Result<T>> + Send
 where
     T: Send + 'static,
@@ -84,7 +84,7 @@ where
     let spawn_error = spawned.err().map(|e| e.to_string());
     std::future::poll_fn(move |cx| {
         if let Some(e) = &spawn_error {
-            return Poll::Ready(Err(crate::Error::Unavailable(format!(
+            return Poll::Ready(Err(crate::Error::Internal(format!(
                 "could not start a worker thread: {e}"
             ))));
         }
@@ -93,8 +93,8 @@ where
             return Poll::Ready(v);
         }
         if s.failed {
-            return Poll::Ready(Err(crate::Error::Unavailable(
-                "internal error: a worker thread panicked".into(),
+            return Poll::Ready(Err(crate::Error::Internal(
+                "a worker thread panicked".into(),
             )));
         }
         s.waker = Some(cx.waker().clone());
@@ -153,7 +153,7 @@ mod tests {
     fn offload_completes_under_block_on_and_catches_panics() {
         assert_eq!(block_on(offload(|| Ok(41 + 1))).unwrap(), 42);
         let r: crate::Result<()> = block_on(offload(|| panic!("bug")));
-        assert!(matches!(r, Err(crate::Error::Unavailable(_))));
+        assert!(matches!(r, Err(crate::Error::Internal(_))));
     }
 
     #[test]

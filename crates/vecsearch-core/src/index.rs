@@ -9,8 +9,9 @@ use crate::{Capabilities, Error, IndexSpec, Neighbor, Result, SearchParams};
 /// An approximate nearest-neighbour index. Every method takes `&self`: an
 /// index is shared by threads and tasks without an outer lock.
 ///
-/// The semantics are those of `CONTRACT.md`, and the conformance suite
-/// (`vecsearch-conformance`) checks every backend against them.
+/// The semantics are those of the contract (`crates/conformance/CONTRACT.md` in the repository; the
+/// `contract` module of `vecsearch-conformance` on docs.rs),
+/// and the conformance suite checks every backend against them.
 ///
 /// Local backends' futures complete without a reactor, so
 /// [`crate::exec::block_on`] (or [`crate::Blocking`]) drives them from
@@ -86,6 +87,70 @@ pub trait VectorIndex: Send + Sync {
     }
 }
 
+/// Forwards every call: `Box<dyn VectorIndex>`, `Arc<T>` and `&T` are
+/// indexes too, so generic code takes any of them.
+macro_rules! forward_index {
+    ($($ty:ty),*) => {$(
+        #[async_trait]
+        impl<T: VectorIndex + ?Sized> VectorIndex for $ty {
+            fn backend(&self) -> &str {
+                (**self).backend()
+            }
+            fn spec(&self) -> &IndexSpec {
+                (**self).spec()
+            }
+            fn capabilities(&self) -> Capabilities {
+                (**self).capabilities()
+            }
+            async fn add(&self, id: u64, vector: &[f32]) -> Result<()> {
+                (**self).add(id, vector).await
+            }
+            async fn add_batch(&self, ids: &[u64], vectors: &[Vec<f32>]) -> Result<()> {
+                (**self).add_batch(ids, vectors).await
+            }
+            async fn delete(&self, id: u64) -> Result<bool> {
+                (**self).delete(id).await
+            }
+            async fn get(&self, id: u64) -> Result<Option<Vec<f32>>> {
+                (**self).get(id).await
+            }
+            async fn len(&self) -> Result<usize> {
+                (**self).len().await
+            }
+            async fn is_empty(&self) -> Result<bool> {
+                (**self).is_empty().await
+            }
+            async fn search(
+                &self,
+                query: &[f32],
+                k: usize,
+                params: &SearchParams,
+            ) -> Result<Vec<Neighbor>> {
+                (**self).search(query, k, params).await
+            }
+            async fn search_batch(
+                &self,
+                queries: &[Vec<f32>],
+                k: usize,
+                params: &SearchParams,
+            ) -> Result<Vec<Vec<Neighbor>>> {
+                (**self).search_batch(queries, k, params).await
+            }
+            async fn sync(&self) -> Result<()> {
+                (**self).sync().await
+            }
+            async fn save(&self, path: &Path) -> Result<()> {
+                (**self).save(path).await
+            }
+            fn memory_bytes(&self) -> Option<usize> {
+                (**self).memory_bytes()
+            }
+        }
+    )*};
+}
+
+forward_index!(Box<T>, std::sync::Arc<T>, &T);
+
 /// A synchronous face for a [`VectorIndex`]: every call is driven to
 /// completion on the calling thread. Local backends' futures need no reactor;
 /// the remote backends run their requests on a runtime of their own when the
@@ -101,6 +166,31 @@ impl<I: VectorIndex + ?Sized> Blocking<I> {
     /// The wrapped index, for calls not mirrored here.
     pub fn inner(&self) -> &I {
         &self.0
+    }
+
+    /// See [`VectorIndex::backend`].
+    pub fn backend(&self) -> &str {
+        self.0.backend()
+    }
+
+    /// See [`VectorIndex::spec`].
+    pub fn spec(&self) -> &IndexSpec {
+        self.0.spec()
+    }
+
+    /// See [`VectorIndex::capabilities`].
+    pub fn capabilities(&self) -> Capabilities {
+        self.0.capabilities()
+    }
+
+    /// See [`VectorIndex::memory_bytes`].
+    pub fn memory_bytes(&self) -> Option<usize> {
+        self.0.memory_bytes()
+    }
+
+    /// See [`VectorIndex::sync`].
+    pub fn sync(&self) -> Result<()> {
+        crate::exec::block_on(self.0.sync())
     }
 
     /// See [`VectorIndex::add`].
@@ -149,7 +239,7 @@ impl<I: VectorIndex + ?Sized> Blocking<I> {
     }
 
     /// See [`VectorIndex::save`].
-    pub fn save(&self, path: &Path) -> Result<()> {
-        crate::exec::block_on(self.0.save(path))
+    pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
+        crate::exec::block_on(self.0.save(path.as_ref()))
     }
 }

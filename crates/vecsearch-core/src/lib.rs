@@ -18,6 +18,7 @@ pub mod persist;
 mod spec;
 pub mod synthetic;
 mod topk;
+pub mod uri;
 pub mod validate;
 
 pub use error::{Error, Result};

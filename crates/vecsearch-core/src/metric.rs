@@ -6,7 +6,9 @@ use std::str::FromStr;
 use crate::Error;
 
 /// How closeness is measured. Every backend reports distances in the same
-/// convention (smaller is closer); see `CONTRACT.md`.
+/// convention (smaller is closer); see the contract
+/// (`crates/conformance/CONTRACT.md`, or the `contract` module of
+/// `vecsearch-conformance` on docs.rs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Metric {
     /// Squared Euclidean distance, `Σ(aᵢ−bᵢ)²`.

@@ -21,9 +21,9 @@
 //! sees a byte of the body, and the body length must equal the file's size,
 //! so nothing is allocated that the file does not justify.
 
-use std::fs::{self, File};
+use std::fs::File;
 use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crate::{Error, Metric, Result};
 
@@ -52,30 +52,33 @@ pub struct Header {
     pub count: u64,
 }
 
-/// Writes `header` and `body` to `path` atomically (temporary file, fsync, rename).
+/// Writes `header` and `body` to `path` atomically: a temporary file of this
+/// save's own beside the target (so concurrent saves to one path never share
+/// one), fsync, rename over the target, fsync of the folder. Whoever opens the
+/// path meanwhile sees the old file or one whole new one.
 pub fn write_atomic(path: &Path, header: &Header, body: &[u8]) -> Result<()> {
-    let tmp = temp_path(path);
-    let result = write_file(&tmp, header, body).and_then(|()| {
-        fs::rename(&tmp, path).map_err(|e| Error::io("renaming the saved index to", path, e))
-    });
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-        return result;
-    }
+    let head = encode_header(header, body)?;
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    // `NamedTempFile` picks a fresh random name (O_EXCL) and removes the file
+    // if anything below fails before `persist`.
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".vecsearch-save-")
+        .tempfile_in(dir)
+        .map_err(|e| Error::io("creating a temporary file in", dir, e))?;
+    tmp.write_all(&head)
+        .and_then(|()| tmp.write_all(body))
+        .and_then(|()| tmp.as_file().sync_all())
+        .map_err(|e| Error::io("writing a temporary file for", path, e))?;
+    tmp.persist(path)
+        .map_err(|e| Error::io("renaming the saved index to", path, e.error))?;
     sync_parent(path);
     Ok(())
 }
 
-fn temp_path(path: &Path) -> PathBuf {
-    let mut name = path
-        .file_name()
-        .map(|n| n.to_os_string())
-        .unwrap_or_default();
-    name.push(format!(".tmp-{}", std::process::id()));
-    path.with_file_name(name)
-}
-
-fn write_file(tmp: &Path, header: &Header, body: &[u8]) -> Result<()> {
+fn encode_header(header: &Header, body: &[u8]) -> Result<Vec<u8>> {
     let dim = u32::try_from(header.dim)
         .map_err(|_| Error::InvalidArgument("dim does not fit the file format".into()))?;
     let mut head = Vec::with_capacity(HEADER_LEN);
@@ -89,12 +92,7 @@ fn write_file(tmp: &Path, header: &Header, body: &[u8]) -> Result<()> {
     head.extend_from_slice(&crc32fast::hash(body).to_le_bytes());
     let head_crc = crc32fast::hash(&head);
     head.extend_from_slice(&head_crc.to_le_bytes());
-
-    let mut f = File::create(tmp).map_err(|e| Error::io("creating", tmp, e))?;
-    f.write_all(&head)
-        .and_then(|()| f.write_all(body))
-        .and_then(|()| f.sync_all())
-        .map_err(|e| Error::io("writing", tmp, e))
+    Ok(head)
 }
 
 // A rename is durable once its directory is synced; best effort where the
@@ -363,6 +361,7 @@ impl Writer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
 
     fn header() -> Header {
         Header {

@@ -1,10 +1,11 @@
 //! Input checks every backend runs before it writes or searches, so the rules
-//! of `CONTRACT.md` live in one place.
+//! of the contract (`crates/conformance/CONTRACT.md`) live in one place.
 
 use crate::{Error, IndexSpec, Metric, Result};
 
 /// Checks one vector against the spec: its length, finite values, a
-/// direction for `Cosine`, no negative component for `Jaccard`.
+/// direction for `Cosine`, no negative component for `Jaccard`, and a
+/// magnitude whose distances stay finite in f32 (see [`MAX_MAGNITUDE`]).
 pub fn check_vector(spec: &IndexSpec, v: &[f32]) -> Result<()> {
     if v.len() != spec.dim {
         return Err(Error::DimensionMismatch {
@@ -22,15 +23,39 @@ pub fn check_vector(spec: &IndexSpec, v: &[f32]) -> Result<()> {
         Metric::Cosine if v.iter().all(|&x| x == 0.0) => Err(Error::InvalidVector(
             "an all-zero vector has no direction, so it has no cosine distance".into(),
         )),
-        Metric::Jaccard => match v.iter().position(|&x| x < 0.0) {
-            Some(i) => Err(Error::InvalidVector(format!(
-                "component {i} is {} but Jaccard distance needs non-negative vectors",
-                v[i]
-            ))),
-            None => Ok(()),
-        },
-        _ => Ok(()),
+        Metric::L2 | Metric::InnerProduct => check_magnitude(sq_norm(v), "squared norm"),
+        Metric::Jaccard if v.iter().any(|&x| x < 0.0) => Err(negative_component(v)),
+        Metric::Jaccard => check_magnitude(v.iter().map(|&x| f64::from(x)).sum(), "sum"),
+        Metric::Cosine => Ok(()),
     }
+}
+
+/// The largest squared norm (L2, inner product) or component sum (Jaccard) a
+/// vector may have: a quarter of `f32::MAX`, so that the f32 distance between
+/// any two accepted vectors (at most `2(|a|² + |b|²)` for L2, `|a||b|` for the
+/// inner product, `Σa + Σb` for Jaccard) stays finite. Cosine vectors are
+/// normalised, so any finite magnitude is fine there.
+pub const MAX_MAGNITUDE: f64 = f32::MAX as f64 / 4.0;
+
+fn sq_norm(v: &[f32]) -> f64 {
+    v.iter().map(|&x| f64::from(x) * f64::from(x)).sum()
+}
+
+fn check_magnitude(magnitude: f64, what: &str) -> Result<()> {
+    if magnitude > MAX_MAGNITUDE {
+        return Err(Error::InvalidVector(format!(
+            "the vector's {what} is {magnitude:e}, above {MAX_MAGNITUDE:e}: its distances would overflow f32"
+        )));
+    }
+    Ok(())
+}
+
+fn negative_component(v: &[f32]) -> Error {
+    let i = v.iter().position(|&x| x < 0.0).unwrap_or(0);
+    Error::InvalidVector(format!(
+        "component {i} is {} but Jaccard distance needs non-negative vectors",
+        v.get(i).copied().unwrap_or_default()
+    ))
 }
 
 /// Checks a whole batch before anything of it is written: equal counts of
