@@ -103,3 +103,36 @@ fn a_missing_file_is_not_found_unless_created() {
         ));
     }
 }
+
+/// `open_blocking` of a remote URI from a plain thread with no Tokio
+/// runtime, for a new collection and then the existing one (issue 13: it
+/// panicked for want of a reactor). Runs where `VECSEARCH_MILVUS_URL` /
+/// `VECSEARCH_QDRANT_URL` name a server (`scripts/test.sh` starts both).
+#[cfg(feature = "remote")]
+#[test]
+fn open_blocking_remote_without_a_runtime() {
+    for var in ["VECSEARCH_MILVUS_URL", "VECSEARCH_QDRANT_URL"] {
+        let Ok(base) = std::env::var(var) else {
+            println!("{var} not set: skipped");
+            continue;
+        };
+        let uri = format!(
+            "{}/vstest_facade_{}",
+            base.trim_end_matches('/'),
+            std::process::id()
+        );
+        let spec = IndexSpec::new(8, Metric::L2);
+        for round in 0..2 {
+            let idx = vecsearch::open_blocking(&uri, spec.clone())
+                .unwrap_or_else(|e| panic!("{uri}, open {round}: {e}"));
+            let v: Vec<f32> = (0..8).map(|i| (i + round) as f32).collect();
+            idx.add(round as u64 + 1, &v).unwrap();
+            vecsearch::exec::block_on(idx.inner().sync()).unwrap();
+            let hits = idx.search(&v, 1, &SearchParams::default()).unwrap();
+            assert_eq!(hits[0].id, round as u64 + 1, "{uri}");
+            assert_eq!(idx.len().unwrap(), round + 1, "{uri}");
+        }
+        let dropped = vecsearch::exec::block_on(vecsearch::remote::drop_collection(&uri)).unwrap();
+        assert!(dropped, "{uri}");
+    }
+}
