@@ -127,12 +127,13 @@ fn open_blocking_remote_without_a_runtime() {
                 .unwrap_or_else(|e| panic!("{uri}, open {round}: {e}"));
             let v: Vec<f32> = (0..8).map(|i| (i + round) as f32).collect();
             idx.add(round as u64 + 1, &v).unwrap();
-            vecsearch::exec::block_on(idx.inner().sync()).unwrap();
+            vecsearch::backend::exec::block_on(idx.inner().sync()).unwrap();
             let hits = idx.search(&v, 1, &SearchParams::default()).unwrap();
             assert_eq!(hits[0].id, round as u64 + 1, "{uri}");
             assert_eq!(idx.len().unwrap(), round + 1, "{uri}");
         }
-        let dropped = vecsearch::exec::block_on(vecsearch::remote::drop_collection(&uri)).unwrap();
+        let dropped =
+            vecsearch::backend::exec::block_on(vecsearch::remote::drop_collection(&uri)).unwrap();
         assert!(dropped, "{uri}");
     }
 }

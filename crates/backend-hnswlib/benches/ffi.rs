@@ -31,9 +31,12 @@ fn bench(c: &mut Criterion) {
     // Both loops do the same searches.
     let per_call: u64 = queries
         .iter()
-        .map(|q| index.search_raw(q, K).unwrap())
+        .map(|q| index.engine().search_raw(q, K).unwrap())
         .fold(0, u64::wrapping_add);
-    assert_eq!(per_call, index.search_loop_in_cpp(&packed, K).unwrap());
+    assert_eq!(
+        per_call,
+        index.engine().search_loop_in_cpp(&packed, K).unwrap()
+    );
 
     for k in [K, 1] {
         let mut g = c.benchmark_group(format!("ffi_dim{DIM}_k{k}"));
@@ -42,13 +45,18 @@ fn bench(c: &mut Criterion) {
             b.iter(|| {
                 let mut sum = 0u64;
                 for q in &queries {
-                    sum = sum.wrapping_add(index.search_raw(black_box(q), k).unwrap());
+                    sum = sum.wrapping_add(index.engine().search_raw(black_box(q), k).unwrap());
                 }
                 sum
             })
         });
         g.bench_function("cpp_loop", |b| {
-            b.iter(|| index.search_loop_in_cpp(black_box(&packed), k).unwrap())
+            b.iter(|| {
+                index
+                    .engine()
+                    .search_loop_in_cpp(black_box(&packed), k)
+                    .unwrap()
+            })
         });
         g.finish();
     }
@@ -63,13 +71,17 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             let mut sum = 0u64;
             for q in &queries {
-                sum = sum.wrapping_add(tiny.search_raw(black_box(q), 1).unwrap());
+                sum = sum.wrapping_add(tiny.engine().search_raw(black_box(q), 1).unwrap());
             }
             sum
         })
     });
     g.bench_function("cpp_loop", |b| {
-        b.iter(|| tiny.search_loop_in_cpp(black_box(&packed), 1).unwrap())
+        b.iter(|| {
+            tiny.engine()
+                .search_loop_in_cpp(black_box(&packed), 1)
+                .unwrap()
+        })
     });
     // The full trait method: validation, widening check, result vector, sort.
     let params = SearchParams::default();

@@ -26,11 +26,11 @@ fn compare(name: &str, index: &HnswlibIndex, queries: &[Vec<f32>], k: usize) {
         let t = Instant::now();
         let mut a = 0u64;
         for q in queries {
-            a = a.wrapping_add(index.search_raw(q, k).unwrap());
+            a = a.wrapping_add(index.engine().search_raw(q, k).unwrap());
         }
         rust.push(t.elapsed().as_secs_f64() * 1e9 / QUERIES as f64);
         let t = Instant::now();
-        let b = index.search_loop_in_cpp(&packed, k).unwrap();
+        let b = index.engine().search_loop_in_cpp(&packed, k).unwrap();
         cpp.push(t.elapsed().as_secs_f64() * 1e9 / QUERIES as f64);
         assert_eq!(a, b, "both loops must do the same searches");
     }

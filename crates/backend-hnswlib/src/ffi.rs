@@ -27,6 +27,24 @@ pub(crate) mod bridge {
         distance: f32,
     }
 
+    /// hnswlib's space (cosine is inner product on normalised vectors).
+    #[repr(u8)]
+    enum Space {
+        L2 = 0,
+        InnerProduct = 1,
+        /// Our own weighted Jaccard space.
+        Jaccard = 2,
+    }
+
+    /// Where a label stands.
+    #[repr(u8)]
+    enum LabelState {
+        Absent = 0,
+        Live = 1,
+        /// Marked deleted: its slot may be reused.
+        Deleted = 2,
+    }
+
     extern "Rust" {
         type AllowList;
         fn allows(self: &AllowList, id: u64) -> bool;
@@ -38,10 +56,9 @@ pub(crate) mod bridge {
         /// The wrapped `HierarchicalNSW<float>` with its space.
         type Hnsw;
 
-        /// A new, empty index. `space`: 0 L2, 1 inner product (also cosine,
-        /// on normalised vectors), 2 Jaccard.
+        /// A new, empty index.
         fn new_index(
-            space: u32,
+            space: Space,
             dim: usize,
             capacity: usize,
             m: usize,
@@ -51,14 +68,14 @@ pub(crate) mod bridge {
         /// An index loaded from a file in hnswlib's own `saveIndex` format,
         /// which the caller has validated field by field.
         fn load_index(
-            space: u32,
+            space: Space,
             dim: usize,
             path: &str,
             capacity: usize,
         ) -> Result<UniquePtr<Hnsw>>;
 
-        /// 0 absent, 1 live, 2 marked deleted.
-        fn label_state(self: &Hnsw, label: u64) -> Result<u8>;
+        /// Whether a label is absent, live or marked deleted.
+        fn label_state(self: &Hnsw, label: u64) -> Result<LabelState>;
         /// Clears the delete mark of a label (taking its slot out of the reuse pool).
         fn unmark_deleted(self: &Hnsw, label: u64) -> Result<()>;
         /// `addPoint`; `replace_deleted` reuses a deleted slot for a new label.
@@ -115,7 +132,7 @@ pub(crate) mod bridge {
 // SAFETY: `Hnsw` owns its hnswlib index exclusively (no thread-local state,
 // no references handed out), so moving it between threads is sound. Sharing
 // it (`Sync`) is sound because every call from Rust goes through the mode
-// lock in `index.rs`: searches and reads together, adds together (hnswlib
+// lock of `handle.rs` (the only owner of the pointer): searches and reads together, adds together (hnswlib
 // serialises those with its own per-label and per-node mutexes), deletes,
 // resizes and saves alone.
 unsafe impl Send for bridge::Hnsw {}

@@ -16,7 +16,8 @@ use vecsearch_core::{Error, IndexSpec, Result};
 
 use crate::ffi::bridge;
 use crate::format;
-use crate::index::{ffi_err, initial_capacity, space_code, HnswlibIndex, Inner};
+use crate::handle::{ffi_err, space_of, Handle};
+use crate::index::initial_capacity;
 
 const MAGIC: &[u8; 8] = b"VSHNSWLB";
 const VERSION: u32 = 1;
@@ -65,14 +66,11 @@ fn stem_of(path: &Path) -> String {
 /// hnswlib's stream of the index, read back and checked (hnswlib's
 /// `saveIndex` reports no write error, so a short or damaged write is
 /// caught here).
-fn stream_of(inner: &Inner, tmp: &TempFile) -> Result<Vec<u8>> {
-    let _r = inner.read();
-    let expected = inner.hnsw.file_size();
-    inner
-        .hnsw
-        .save(tmp.str()?)
-        .map_err(|e| ffi_err("saving", e))?;
-    drop(_r);
+fn stream_of(handle: &Handle, tmp: &TempFile) -> Result<Vec<u8>> {
+    let hnsw = handle.read();
+    let expected = hnsw.file_size();
+    hnsw.save(tmp.str()?).map_err(|e| ffi_err("saving", e))?;
+    drop(hnsw);
     let bytes = fs::read(&tmp.0).map_err(|e| Error::io("reading back", &tmp.0, e))?;
     if bytes.len() != expected {
         return Err(Error::io(
@@ -88,25 +86,26 @@ fn stream_of(inner: &Inner, tmp: &TempFile) -> Result<Vec<u8>> {
 }
 
 /// Writes the envelope file.
-pub(crate) fn save(inner: &Inner, path: &Path) -> Result<()> {
+pub(crate) fn save(handle: &Handle, path: &Path) -> Result<()> {
     let tmp = TempFile::in_dir(&dir_of(path), &stem_of(path));
-    let body = stream_of(inner, &tmp)?;
-    let layout = format::validate(&body, inner.spec.dim, inner.spec.metric)?;
+    let body = stream_of(handle, &tmp)?;
+    let spec = handle.spec();
+    let layout = format::validate(&body, spec.dim, spec.metric)?;
     let header = Header {
         magic: *MAGIC,
         version: VERSION,
-        metric: inner.spec.metric,
-        dim: inner.spec.dim,
+        metric: spec.metric,
+        dim: spec.dim,
         count: layout.live() as u64,
     };
     persist::write_atomic(path, &header, &body)
 }
 
 /// Writes a bare hnswlib file atomically.
-pub(crate) fn export(inner: &Inner, path: &Path) -> Result<()> {
+pub(crate) fn export(handle: &Handle, path: &Path) -> Result<()> {
     let tmp = TempFile::in_dir(&dir_of(path), &stem_of(path));
-    let body = stream_of(inner, &tmp)?;
-    format::validate(&body, inner.spec.dim, inner.spec.metric)?;
+    let body = stream_of(handle, &tmp)?;
+    format::validate(&body, handle.spec().dim, handle.spec().metric)?;
     let out = TempFile::in_dir(&dir_of(path), &stem_of(path));
     let mut f = File::create(&out.0).map_err(|e| Error::io("creating", &out.0, e))?;
     f.write_all(&body)
@@ -116,7 +115,7 @@ pub(crate) fn export(inner: &Inner, path: &Path) -> Result<()> {
 }
 
 /// Opens an envelope file.
-pub(crate) fn open(path: &Path, spec: IndexSpec) -> Result<HnswlibIndex> {
+pub(crate) fn open(path: &Path, spec: IndexSpec) -> Result<Handle> {
     spec.validate()?;
     let (header, body) = persist::read_checked(path, MAGIC, VERSION)?;
     persist::check_matches(&header, &spec)?;
@@ -132,7 +131,7 @@ pub(crate) fn open(path: &Path, spec: IndexSpec) -> Result<HnswlibIndex> {
 }
 
 /// Imports a bare hnswlib file.
-pub(crate) fn import(path: &Path, spec: IndexSpec) -> Result<HnswlibIndex> {
+pub(crate) fn import(path: &Path, spec: IndexSpec) -> Result<Handle> {
     spec.validate()?;
     let len = fs::metadata(path)
         .map_err(|e| Error::io("reading the size of", path, e))?
@@ -150,7 +149,7 @@ pub(crate) fn import(path: &Path, spec: IndexSpec) -> Result<HnswlibIndex> {
 }
 
 /// Hands validated bytes to hnswlib's `loadIndex` through a private copy.
-fn load(body: &[u8], layout: format::Layout, spec: IndexSpec) -> Result<HnswlibIndex> {
+fn load(body: &[u8], layout: format::Layout, spec: IndexSpec) -> Result<Handle> {
     let tmp = TempFile::in_dir(&std::env::temp_dir(), "vecsearch-load");
     let mut f = File::create(&tmp.0).map_err(|e| Error::io("creating", &tmp.0, e))?;
     f.write_all(body)
@@ -158,12 +157,12 @@ fn load(body: &[u8], layout: format::Layout, spec: IndexSpec) -> Result<HnswlibI
         .map_err(|e| Error::io("writing", &tmp.0, e))?;
     drop(f);
     let capacity = layout.count.max(initial_capacity(spec.capacity));
-    let hnsw = bridge::load_index(space_code(spec.metric), spec.dim, tmp.str()?, capacity)
+    let hnsw = bridge::load_index(space_of(spec.metric), spec.dim, tmp.str()?, capacity)
         .map_err(|e| ffi_err("loading", e))?;
     let spec = IndexSpec {
         m: layout.m,
         ef_construction: layout.ef_construction,
         ..spec
     };
-    Ok(HnswlibIndex::from_hnsw(spec, hnsw))
+    Handle::new(spec, hnsw)
 }

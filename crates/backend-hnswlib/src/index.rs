@@ -1,28 +1,23 @@
-//! [`HnswlibIndex`]: the `VectorIndex` contract over hnswlib, and the
-//! locking hnswlib's thread-safety rules ask for.
-//!
-//! hnswlib lets searches run with searches and adds with adds, but not a
-//! search beside an add, and nothing beside `resizeIndex` or `markDelete`.
-//! One `RwLock` (the "mode" lock) encodes that: searches, `get` and `len`
-//! share the read side; a write (one add, a batch whose threads add in
-//! parallel, a delete, a resize) holds the write side. The search width is
-//! passed as hnswlib's `k` (it searches with `max(ef_, k)`, and `ef_` stays
-//! at 1), so no search ever writes the shared `ef_`.
+//! [`HnswlibEngine`]: the narrow `Engine` trait over hnswlib, behind the
+//! core's front door ([`HnswlibIndex`]). The C++ index and its locking live
+//! in `handle.rs`; here is what the contract asks beyond hnswlib: upserts
+//! that revive deleted labels, growth, widening searches, exact scans for
+//! small and filtered searches. The search width is passed as hnswlib's `k`
+//! (it searches with `max(ef_, k)`, and `ef_` stays at 1), so no search ever
+//! writes the shared `ef_`.
 
-use std::borrow::Cow;
 use std::path::Path;
-use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use cxx::UniquePtr;
-use vecsearch_core::distance::prepare;
-use vecsearch_core::validate::{check_batch, check_queries, check_vector};
+use vecsearch_core::validate::check_vector;
 use vecsearch_core::{
-    exec, sort_neighbors, Capabilities, Error, IdMap, IndexSpec, Metric, Neighbor, Result,
-    SearchParams, VectorIndex,
+    exec, Capabilities, Create, Engine, Error, Filter, Index, IndexSpec, Neighbor, Open, Result,
 };
 
-use crate::ffi::{bridge, AllowList};
+use crate::ffi::bridge::{self, LabelState};
+use crate::ffi::AllowList;
+use crate::handle::{ffi_err, space_of, Handle, Reading, Writing};
 
 /// Slots an index starts with when the spec gives no capacity.
 const MIN_CAPACITY: usize = 64;
@@ -45,52 +40,19 @@ const SMALL_FILTER: usize = 256;
 /// Batches smaller than this run on one thread.
 const PARALLEL_MIN: usize = 32;
 
-// `label_state` answers.
-const ABSENT: u8 = 0;
-const LIVE: u8 = 1;
-const DELETED: u8 = 2;
+/// The hnswlib index: [`HnswlibEngine`] behind the core's front door.
+pub type HnswlibIndex = Index<HnswlibEngine>;
 
 /// An hnswlib HNSW index (see the crate docs).
-pub struct HnswlibIndex {
-    spec: IndexSpec,
-    inner: Arc<Inner>,
+pub struct HnswlibEngine {
+    handle: Arc<Handle>,
 }
 
-pub(crate) struct Inner {
-    pub(crate) spec: IndexSpec,
-    pub(crate) hnsw: UniquePtr<bridge::Hnsw>,
-    mode: RwLock<()>,
-}
-
-/// hnswlib's space for a metric: cosine is inner product on normalised vectors.
-pub(crate) fn space_code(metric: Metric) -> u32 {
-    match metric {
-        Metric::L2 => 0,
-        Metric::Cosine | Metric::InnerProduct => 1,
-        Metric::Jaccard => 2,
-    }
-}
-
-/// The vector as hnswlib's space wants it: normalised for cosine, else as
-/// given (borrowed: no copy on the search path).
-fn prepared(metric: Metric, v: &[f32]) -> Cow<'_, [f32]> {
-    if metric == Metric::Cosine {
-        Cow::Owned(prepare(metric, v))
-    } else {
-        Cow::Borrowed(v)
-    }
-}
-
-pub(crate) fn ffi_err(what: &str, e: cxx::Exception) -> Error {
-    Error::Internal(format!("hnswlib failed while {what}: {}", e.what()))
-}
-
-impl HnswlibIndex {
+impl Create for HnswlibEngine {
     /// An empty index for `spec`. Every metric is served.
-    pub fn new(spec: IndexSpec) -> Result<Self> {
-        spec.validate()?;
+    fn create(spec: IndexSpec) -> Result<Self> {
         let hnsw = bridge::new_index(
-            space_code(spec.metric),
+            space_of(spec.metric),
             spec.dim,
             initial_capacity(spec.capacity),
             spec.m,
@@ -98,27 +60,27 @@ impl HnswlibIndex {
             SEED,
         )
         .map_err(|e| ffi_err("creating the index", e))?;
-        Ok(Self::from_hnsw(spec, hnsw))
+        Ok(Self::from_handle(Handle::new(spec, hnsw)?))
     }
+}
 
-    pub(crate) fn from_hnsw(spec: IndexSpec, hnsw: UniquePtr<bridge::Hnsw>) -> Self {
-        let inner = Inner {
-            spec: spec.clone(),
-            hnsw,
-            mode: RwLock::new(()),
-        };
-        HnswlibIndex {
-            spec,
-            inner: Arc::new(inner),
-        }
-    }
-
-    /// Opens an index saved with [`VectorIndex::save`]. Dim and metric come
-    /// from the file and must match `spec`'s; `M` and `ef_construction` are
-    /// the file's; the rest (ef_search, threads, capacity) is `spec`'s.
-    pub async fn open(path: &Path, spec: IndexSpec) -> Result<Self> {
+#[async_trait]
+impl Open for HnswlibEngine {
+    /// Opens an index saved by [`Engine::save`]. Dim and metric come from
+    /// the file and must match `spec`'s; `M` and `ef_construction` are the
+    /// file's; the rest (ef_search, threads, capacity) is `spec`'s.
+    async fn open(path: &Path, spec: IndexSpec) -> Result<Self> {
         let path = path.to_path_buf();
-        exec::offload(move || crate::files::open(&path, spec)).await
+        let handle = exec::offload(move || crate::files::open(&path, spec)).await?;
+        Ok(Self::from_handle(handle))
+    }
+}
+
+impl HnswlibEngine {
+    pub(crate) fn from_handle(handle: Handle) -> Self {
+        HnswlibEngine {
+            handle: Arc::new(handle),
+        }
     }
 
     /// Loads a file in hnswlib's own `saveIndex` format (as hnswlib's C++
@@ -126,31 +88,41 @@ impl HnswlibIndex {
     /// `spec.dim` and `spec.metric` (`Cosine` for Python's `cosine` space:
     /// its vectors are stored normalised). The file is validated field by
     /// field first; anything inconsistent is `Corrupt`.
-    pub async fn import_hnswlib_file(path: &Path, spec: IndexSpec) -> Result<Self> {
-        let path = path.to_path_buf();
-        exec::offload(move || crate::files::import(&path, spec)).await
+    pub async fn import_hnswlib_file(
+        path: impl AsRef<Path>,
+        spec: IndexSpec,
+    ) -> Result<HnswlibIndex> {
+        spec.validate()?;
+        let path = path.as_ref().to_path_buf();
+        let handle = exec::offload(move || crate::files::import(&path, spec)).await?;
+        Ok(Index::from_engine(Self::from_handle(handle)))
     }
 
     /// Writes the index in hnswlib's own `saveIndex` format, atomically, for
     /// hnswlib (C++ `loadIndex`, Python `Index.load_index`) to read.
-    pub async fn export_hnswlib_file(&self, path: &Path) -> Result<()> {
-        let inner = Arc::clone(&self.inner);
-        let path = path.to_path_buf();
-        exec::offload(move || crate::files::export(&inner, &path)).await
+    pub async fn export_hnswlib_file(&self, path: impl AsRef<Path>) -> Result<()> {
+        let handle = Arc::clone(&self.handle);
+        let path = path.as_ref().to_path_buf();
+        exec::offload(move || crate::files::export(&handle, &path)).await
     }
 
     /// Runs `searchKnn` (unfiltered, width `k`) for each of the queries
     /// packed row after row in `queries` entirely inside C++, one FFI call
     /// for all: the reference the FFI-cost benchmark compares per-query
-    /// calls ([`HnswlibIndex::search_raw`]) with. Queries are used as given
+    /// calls ([`HnswlibEngine::search_raw`]) with. Queries are used as given
     /// (for `Cosine`, pass them normalised). Returns a checksum of the labels.
     pub fn search_loop_in_cpp(&self, queries: &[f32], k: usize) -> Result<u64> {
-        for q in queries.chunks(self.spec.dim) {
-            check_vector(&self.spec, q)?;
+        let spec = self.handle.spec();
+        if queries.len() % spec.dim != 0 {
+            return Err(Error::InvalidArgument(
+                "queries are not whole rows of dim".into(),
+            ));
         }
-        let _r = self.inner.read();
-        self.inner
-            .hnsw
+        for q in queries.chunks(spec.dim) {
+            check_vector(spec, q)?;
+        }
+        self.handle
+            .read()
             .search_loop(queries, k)
             .map_err(|e| ffi_err("searching", e))
     }
@@ -160,25 +132,23 @@ impl HnswlibIndex {
     /// used as given (for `Cosine`, pass it normalised). Returns a checksum
     /// of the labels found.
     pub fn search_raw(&self, query: &[f32], k: usize) -> Result<u64> {
-        check_vector(&self.spec, query)?;
+        check_vector(self.handle.spec(), query)?;
         const STACK: usize = 32;
         let blank = bridge::Hit {
             id: 0,
             distance: 0.0,
         };
+        let hnsw = self.handle.read();
         let mut stack = [blank; STACK];
         let mut heap = Vec::new();
         let out: &mut [bridge::Hit] = if k <= STACK {
             &mut stack[..k]
         } else {
             // No more hits than slots can come back: never allocate for more.
-            heap.resize(k.min(self.inner.hnsw.element_count()), blank);
+            heap.resize(k.min(hnsw.element_count()), blank);
             &mut heap
         };
-        let _r = self.inner.read();
-        let n = self
-            .inner
-            .hnsw
+        let n = hnsw
             .search_into(query, k, out)
             .map_err(|e| ffi_err("searching", e))?;
         Ok(out[..n.min(out.len())]
@@ -188,288 +158,237 @@ impl HnswlibIndex {
     }
 }
 
-impl Inner {
-    pub(crate) fn read(&self) -> RwLockReadGuard<'_, ()> {
-        self.mode.read().unwrap_or_else(|e| e.into_inner())
-    }
+fn state(hnsw: &bridge::Hnsw, id: u64) -> Result<LabelState> {
+    hnsw.label_state(id)
+        .map_err(|e| ffi_err("looking up an id", e))
+}
 
-    fn write(&self) -> RwLockWriteGuard<'_, ()> {
-        self.mode.write().unwrap_or_else(|e| e.into_inner())
-    }
+fn live(hnsw: &bridge::Hnsw) -> usize {
+    hnsw.element_count().saturating_sub(hnsw.deleted_count())
+}
 
-    fn state(&self, id: u64) -> Result<u8> {
-        self.hnsw
-            .label_state(id)
-            .map_err(|e| ffi_err("looking up an id", e))
+/// Grows capacity (doubling) so `new_labels` labels that are not in the
+/// index fit: they fill deleted slots first, then new ones.
+fn reserve(hnsw: &Writing<'_>, new_labels: usize) -> Result<()> {
+    let extra = new_labels.saturating_sub(hnsw.deleted_count());
+    let need = hnsw.element_count().saturating_add(extra);
+    let max = hnsw.max_elements();
+    if need > max {
+        let target = need.max(max.saturating_mul(2)).max(MIN_CAPACITY);
+        hnsw.resize(target)
+            .map_err(|e| ffi_err(&format!("growing to {target} slots"), e))?;
     }
+    Ok(())
+}
 
-    /// Grows capacity (doubling) so `new_labels` labels that are not in the
-    /// index fit: they fill deleted slots first, then new ones. Needs the
-    /// write side (`resizeIndex` is not thread-safe).
-    fn reserve(&self, new_labels: usize) -> Result<()> {
-        let h = &self.hnsw;
-        let extra = new_labels.saturating_sub(h.deleted_count());
-        let need = h.element_count().saturating_add(extra);
-        let max = h.max_elements();
-        if need > max {
-            let target = need.max(max.saturating_mul(2)).max(MIN_CAPACITY);
-            h.resize(target)
-                .map_err(|e| ffi_err(&format!("growing to {target} slots"), e))?;
+/// Adds prepared vectors under distinct ids.
+fn upsert(handle: &Handle, ids: &[u64], vectors: &[Vec<f32>]) -> Result<()> {
+    let hnsw = handle.write();
+    // A deleted label is revived in place before the parallel part:
+    // addPoint refuses to update a deleted label when slot reuse is on,
+    // and a reused slot must never be one of this batch's labels.
+    let mut fresh = Vec::with_capacity(ids.len());
+    for &id in ids {
+        let state = state(&hnsw, id)?;
+        if state == LabelState::Deleted {
+            hnsw.unmark_deleted(id)
+                .map_err(|e| ffi_err("reviving a deleted id", e))?;
         }
-        Ok(())
+        fresh.push(state == LabelState::Absent);
     }
+    reserve(&hnsw, fresh.iter().filter(|&&f| f).count())?;
 
-    /// Adds already validated vectors, as `add` one by one in order would.
-    fn upsert(&self, ids: &[u64], vectors: &[Vec<f32>]) -> Result<()> {
-        // The last of equal ids wins: only it is added.
-        let mut last: IdMap<usize> = IdMap::default();
-        last.reserve(ids.len());
-        for (i, &id) in ids.iter().enumerate() {
-            last.insert(id, i);
+    let threads = if ids.len() < PARALLEL_MIN {
+        1
+    } else {
+        handle.spec().effective_threads()
+    };
+    let failure: Mutex<Option<Error>> = Mutex::new(None);
+    exec::parallel_for(threads, ids.len(), |i| {
+        // A new label takes a deleted slot if there is one; an existing
+        // label is updated in place (replace_deleted on an existing label
+        // would leave its old slot live beside the new one).
+        if let Err(e) = hnsw.add_point(&vectors[i], ids[i], fresh[i]) {
+            let mut f = failure.lock().unwrap_or_else(|p| p.into_inner());
+            f.get_or_insert_with(|| ffi_err(&format!("adding id {}", ids[i]), e));
         }
-        let order: Vec<usize> = (0..ids.len())
-            .filter(|&i| last.get(&ids[i]) == Some(&i))
-            .collect();
-
-        let _w = self.write();
-        // A deleted label is revived in place before the parallel part:
-        // addPoint refuses to update a deleted label when slot reuse is on,
-        // and a reused slot must never be one of this batch's labels.
-        let mut fresh = Vec::with_capacity(order.len());
-        for &i in &order {
-            let state = self.state(ids[i])?;
-            if state == DELETED {
-                self.hnsw
-                    .unmark_deleted(ids[i])
-                    .map_err(|e| ffi_err("reviving a deleted id", e))?;
-            }
-            fresh.push(state == ABSENT);
-        }
-        self.reserve(fresh.iter().filter(|&&f| f).count())?;
-
-        let threads = if order.len() < PARALLEL_MIN {
-            1
-        } else {
-            self.spec.effective_threads()
-        };
-        let failure: Mutex<Option<Error>> = Mutex::new(None);
-        exec::parallel_for(threads, order.len(), |j| {
-            let i = order[j];
-            let v = prepared(self.spec.metric, &vectors[i]);
-            // A new label takes a deleted slot if there is one; an existing
-            // label is updated in place (replace_deleted on an existing
-            // label would leave its old slot live beside the new one).
-            if let Err(e) = self.hnsw.add_point(&v, ids[i], fresh[j]) {
-                let mut f = failure.lock().unwrap_or_else(|p| p.into_inner());
-                f.get_or_insert_with(|| ffi_err(&format!("adding id {}", ids[i]), e));
-            }
-        });
-        match failure.into_inner().unwrap_or_else(|p| p.into_inner()) {
-            Some(e) => Err(e),
-            None => Ok(()),
-        }
-    }
-
-    fn delete(&self, id: u64) -> Result<bool> {
-        let _w = self.write();
-        if self.state(id)? != LIVE {
-            return Ok(false);
-        }
-        self.hnsw
-            .mark_deleted(id)
-            .map_err(|e| ffi_err("deleting", e))?;
-        Ok(true)
-    }
-
-    fn live(&self) -> usize {
-        self.hnsw
-            .element_count()
-            .saturating_sub(self.hnsw.deleted_count())
-    }
-
-    /// The search itself; the caller holds the read side.
-    fn search(&self, query: &[f32], k: usize, params: &SearchParams) -> Result<Vec<Neighbor>> {
-        let live = self.live();
-        if k == 0 || live == 0 {
-            return Ok(Vec::new());
-        }
-        let q = prepared(self.spec.metric, query);
-        let width = params.ef.unwrap_or(self.spec.ef_search).max(k);
-        // "Small is exact": a walk as wide as the index (or the allow-list)
-        // would visit everything anyway, and only a scan is sure to be exact.
-        let hits = match &params.filter {
-            None if width >= live => {
-                let everyone = AllowList(vecsearch_core::Filter::default());
-                self.hnsw
-                    .scan(&q, k, false, &everyone)
-                    .map_err(|e| ffi_err("scanning", e))?
-            }
-            None => self.widening(k.min(live), width, |w| self.hnsw.search(&q, w), None, &q, k)?,
-            Some(f)
-                if f.len() <= SMALL_FILTER
-                    || f.len() <= width
-                    || width >= live
-                    || f.len().saturating_mul(FILTER_SCAN_SHARE) <= live =>
-            {
-                let ids: Vec<u64> = f.ids().collect();
-                self.hnsw
-                    .distances_to(&q, &ids)
-                    .map_err(|e| ffi_err("scanning the filter's ids", e))?
-            }
-            Some(f) => {
-                let allow = AllowList(f.clone());
-                self.widening(
-                    k.min(f.len()),
-                    width,
-                    |w| self.hnsw.search_filtered(&q, w, &allow),
-                    Some(&allow),
-                    &q,
-                    k,
-                )?
-            }
-        };
-        let mut out: Vec<Neighbor> = hits
-            .into_iter()
-            .map(|h| Neighbor {
-                id: h.id,
-                distance: h.distance,
-            })
-            .collect();
-        sort_neighbors(&mut out);
-        out.truncate(k);
-        Ok(out)
-    }
-
-    /// Searches with `width`, doubling it while fewer than `target` hits come
-    /// back (small ef, many deleted or filtered-out nodes); once the width
-    /// covers every slot, an exact scan settles it, so a sparse or
-    /// disconnected graph still yields `min(k, admitted)`.
-    fn widening(
-        &self,
-        target: usize,
-        mut width: usize,
-        search: impl Fn(usize) -> std::result::Result<Vec<bridge::Hit>, cxx::Exception>,
-        allow: Option<&AllowList>,
-        q: &[f32],
-        k: usize,
-    ) -> Result<Vec<bridge::Hit>> {
-        let slots = self.hnsw.element_count();
-        loop {
-            let hits = search(width).map_err(|e| ffi_err("searching", e))?;
-            if hits.len() >= target {
-                return Ok(hits);
-            }
-            if width >= slots {
-                break;
-            }
-            width = width.saturating_mul(2).min(slots);
-        }
-        let everyone = AllowList(vecsearch_core::Filter::default());
-        let (filtered, allow) = match allow {
-            Some(a) => (true, a),
-            None => (false, &everyone),
-        };
-        self.hnsw
-            .scan(q, k, filtered, allow)
-            .map_err(|e| ffi_err("scanning", e))
+    });
+    match failure.into_inner().unwrap_or_else(|p| p.into_inner()) {
+        Some(e) => Err(e),
+        None => Ok(()),
     }
 }
 
+/// One search of a prepared query (`k >= 1`, `width >= k`).
+fn search(
+    hnsw: &Reading<'_>,
+    q: &[f32],
+    k: usize,
+    width: usize,
+    filter: Option<&Filter>,
+) -> Result<Vec<Neighbor>> {
+    let live = live(hnsw);
+    if live == 0 {
+        return Ok(Vec::new());
+    }
+    // "Small is exact": a walk as wide as the index (or the allow-list)
+    // would visit everything anyway, and only a scan is sure to be exact.
+    let hits = match filter {
+        None if width >= live => {
+            let everyone = AllowList(Filter::default());
+            hnsw.scan(q, k, false, &everyone)
+                .map_err(|e| ffi_err("scanning", e))?
+        }
+        None => widening(hnsw, k.min(live), width, |w| hnsw.search(q, w), None, q, k)?,
+        Some(f)
+            if f.len() <= SMALL_FILTER
+                || f.len() <= width
+                || width >= live
+                || f.len().saturating_mul(FILTER_SCAN_SHARE) <= live =>
+        {
+            let ids: Vec<u64> = f.ids().collect();
+            hnsw.distances_to(q, &ids)
+                .map_err(|e| ffi_err("scanning the filter's ids", e))?
+        }
+        Some(f) => {
+            let allow = AllowList(f.clone());
+            widening(
+                hnsw,
+                k.min(f.len()),
+                width,
+                |w| hnsw.search_filtered(q, w, &allow),
+                Some(&allow),
+                q,
+                k,
+            )?
+        }
+    };
+    Ok(hits
+        .into_iter()
+        .map(|h| Neighbor {
+            id: h.id,
+            distance: h.distance,
+        })
+        .collect())
+}
+
+/// Searches with `width`, doubling it while fewer than `target` hits come
+/// back (small ef, many deleted or filtered-out nodes); once the width
+/// covers every slot, an exact scan settles it, so a sparse or disconnected
+/// graph still yields `min(k, admitted)`.
+fn widening(
+    hnsw: &Reading<'_>,
+    target: usize,
+    mut width: usize,
+    search: impl Fn(usize) -> std::result::Result<Vec<bridge::Hit>, cxx::Exception>,
+    allow: Option<&AllowList>,
+    q: &[f32],
+    k: usize,
+) -> Result<Vec<bridge::Hit>> {
+    let slots = hnsw.element_count();
+    loop {
+        let hits = search(width).map_err(|e| ffi_err("searching", e))?;
+        if hits.len() >= target {
+            return Ok(hits);
+        }
+        if width >= slots {
+            break;
+        }
+        width = width.saturating_mul(2).min(slots);
+    }
+    let everyone = AllowList(Filter::default());
+    let (filtered, allow) = match allow {
+        Some(a) => (true, a),
+        None => (false, &everyone),
+    };
+    hnsw.scan(q, k, filtered, allow)
+        .map_err(|e| ffi_err("scanning", e))
+}
+
 #[async_trait]
-impl VectorIndex for HnswlibIndex {
+impl Engine for HnswlibEngine {
     fn backend(&self) -> &str {
         "hnswlib"
     }
 
     fn spec(&self) -> &IndexSpec {
-        &self.spec
+        self.handle.spec()
     }
 
     fn capabilities(&self) -> Capabilities {
         Capabilities::local_full()
     }
 
-    async fn add(&self, id: u64, vector: &[f32]) -> Result<()> {
-        check_vector(&self.spec, vector)?;
-        self.inner.upsert(
-            std::slice::from_ref(&id),
-            std::slice::from_ref(&vector.to_vec()),
-        )
-    }
-
-    async fn add_batch(&self, ids: &[u64], vectors: &[Vec<f32>]) -> Result<()> {
-        check_batch(&self.spec, u64::MAX, ids, vectors)?;
-        if ids.is_empty() {
-            return Ok(());
+    async fn upsert(&self, ids: Vec<u64>, vectors: Vec<Vec<f32>>) -> Result<()> {
+        if ids.len() < PARALLEL_MIN {
+            return upsert(&self.handle, &ids, &vectors);
         }
-        let inner = Arc::clone(&self.inner);
-        let (ids, vectors) = (ids.to_vec(), vectors.to_vec());
-        exec::offload(move || inner.upsert(&ids, &vectors)).await
+        let handle = Arc::clone(&self.handle);
+        exec::offload(move || upsert(&handle, &ids, &vectors)).await
     }
 
-    async fn delete(&self, id: u64) -> Result<bool> {
-        self.inner.delete(id)
+    async fn remove(&self, id: u64) -> Result<bool> {
+        let hnsw = self.handle.write();
+        if state(&hnsw, id)? != LabelState::Live {
+            return Ok(false);
+        }
+        hnsw.mark_deleted(id).map_err(|e| ffi_err("deleting", e))?;
+        Ok(true)
     }
 
-    async fn get(&self, id: u64) -> Result<Option<Vec<f32>>> {
-        let _r = self.inner.read();
-        if self.inner.state(id)? != LIVE {
+    async fn fetch(&self, id: u64) -> Result<Option<Vec<f32>>> {
+        let hnsw = self.handle.read();
+        if state(&hnsw, id)? != LabelState::Live {
             return Ok(None);
         }
-        self.inner
-            .hnsw
-            .get_vector(id)
+        hnsw.get_vector(id)
             .map(Some)
             .map_err(|e| ffi_err("reading a vector", e))
     }
 
-    async fn len(&self) -> Result<usize> {
-        let _r = self.inner.read();
-        Ok(self.inner.live())
+    async fn contains(&self, id: u64) -> Result<bool> {
+        Ok(state(&self.handle.read(), id)? == LabelState::Live)
     }
 
-    async fn search(
-        &self,
-        query: &[f32],
-        k: usize,
-        params: &SearchParams,
-    ) -> Result<Vec<Neighbor>> {
-        check_vector(&self.spec, query)?;
-        let _r = self.inner.read();
-        self.inner.search(query, k, params)
+    async fn count(&self) -> Result<usize> {
+        Ok(live(&self.handle.read()))
     }
 
-    async fn search_batch(
+    async fn knn(
         &self,
-        queries: &[Vec<f32>],
+        queries: Vec<Vec<f32>>,
         k: usize,
-        params: &SearchParams,
+        ef: usize,
+        filter: Option<&Filter>,
     ) -> Result<Vec<Vec<Neighbor>>> {
-        check_queries(&self.spec, queries)?;
-        let inner = Arc::clone(&self.inner);
-        let (queries, params) = (queries.to_vec(), params.clone());
+        if let [q] = queries.as_slice() {
+            return Ok(vec![search(&self.handle.read(), q, k, ef, filter)?]);
+        }
+        let handle = Arc::clone(&self.handle);
+        let filter = filter.cloned();
         exec::offload(move || {
             let threads = if queries.len() < PARALLEL_MIN {
                 1
             } else {
-                inner.spec.effective_threads()
+                handle.spec().effective_threads()
             };
-            let _r = inner.read();
-            exec::parallel_map(threads, &queries, |q| inner.search(q, k, &params))
-                .into_iter()
-                .collect()
+            let hnsw = handle.read();
+            exec::parallel_map(threads, &queries, |q| {
+                search(&hnsw, q, k, ef, filter.as_ref())
+            })
+            .into_iter()
+            .collect()
         })
         .await
     }
 
     async fn save(&self, path: &Path) -> Result<()> {
-        let inner = Arc::clone(&self.inner);
+        let handle = Arc::clone(&self.handle);
         let path = path.to_path_buf();
-        exec::offload(move || crate::files::save(&inner, &path)).await
+        exec::offload(move || crate::files::save(&handle, &path)).await
     }
 
     fn memory_bytes(&self) -> Option<usize> {
-        let _r = self.inner.read();
-        Some(self.inner.hnsw.memory_bytes())
+        Some(self.handle.read().memory_bytes())
     }
 }

@@ -1,12 +1,13 @@
 //! The `hnswlib` backend: hnswlib 0.8.0 (header-only C++) through `cxx`.
 //!
-//! [`HnswlibIndex`] keeps the whole `VectorIndex` contract on top of
+//! [`HnswlibIndex`] (the core's front door over [`HnswlibEngine`]) keeps
+//! the whole `VectorIndex` contract on top of
 //! `hnswlib::HierarchicalNSW<float>`: upserts, deletes whose slots are
 //! reused, allow-list filters, batches on every core, growth without a fixed
 //! capacity, the four metrics (Jaccard through our own space), and an `Err`
 //! instead of an abort for every C++ exception. Files are the project's
-//! envelope around hnswlib's own stream, and [`HnswlibIndex::import_hnswlib_file`]
-//! / [`HnswlibIndex::export_hnswlib_file`] read and write hnswlib's bare
+//! envelope around hnswlib's own stream, and [`HnswlibEngine::import_hnswlib_file`]
+//! / [`HnswlibEngine::export_hnswlib_file`] read and write hnswlib's bare
 //! `saveIndex` format for interop; every file is validated field by field
 //! before hnswlib reads it.
 //!
@@ -18,9 +19,10 @@
 mod ffi;
 mod files;
 mod format;
+mod handle;
 mod index;
 
-pub use index::HnswlibIndex;
+pub use index::{HnswlibEngine, HnswlibIndex};
 
 /// The C++ flags the shim (and so hnswlib) was compiled with: `-O3
 /// -march=native` by default, `-O3` alone for a portable build

@@ -50,16 +50,17 @@ class JaccardSpace : public hnswlib::SpaceInterface<float> {
     size_t dim_;
 };
 
-std::unique_ptr<hnswlib::SpaceInterface<float>> make_space(uint32_t space, size_t dim) {
+std::unique_ptr<hnswlib::SpaceInterface<float>> make_space(Space space, size_t dim) {
     switch (space) {
-    case 0:
+    case Space::L2:
         return std::make_unique<hnswlib::L2Space>(dim);
-    case 1:
+    case Space::InnerProduct:
         return std::make_unique<hnswlib::InnerProductSpace>(dim);
-    case 2:
+    case Space::Jaccard:
         return std::make_unique<JaccardSpace>(dim);
     default:
-        throw std::invalid_argument("unknown space code " + std::to_string(space));
+        throw std::invalid_argument("unknown space code " +
+                                std::to_string(static_cast<unsigned>(space)));
     }
 }
 
@@ -91,7 +92,7 @@ Hnsw::Hnsw(std::unique_ptr<hnswlib::SpaceInterface<float>> space,
 
 Hnsw::~Hnsw() = default;
 
-std::unique_ptr<Hnsw> new_index(uint32_t space, size_t dim, size_t capacity, size_t m,
+std::unique_ptr<Hnsw> new_index(Space space, size_t dim, size_t capacity, size_t m,
                                 size_t ef_construction, size_t seed) {
     auto s = make_space(space, dim);
     auto index = std::make_unique<hnswlib::HierarchicalNSW<float>>(
@@ -102,7 +103,7 @@ std::unique_ptr<Hnsw> new_index(uint32_t space, size_t dim, size_t capacity, siz
     return std::make_unique<Hnsw>(std::move(s), std::move(index));
 }
 
-std::unique_ptr<Hnsw> load_index(uint32_t space, size_t dim, rust::Str path, size_t capacity) {
+std::unique_ptr<Hnsw> load_index(Space space, size_t dim, rust::Str path, size_t capacity) {
     auto s = make_space(space, dim);
     auto index = std::make_unique<hnswlib::HierarchicalNSW<float>>(
         s.get(), std::string(path), /*nmslib=*/false, capacity,
@@ -117,11 +118,11 @@ void Hnsw::check_dim(rust::Slice<const float> v) const {
     }
 }
 
-uint8_t Hnsw::label_state(uint64_t label) const {
+LabelState Hnsw::label_state(uint64_t label) const {
     std::unique_lock<std::mutex> lock(index_->label_lookup_lock);
     auto it = index_->label_lookup_.find(label);
-    if (it == index_->label_lookup_.end()) return 0;
-    return index_->isMarkedDeleted(it->second) ? 2 : 1;
+    if (it == index_->label_lookup_.end()) return LabelState::Absent;
+    return index_->isMarkedDeleted(it->second) ? LabelState::Deleted : LabelState::Live;
 }
 
 void Hnsw::unmark_deleted(uint64_t label) const { index_->unmarkDelete(label); }

@@ -18,6 +18,9 @@ namespace vecsearch {
 
 struct Hit;
 struct AllowList;
+// Shared enums defined by the bridge (ffi.rs), both `#[repr(u8)]`.
+enum class Space : uint8_t;
+enum class LabelState : uint8_t;
 
 class Hnsw {
   public:
@@ -25,7 +28,7 @@ class Hnsw {
          std::unique_ptr<hnswlib::HierarchicalNSW<float>> index);
     ~Hnsw();
 
-    uint8_t label_state(uint64_t label) const;
+    LabelState label_state(uint64_t label) const;
     void unmark_deleted(uint64_t label) const;
     void add_point(rust::Slice<const float> vector, uint64_t label, bool replace_deleted) const;
     void mark_deleted(uint64_t label) const;
@@ -58,8 +61,8 @@ class Hnsw {
     std::unique_ptr<hnswlib::HierarchicalNSW<float>> index_;
 };
 
-std::unique_ptr<Hnsw> new_index(uint32_t space, size_t dim, size_t capacity, size_t m,
+std::unique_ptr<Hnsw> new_index(Space space, size_t dim, size_t capacity, size_t m,
                                 size_t ef_construction, size_t seed);
-std::unique_ptr<Hnsw> load_index(uint32_t space, size_t dim, rust::Str path, size_t capacity);
+std::unique_ptr<Hnsw> load_index(Space space, size_t dim, rust::Str path, size_t capacity);
 
 }  // namespace vecsearch

@@ -58,13 +58,16 @@ fn good_stream(dir: &Scratch) -> Vec<u8> {
         block_on(idx.delete(id)).unwrap();
     }
     let p = dir.path("good.hnsw");
-    block_on(idx.export_hnswlib_file(&p)).unwrap();
+    block_on(idx.engine().export_hnswlib_file(&p)).unwrap();
     std::fs::read(p).unwrap()
 }
 
 fn import(path: &Path, bytes: &[u8]) -> vecsearch_core::Result<HnswlibIndex> {
     std::fs::write(path, bytes).unwrap();
-    block_on(HnswlibIndex::import_hnswlib_file(path, spec()))
+    block_on(vecsearch_hnswlib::HnswlibEngine::import_hnswlib_file(
+        path,
+        spec(),
+    ))
 }
 
 fn put_u64(b: &mut [u8], at: usize, v: u64) {

@@ -159,7 +159,11 @@ fn files_cross_both_ways() {
             ],
         );
         let spec = IndexSpec::new(dim, metric);
-        let imported = block_on(HnswlibIndex::import_hnswlib_file(&theirs, spec.clone())).unwrap();
+        let imported = block_on(vecsearch_hnswlib::HnswlibEngine::import_hnswlib_file(
+            &theirs,
+            spec.clone(),
+        ))
+        .unwrap();
         assert_eq!(
             block_on(imported.len()).unwrap(),
             n - n.div_ceil(10),
@@ -182,7 +186,7 @@ fn files_cross_both_ways() {
         }
         block_on(ours.add(1, &rows[2])).unwrap();
         let exported = dir.join(format!("ours-{space}.hnsw"));
-        block_on(ours.export_hnswlib_file(&exported)).unwrap();
+        block_on(ours.engine().export_hnswlib_file(&exported)).unwrap();
         same_sets(
             &hnswlib_answers(&tool, &exported, space, dim, &qpath),
             &our_answers(&ours, &queries),

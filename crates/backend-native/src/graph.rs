@@ -20,9 +20,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use vecsearch_core::distance::DistanceFn;
-use vecsearch_core::{
-    exec, sort_neighbors, Filter, IdMap, IndexSpec, Metric, Neighbor, Result, TopK,
-};
+use vecsearch_core::{exec, sort_neighbors, Filter, IndexSpec, Metric, Neighbor, Result, TopK};
 
 use crate::links;
 use crate::storage::{Job, Store, NONE};
@@ -767,17 +765,4 @@ fn unpack(x: u64) -> Option<Entry> {
         slot: x as u32,
         level: ((x >> 32) - 1) as usize,
     })
-}
-
-/// The positions of the last occurrence of every id, in order: a batch with
-/// repeated ids equals its adds one by one.
-pub(crate) fn last_occurrences(ids: &[u64]) -> Vec<usize> {
-    let mut seen: IdMap<()> = IdMap::default();
-    seen.reserve(ids.len());
-    let mut keep: Vec<usize> = (0..ids.len())
-        .rev()
-        .filter(|&i| seen.insert(ids[i], ()).is_none())
-        .collect();
-    keep.reverse();
-    keep
 }

@@ -26,6 +26,10 @@
 //! (hnswlib's replace-deleted idea), so churn keeps memory bounded. An
 //! upsert writes the new vector in place and repairs the same way.
 //!
+//! [`NativeEngine`] implements the core's narrow `Engine` trait; the index
+//! users hold, [`NativeIndex`], is the core's front door over it (every
+//! check of the contract, once for all backends).
+//!
 //! ```
 //! use vecsearch_core::{Blocking, IndexSpec, Metric, SearchParams};
 //! use vecsearch_native::NativeIndex;
@@ -55,9 +59,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use vecsearch_core::distance::{distance_fn, prepare};
-use vecsearch_core::validate::{check_batch, check_queries, check_vector};
-use vecsearch_core::{exec, Capabilities, IndexSpec, Neighbor, Result, SearchParams, VectorIndex};
+use vecsearch_core::distance::distance_fn;
+use vecsearch_core::{
+    exec, Capabilities, Create, Engine, Filter, Index, IndexSpec, Neighbor, Open, Result,
+};
 
 use crate::graph::Graph;
 use crate::storage::Store;
@@ -70,36 +75,43 @@ const SEED: u64 = 0x5EED_0F4E_57AB;
 /// spec asking for a million must not make a call fail to spawn them.
 const MAX_THREADS: usize = 256;
 
-/// An HNSW index held in memory, saved to and opened from files.
-pub struct NativeIndex {
+/// The native index: [`NativeEngine`] behind the core's front door.
+pub type NativeIndex = Index<NativeEngine>;
+
+/// An HNSW graph held in memory, saved to and opened from files.
+pub struct NativeEngine {
     spec: IndexSpec,
     inner: Arc<Graph>,
 }
 
-impl NativeIndex {
+impl Create for NativeEngine {
     /// An empty index for `spec` (every metric is served).
-    pub fn new(spec: IndexSpec) -> Result<Self> {
-        spec.validate()?;
+    fn create(spec: IndexSpec) -> Result<Self> {
         let store = Store::new(spec.dim, spec.m, spec.capacity, SEED);
         let graph = Graph::new(spec.clone(), distance_fn(spec.metric), store, None);
-        Ok(NativeIndex {
+        Ok(NativeEngine {
             spec,
             inner: Arc::new(graph),
         })
     }
+}
 
-    /// Opens an index saved with [`VectorIndex::save`]. The file's dim and
-    /// metric must match `spec`'s; M and ef_construction are the file's (the
-    /// graph was built with them), ef_search and threads are `spec`'s.
-    pub async fn open(path: &Path, spec: IndexSpec) -> Result<Self> {
+#[async_trait]
+impl Open for NativeEngine {
+    /// Opens an index saved by [`Engine::save`]. The file's dim and metric
+    /// must match `spec`'s; M and ef_construction are the file's (the graph
+    /// was built with them), ef_search and threads are `spec`'s.
+    async fn open(path: &Path, spec: IndexSpec) -> Result<Self> {
         let path = path.to_path_buf();
         let graph = exec::offload(move || persist::load(&path, spec)).await?;
-        Ok(NativeIndex {
+        Ok(NativeEngine {
             spec: graph.spec.clone(),
             inner: Arc::new(graph),
         })
     }
+}
 
+impl NativeEngine {
     /// The live ids that a search could never reach from the entry point
     /// (a walk of the bottom level's links). The engine links back every
     /// node it leaves without an in-link, so this is empty in practice; it
@@ -113,13 +125,13 @@ impl NativeIndex {
             .collect()
     }
 
-    fn ef(&self, params: &SearchParams) -> usize {
-        params.ef.unwrap_or(self.spec.ef_search)
+    fn threads(&self) -> usize {
+        self.spec.effective_threads().min(MAX_THREADS)
     }
 }
 
 #[async_trait]
-impl VectorIndex for NativeIndex {
+impl Engine for NativeEngine {
     fn backend(&self) -> &str {
         "native"
     }
@@ -132,67 +144,45 @@ impl VectorIndex for NativeIndex {
         Capabilities::local_full()
     }
 
-    async fn add(&self, id: u64, vector: &[f32]) -> Result<()> {
-        check_vector(&self.spec, vector)?;
-        let v = prepare(self.spec.metric, vector);
-        self.inner.add(&[id], &[v], 1)
+    async fn upsert(&self, ids: Vec<u64>, vectors: Vec<Vec<f32>>) -> Result<()> {
+        if ids.len() == 1 {
+            // One vector links on the caller's thread: a worker costs more.
+            return self.inner.add(&ids, &vectors, 1);
+        }
+        let (inner, threads) = (Arc::clone(&self.inner), self.threads());
+        exec::offload(move || inner.add(&ids, &vectors, threads)).await
     }
 
-    async fn add_batch(&self, ids: &[u64], vectors: &[Vec<f32>]) -> Result<()> {
-        check_batch(&self.spec, u64::MAX, ids, vectors)?;
-        let keep = graph::last_occurrences(ids);
-        let ids: Vec<u64> = keep.iter().map(|&i| ids[i]).collect();
-        let vectors: Vec<Vec<f32>> = keep.iter().map(|&i| vectors[i].clone()).collect();
-        let inner = Arc::clone(&self.inner);
-        exec::offload(move || {
-            let threads = inner.spec.effective_threads().min(MAX_THREADS);
-            let metric = inner.spec.metric;
-            let prepared = exec::parallel_map(threads, &vectors, |v| prepare(metric, v));
-            drop(vectors);
-            inner.add(&ids, &prepared, threads)
-        })
-        .await
-    }
-
-    async fn delete(&self, id: u64) -> Result<bool> {
+    async fn remove(&self, id: u64) -> Result<bool> {
         Ok(self.inner.delete(id))
     }
 
-    async fn get(&self, id: u64) -> Result<Option<Vec<f32>>> {
+    async fn fetch(&self, id: u64) -> Result<Option<Vec<f32>>> {
         Ok(self.inner.get(id))
     }
 
-    async fn len(&self) -> Result<usize> {
+    async fn contains(&self, id: u64) -> Result<bool> {
+        Ok(self.inner.read().slot_of.contains_key(&id))
+    }
+
+    async fn count(&self) -> Result<usize> {
         Ok(self.inner.read().live())
     }
 
-    async fn search(
+    async fn knn(
         &self,
-        query: &[f32],
+        queries: Vec<Vec<f32>>,
         k: usize,
-        params: &SearchParams,
-    ) -> Result<Vec<Neighbor>> {
-        check_vector(&self.spec, query)?;
-        let q = prepare(self.spec.metric, query);
-        Ok(self
-            .inner
-            .search(&q, k, self.ef(params), params.filter.as_ref()))
-    }
-
-    async fn search_batch(
-        &self,
-        queries: &[Vec<f32>],
-        k: usize,
-        params: &SearchParams,
+        ef: usize,
+        filter: Option<&Filter>,
     ) -> Result<Vec<Vec<Neighbor>>> {
-        check_queries(&self.spec, queries)?;
-        let inner = Arc::clone(&self.inner);
-        let (queries, ef, filter) = (queries.to_vec(), self.ef(params), params.filter.clone());
+        if let [q] = queries.as_slice() {
+            return Ok(vec![self.inner.search(q, k, ef, filter)]);
+        }
+        let (inner, threads, filter) = (Arc::clone(&self.inner), self.threads(), filter.cloned());
         exec::offload(move || {
-            let threads = inner.spec.effective_threads().min(MAX_THREADS);
-            let metric = inner.spec.metric;
             Ok(exec::parallel_map(threads, &queries, |q| {
-                inner.search(&prepare(metric, q), k, ef, filter.as_ref())
+                inner.search(q, k, ef, filter.as_ref())
             }))
         })
         .await

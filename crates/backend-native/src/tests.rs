@@ -183,7 +183,7 @@ fn churn_reuses_slots_keeps_memory_and_recall() {
     let ids: Vec<u64> = (0..n as u64).collect();
     idx.add_batch(&ids, &rows[..n]).unwrap();
     let before = idx.inner().memory_bytes().unwrap();
-    let nodes_before = idx.inner().inner.read().len();
+    let nodes_before = idx.inner().engine().inner.read().len();
     let mut live: Vec<usize> = (0..n).collect();
     let mut rng = Rng::new(1);
     let mut next = n;
@@ -200,7 +200,7 @@ fn churn_reuses_slots_keeps_memory_and_recall() {
         live.extend(fresh);
     }
     assert_eq!(
-        idx.inner().inner.read().len(),
+        idx.inner().engine().inner.read().len(),
         nodes_before,
         "slots were not reused"
     );
@@ -216,7 +216,7 @@ fn churn_reuses_slots_keeps_memory_and_recall() {
 
 /// Nodes whose level-0 list holds `slot`.
 fn in_links(idx: &Blocking<NativeIndex>, slot: u32) -> Vec<u32> {
-    let st = idx.inner().inner.read();
+    let st = idx.inner().engine().inner.read();
     let mut buf = Vec::new();
     (0..st.len() as u32)
         .filter(|&n| {
@@ -228,7 +228,7 @@ fn in_links(idx: &Blocking<NativeIndex>, slot: u32) -> Vec<u32> {
 
 /// The level-0 list of `slot`.
 fn list_of(idx: &Blocking<NativeIndex>, slot: u32) -> Vec<u32> {
-    let st = idx.inner().inner.read();
+    let st = idx.inner().engine().inner.read();
     let mut buf = Vec::new();
     crate::links::read(st.list(slot, 0), &mut buf);
     buf
@@ -245,7 +245,14 @@ fn a_reused_slot_gives_its_old_in_linkers_a_replacement() {
     let victims = [5usize, 700, 1400, 2100, 2800];
     let (mut checked, mut replaced) = (0, 0);
     for (k, &i) in victims.iter().enumerate() {
-        let slot = *idx.inner().inner.read().slot_of.get(&d.ids[i]).unwrap();
+        let slot = *idx
+            .inner()
+            .engine()
+            .inner
+            .read()
+            .slot_of
+            .get(&d.ids[i])
+            .unwrap();
         let old_in = in_links(&idx, slot);
         let before: Vec<Vec<u32>> = old_in.iter().map(|&n| list_of(&idx, n)).collect();
         idx.delete(d.ids[i]).unwrap();
@@ -254,6 +261,7 @@ fn a_reused_slot_gives_its_old_in_linkers_a_replacement() {
             .unwrap();
         assert_eq!(
             *idx.inner()
+                .engine()
                 .inner
                 .read()
                 .slot_of
@@ -425,9 +433,9 @@ fn open_answers_as_before_and_keeps_deletions_and_parameters() {
         );
     }
     // Deleted slots are reused after open, too.
-    let nodes = opened.inner().inner.read().len();
+    let nodes = opened.inner().engine().inner.read().len();
     opened.add(7_000_001, &d.points[0]).unwrap();
-    assert_eq!(opened.inner().inner.read().len(), nodes);
+    assert_eq!(opened.inner().engine().inner.read().len(), nodes);
     let wrong =
         vecsearch_core::exec::block_on(NativeIndex::open(&path, IndexSpec::new(10, Metric::L2)));
     assert!(matches!(wrong, Err(Error::InvalidArgument(_))));
@@ -784,7 +792,7 @@ fn nothing_is_orphaned_upsert_repro() {
     )
     .unwrap();
     idx.add(594, &[0.0; 8]).unwrap();
-    assert_eq!(idx.inner().unreachable_ids(), Vec::<u64>::new());
+    assert_eq!(idx.inner().engine().unreachable_ids(), Vec::<u64>::new());
     // ef below the live count, so the graph is walked, not scanned.
     let q = [1.0, -1.0, -1.0, 1.0, 1.0, 1.0, -1.0, 0.0];
     let got = idx
@@ -810,7 +818,7 @@ fn nothing_is_orphaned_after_build_and_churn() {
     let ids: Vec<u64> = (0..n as u64).collect();
     let idx = index(IndexSpec::new(24, Metric::L2));
     idx.add_batch(&ids, &live).unwrap();
-    let cut = idx.inner().unreachable_ids();
+    let cut = idx.inner().engine().unreachable_ids();
     assert!(
         cut.is_empty(),
         "after the build, {} cut off: {cut:?}",
@@ -836,7 +844,7 @@ fn nothing_is_orphaned_after_build_and_churn() {
         for &i in gone {
             idx.add(ids[i], &live[i]).unwrap();
         }
-        let cut = idx.inner().unreachable_ids();
+        let cut = idx.inner().engine().unreachable_ids();
         assert!(
             cut.is_empty(),
             "round {round}: {} cut off: {cut:?}",

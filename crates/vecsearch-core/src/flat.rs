@@ -2,18 +2,21 @@
 //!
 //! A real backend for sets small enough to scan (up to some 10^5 vectors),
 //! and the oracle the conformance suite and the benchmark measure others by.
+//!
+//! It is also the worked example of a backend: [`FlatEngine`] implements the
+//! narrow [`Engine`] trait (plus [`Create`] and [`Open`]) and receives only
+//! checked, prepared work; [`FlatIndex`] is the front door [`Index`] over it,
+//! which does every check of the contract.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use async_trait::async_trait;
 
-use crate::distance::{distance_fn, prepare, DistanceFn};
+use crate::distance::{distance_fn, DistanceFn};
+use crate::engine::{Create, Engine, Index, Open};
 use crate::persist::{self, Header, Reader, Writer};
-use crate::validate::{check_batch, check_queries, check_vector};
-use crate::{
-    exec, Capabilities, Error, IdMap, IndexSpec, Neighbor, Result, SearchParams, TopK, VectorIndex,
-};
+use crate::{exec, Capabilities, Error, Filter, IdMap, IndexSpec, Neighbor, Result, TopK};
 
 const MAGIC: &[u8; 8] = b"VSFLAT01";
 const VERSION: u32 = 1;
@@ -21,8 +24,11 @@ const VERSION: u32 = 1;
 /// starting threads would cost more than the scan.
 const PARALLEL_SCAN_MIN: usize = 1 << 21;
 
+/// The flat index: exact search, every check of the contract done by [`Index`].
+pub type FlatIndex = Index<FlatEngine>;
+
 /// Exact nearest-neighbour search over vectors held in one contiguous buffer.
-pub struct FlatIndex {
+pub struct FlatEngine {
     spec: IndexSpec,
     inner: Arc<Inner>,
 }
@@ -42,10 +48,9 @@ struct Data {
     slot_of: IdMap<usize>,
 }
 
-impl FlatIndex {
+impl Create for FlatEngine {
     /// An empty index for `spec`. Every metric is served.
-    pub fn new(spec: IndexSpec) -> Result<Self> {
-        spec.validate()?;
+    fn create(spec: IndexSpec) -> Result<Self> {
         // The capacity is a hint from the caller: reserve at most what
         // 2^20 vectors need up front, never an overflowing product.
         let reserve = spec.capacity.min(1 << 20);
@@ -56,25 +61,30 @@ impl FlatIndex {
         };
         Ok(Self::from_data(spec, data))
     }
+}
 
+#[async_trait]
+impl Open for FlatEngine {
+    /// Opens an index saved by [`Engine::save`]. `spec` supplies the
+    /// run-time settings (threads); dim and metric come from the file and
+    /// must match `spec`'s.
+    async fn open(path: &Path, spec: IndexSpec) -> Result<Self> {
+        let path = path.to_path_buf();
+        exec::offload(move || Self::open_blocking(&path, spec)).await
+    }
+}
+
+impl FlatEngine {
     fn from_data(spec: IndexSpec, data: Data) -> Self {
         let inner = Inner {
             dist: distance_fn(spec.metric),
             spec: spec.clone(),
             data: RwLock::new(data),
         };
-        FlatIndex {
+        FlatEngine {
             spec,
             inner: Arc::new(inner),
         }
-    }
-
-    /// Opens an index saved with [`VectorIndex::save`]. `spec` supplies the
-    /// run-time settings (threads); dim and metric come from the file and
-    /// must match `spec`'s.
-    pub async fn open(path: &Path, spec: IndexSpec) -> Result<Self> {
-        let path = path.to_path_buf();
-        exec::offload(move || Self::open_blocking(&path, spec)).await
     }
 
     fn open_blocking(path: &Path, spec: IndexSpec) -> Result<Self> {
@@ -120,19 +130,19 @@ impl Inner {
         self.data.write().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn search(&self, query: &[f32], k: usize, params: &SearchParams) -> Vec<Neighbor> {
-        let q = prepare(self.spec.metric, query);
+    /// `q` is prepared; `k >= 1`.
+    fn search(&self, q: &[f32], k: usize, filter: Option<&Filter>) -> Vec<Neighbor> {
         let data = self.read();
         let k = k.min(data.ids.len());
         let dim = self.spec.dim;
         let row = |slot: usize| &data.vectors[slot * dim..(slot + 1) * dim];
         let mut top = TopK::new(k);
-        match &params.filter {
+        match filter {
             // A small allow-list: visit only its ids.
             Some(f) if f.len() * 4 < data.ids.len() => {
                 for id in f.ids() {
                     if let Some(&slot) = data.slot_of.get(&id) {
-                        top.push(id, (self.dist)(&q, row(slot)));
+                        top.push(id, (self.dist)(q, row(slot)));
                     }
                 }
             }
@@ -150,8 +160,8 @@ impl Inner {
                     let mut part = TopK::new(k);
                     for slot in lo..hi {
                         let id = data.ids[slot];
-                        if filter.as_ref().is_none_or(|f| f.admits(id)) {
-                            part.push(id, (self.dist)(&q, row(slot)));
+                        if filter.is_none_or(|f| f.admits(id)) {
+                            part.push(id, (self.dist)(q, row(slot)));
                         }
                     }
                     part
@@ -193,7 +203,7 @@ impl Inner {
 }
 
 #[async_trait]
-impl VectorIndex for FlatIndex {
+impl Engine for FlatEngine {
     fn backend(&self) -> &str {
         "flat"
     }
@@ -206,27 +216,16 @@ impl VectorIndex for FlatIndex {
         Capabilities::local_full()
     }
 
-    async fn add(&self, id: u64, vector: &[f32]) -> Result<()> {
-        check_vector(&self.spec, vector)?;
-        let v = prepare(self.spec.metric, vector);
+    async fn upsert(&self, ids: Vec<u64>, vectors: Vec<Vec<f32>>) -> Result<()> {
+        // A copy into the buffer under the write lock: no worker thread.
         let mut data = self.inner.write();
-        self.inner.upsert(&mut data, id, &v);
-        Ok(())
-    }
-
-    async fn add_batch(&self, ids: &[u64], vectors: &[Vec<f32>]) -> Result<()> {
-        check_batch(&self.spec, u64::MAX, ids, vectors)?;
-        let threads = self.spec.effective_threads();
-        let metric = self.spec.metric;
-        let prepared = exec::parallel_map(threads, vectors, |v| prepare(metric, v));
-        let mut data = self.inner.write();
-        for (&id, v) in ids.iter().zip(&prepared) {
+        for (&id, v) in ids.iter().zip(&vectors) {
             self.inner.upsert(&mut data, id, v);
         }
         Ok(())
     }
 
-    async fn delete(&self, id: u64) -> Result<bool> {
+    async fn remove(&self, id: u64) -> Result<bool> {
         let dim = self.spec.dim;
         let mut data = self.inner.write();
         let Some(slot) = data.slot_of.remove(&id) else {
@@ -245,7 +244,7 @@ impl VectorIndex for FlatIndex {
         Ok(true)
     }
 
-    async fn get(&self, id: u64) -> Result<Option<Vec<f32>>> {
+    async fn fetch(&self, id: u64) -> Result<Option<Vec<f32>>> {
         let dim = self.spec.dim;
         let data = self.inner.read();
         Ok(data
@@ -254,33 +253,31 @@ impl VectorIndex for FlatIndex {
             .map(|&s| data.vectors[s * dim..(s + 1) * dim].to_vec()))
     }
 
-    async fn len(&self) -> Result<usize> {
+    async fn contains(&self, id: u64) -> Result<bool> {
+        Ok(self.inner.read().slot_of.contains_key(&id))
+    }
+
+    async fn count(&self) -> Result<usize> {
         Ok(self.inner.read().ids.len())
     }
 
-    async fn search(
+    async fn knn(
         &self,
-        query: &[f32],
+        queries: Vec<Vec<f32>>,
         k: usize,
-        params: &SearchParams,
-    ) -> Result<Vec<Neighbor>> {
-        check_vector(&self.spec, query)?;
-        Ok(self.inner.search(query, k, params))
-    }
-
-    async fn search_batch(
-        &self,
-        queries: &[Vec<f32>],
-        k: usize,
-        params: &SearchParams,
+        _ef: usize,
+        filter: Option<&Filter>,
     ) -> Result<Vec<Vec<Neighbor>>> {
-        check_queries(&self.spec, queries)?;
+        if let [q] = queries.as_slice() {
+            // One query scans on the caller's thread (in parallel when large).
+            return Ok(vec![self.inner.search(q, k, filter)]);
+        }
         let inner = Arc::clone(&self.inner);
-        let (queries, params) = (queries.to_vec(), params.clone());
+        let filter = filter.cloned();
         exec::offload(move || {
             let threads = inner.spec.effective_threads();
             Ok(exec::parallel_map(threads, &queries, |q| {
-                inner.search(q, k, &params)
+                inner.search(q, k, filter.as_ref())
             }))
         })
         .await
@@ -305,7 +302,7 @@ impl VectorIndex for FlatIndex {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{exec::block_on, Metric};
+    use crate::{exec::block_on, Metric, SearchParams, VectorIndex};
 
     #[test]
     fn huge_hints_and_k_are_not_panics() {

@@ -43,6 +43,39 @@ pub trait VectorIndex: Send + Sync {
     /// stores it so).
     async fn get(&self, id: u64) -> Result<Option<Vec<f32>>>;
 
+    /// Whether `id` is present, without copying its vector.
+    async fn contains(&self, id: u64) -> Result<bool> {
+        Ok(self.get(id).await?.is_some())
+    }
+
+    /// Removes every id of `ids` (as `delete` one by one); how many were present.
+    async fn delete_batch(&self, ids: &[u64]) -> Result<usize> {
+        let mut removed = 0;
+        for &id in ids {
+            removed += usize::from(self.delete(id).await?);
+        }
+        Ok(removed)
+    }
+
+    /// `add_batch` from a row-major matrix (`ids.len()` rows of `dim`
+    /// components, as numpy, Arrow or a memory-mapped file hold them), with
+    /// no `Vec` per row on the caller's side.
+    async fn add_rows(&self, ids: &[u64], rows: &[f32]) -> Result<()> {
+        let rows = split_rows(rows, self.spec().dim, Some(ids.len()))?;
+        self.add_batch(ids, &rows).await
+    }
+
+    /// `search_batch` over the rows of a row-major matrix of queries.
+    async fn search_rows(
+        &self,
+        rows: &[f32],
+        k: usize,
+        params: &SearchParams,
+    ) -> Result<Vec<Vec<Neighbor>>> {
+        let rows = split_rows(rows, self.spec().dim, None)?;
+        self.search_batch(&rows, k, params).await
+    }
+
     /// The number of vectors held.
     async fn len(&self) -> Result<usize>;
 
@@ -87,6 +120,23 @@ pub trait VectorIndex: Send + Sync {
     }
 }
 
+/// The rows of a row-major matrix of `dim` columns (and `want` rows, if given).
+fn split_rows(data: &[f32], dim: usize, want: Option<usize>) -> Result<Vec<Vec<f32>>> {
+    if dim == 0 || data.len() % dim != 0 {
+        return Err(Error::InvalidArgument(format!(
+            "a matrix of {} values is not whole rows of {dim}",
+            data.len()
+        )));
+    }
+    let rows = data.len() / dim;
+    if let Some(n) = want.filter(|&n| n != rows) {
+        return Err(Error::InvalidArgument(format!(
+            "{n} ids but {rows} rows of {dim}"
+        )));
+    }
+    Ok(data.chunks_exact(dim).map(<[f32]>::to_vec).collect())
+}
+
 /// Forwards every call: `Box<dyn VectorIndex>`, `Arc<T>` and `&T` are
 /// indexes too, so generic code takes any of them.
 macro_rules! forward_index {
@@ -113,6 +163,23 @@ macro_rules! forward_index {
             }
             async fn get(&self, id: u64) -> Result<Option<Vec<f32>>> {
                 (**self).get(id).await
+            }
+            async fn contains(&self, id: u64) -> Result<bool> {
+                (**self).contains(id).await
+            }
+            async fn delete_batch(&self, ids: &[u64]) -> Result<usize> {
+                (**self).delete_batch(ids).await
+            }
+            async fn add_rows(&self, ids: &[u64], rows: &[f32]) -> Result<()> {
+                (**self).add_rows(ids, rows).await
+            }
+            async fn search_rows(
+                &self,
+                rows: &[f32],
+                k: usize,
+                params: &SearchParams,
+            ) -> Result<Vec<Vec<Neighbor>>> {
+                (**self).search_rows(rows, k, params).await
             }
             async fn len(&self) -> Result<usize> {
                 (**self).len().await
@@ -211,6 +278,31 @@ impl<I: VectorIndex + ?Sized> Blocking<I> {
     /// See [`VectorIndex::get`].
     pub fn get(&self, id: u64) -> Result<Option<Vec<f32>>> {
         crate::exec::block_on(self.0.get(id))
+    }
+
+    /// See [`VectorIndex::contains`].
+    pub fn contains(&self, id: u64) -> Result<bool> {
+        crate::exec::block_on(self.0.contains(id))
+    }
+
+    /// See [`VectorIndex::delete_batch`].
+    pub fn delete_batch(&self, ids: &[u64]) -> Result<usize> {
+        crate::exec::block_on(self.0.delete_batch(ids))
+    }
+
+    /// See [`VectorIndex::add_rows`].
+    pub fn add_rows(&self, ids: &[u64], rows: &[f32]) -> Result<()> {
+        crate::exec::block_on(self.0.add_rows(ids, rows))
+    }
+
+    /// See [`VectorIndex::search_rows`].
+    pub fn search_rows(
+        &self,
+        rows: &[f32],
+        k: usize,
+        params: &SearchParams,
+    ) -> Result<Vec<Vec<Neighbor>>> {
+        crate::exec::block_on(self.0.search_rows(rows, k, params))
     }
 
     /// See [`VectorIndex::len`].

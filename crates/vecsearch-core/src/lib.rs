@@ -8,6 +8,7 @@
 #![warn(missing_docs)]
 
 pub mod distance;
+pub mod engine;
 mod error;
 pub mod exec;
 mod filter;
@@ -21,9 +22,10 @@ mod topk;
 pub mod uri;
 pub mod validate;
 
+pub use engine::{Create, Engine, Index, Open};
 pub use error::{Error, Result};
 pub use filter::{Filter, IdHasher, IdMap};
-pub use flat::FlatIndex;
+pub use flat::{FlatEngine, FlatIndex};
 pub use index::{Blocking, VectorIndex};
 pub use metric::Metric;
 pub use spec::{sort_neighbors, Capabilities, Consistency, IndexSpec, Neighbor, SearchParams};
