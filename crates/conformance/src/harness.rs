@@ -4,7 +4,7 @@
 use std::future::Future;
 use std::path::PathBuf;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use vecsearch_core::{Blocking, IndexSpec, Result, VectorIndex};
 
@@ -27,6 +27,9 @@ pub struct Harness {
     pub(crate) block_on: Arc<BlockOn>,
     pub(crate) scale: f64,
     pub(crate) blocking_factory: Option<Arc<BlockingFactory>>,
+    /// The backend's capabilities, probed once per run (for a server, a
+    /// probe is a collection).
+    pub(crate) caps: Arc<OnceLock<vecsearch_core::Capabilities>>,
 }
 
 impl Harness {
@@ -44,6 +47,7 @@ impl Harness {
             opener: None,
             block_on: Arc::new(|fut| vecsearch_core::exec::block_on(fut)),
             scale: 1.0,
+            caps: Arc::default(),
             blocking_factory: None,
         }
     }

@@ -16,6 +16,8 @@
 #![warn(missing_docs)]
 
 pub mod blocking;
+#[macro_use]
+mod verdict;
 pub mod cases;
 
 /// The contract every backend keeps, with the cases that prove each rule.
