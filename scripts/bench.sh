@@ -5,5 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup-hnswlib.sh
+# hnswlib's shim for this CPU (AVX kernels), as native picks its kernels at
+# run time: the comparison is like with like. Libraries build portable.
+export VECSEARCH_NATIVE_CPU=1
 cargo build --release -p vecsearch-cli --features native,hnswlib
 exec target/release/vecsearch bench --backends flat,native,hnswlib "$@"

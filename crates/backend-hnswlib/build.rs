@@ -13,7 +13,7 @@ const SETUP_HINT: &str = "run `scripts/setup-hnswlib.sh` from the repository roo
 
 fn main() {
     println!("cargo:rerun-if-env-changed=HNSWLIB_INCLUDE_DIR");
-    println!("cargo:rerun-if-env-changed=VECSEARCH_PORTABLE");
+    println!("cargo:rerun-if-env-changed=VECSEARCH_NATIVE_CPU");
     println!("cargo:rerun-if-changed=src/shim.h");
     println!("cargo:rerun-if-changed=src/shim.cc");
     println!("cargo:rerun-if-changed=src/ffi.rs");
@@ -30,11 +30,14 @@ fn main() {
         include.join("hnswlib/hnswalg.h").display()
     );
 
-    let portable = env::var("VECSEARCH_PORTABLE").is_ok_and(|v| v == "1");
-    let flags: &[&str] = if portable {
-        &["-O3", "-std=c++17"]
-    } else {
+    // Portable by default: a library's binary must run on any CPU of its
+    // target. `-march=native` (hnswlib's AVX kernels, for this machine's
+    // CPU only) is an explicit opt-in, for benchmarks and local builds.
+    let native_cpu = env::var("VECSEARCH_NATIVE_CPU").is_ok_and(|v| v == "1");
+    let flags: &[&str] = if native_cpu {
         &["-O3", "-march=native", "-std=c++17"]
+    } else {
+        &["-O3", "-std=c++17"]
     };
 
     let mut build = cxx_build::bridge("src/ffi.rs");

@@ -12,8 +12,10 @@
 //! before hnswlib reads it.
 //!
 //! Building needs the headers: run `scripts/setup-hnswlib.sh` or set
-//! `HNSWLIB_INCLUDE_DIR`. The shim is compiled with `-O3 -march=native`
-//! unless `VECSEARCH_PORTABLE=1`; [`build_flags`] says which.
+//! `HNSWLIB_INCLUDE_DIR`. The shim is compiled portable (`-O3`, the
+//! target's baseline) unless `VECSEARCH_NATIVE_CPU=1` asks for
+//! `-march=native` (faster, but the binary then runs only on CPUs like the
+//! build machine's); [`build_flags`] says which.
 #![warn(missing_docs)]
 
 mod ffi;
@@ -24,9 +26,9 @@ mod index;
 
 pub use index::{HnswlibEngine, HnswlibIndex};
 
-/// The C++ flags the shim (and so hnswlib) was compiled with: `-O3
-/// -march=native` by default, `-O3` alone for a portable build
-/// (`VECSEARCH_PORTABLE=1` at build time).
+/// The C++ flags the shim (and so hnswlib) was compiled with: `-O3` by
+/// default (portable), `-O3 -march=native` with `VECSEARCH_NATIVE_CPU=1` at
+/// build time.
 pub fn build_flags() -> &'static str {
     env!("VECSEARCH_HNSWLIB_CFLAGS")
 }

@@ -93,6 +93,42 @@ struct BenchArgs {
     plot: Option<PathBuf>,
 }
 
+/// Refuses arguments no run can serve, with one message and before any work.
+fn check_args(a: &BenchArgs) -> Result<(), String> {
+    let mut bad = Vec::new();
+    if a.n == 0 {
+        bad.push("--n must be at least 1".to_string());
+    }
+    if a.dim == 0 {
+        bad.push("--dim must be at least 1".to_string());
+    }
+    if a.nq == 0 {
+        bad.push("--nq must be at least 1".to_string());
+    }
+    if a.ef.is_empty() || a.ef.contains(&0) {
+        bad.push("--ef needs values of at least 1".to_string());
+    }
+    if !(2..=256).contains(&a.m) {
+        bad.push(format!("--m is {}, not in 2..=256", a.m));
+    }
+    if a.ef_construction == 0 {
+        bad.push("--ef-construction must be at least 1".to_string());
+    }
+    if a.repeat == 0 {
+        bad.push("--repeat must be at least 1".to_string());
+    }
+    if !(0.0..1.0).contains(&a.churn) {
+        bad.push(format!("--churn is {}, not in [0, 1)", a.churn));
+    }
+    if !(a.target_recall > 0.0 && a.target_recall <= 1.0) {
+        bad.push(format!("--target-recall is {}, not in (0, 1]", a.target_recall));
+    }
+    match bad.is_empty() {
+        true => Ok(()),
+        false => Err(bad.join("; ")),
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
@@ -130,6 +166,7 @@ fn info() {
 }
 
 fn run_bench(a: BenchArgs) -> Result<(), String> {
+    check_args(&a)?;
     let metric = a.metric.unwrap_or(if a.dataset == "glove-50" {
         Metric::Cosine
     } else {
@@ -147,9 +184,6 @@ fn run_bench(a: BenchArgs) -> Result<(), String> {
         .into_iter()
         .filter(|k| *k != engines::Kind::HnswRs || engines::reference_serves(metric))
         .collect();
-    if a.ef.is_empty() || a.repeat == 0 || !(0.0..1.0).contains(&a.churn) {
-        return Err("--ef needs a value, --repeat at least 1, --churn in [0, 1)".into());
-    }
     let extra = (a.n as f64 * a.churn).ceil() as usize;
     let src = dataset::Source {
         dataset: &a.dataset,
@@ -162,6 +196,14 @@ fn run_bench(a: BenchArgs) -> Result<(), String> {
         extra,
     };
     let data = dataset::load(&src)?;
+    if data.base.is_empty() || data.queries.is_empty() {
+        return Err(format!(
+            "the data set {} gave {} vectors and {} queries: both must be at least 1",
+            data.name,
+            data.base.len(),
+            data.queries.len()
+        ));
+    }
     let threads = vecsearch::backend::exec::resolve_threads(a.threads);
     let cfg = bench::Config {
         metric,
