@@ -73,15 +73,49 @@ pub async fn open(uri: &str, spec: IndexSpec) -> Result<Box<dyn VectorIndex>> {
         uri::Kind::Local => {
             let target = uri::local_target(rest)?;
             let path = target.existing()?;
+            // A new index at a path (`mode=rwc`) remembers it for save_in_place.
+            let new_at = target.path.clone().filter(|_| path.is_none());
             match scheme.backend {
                 "flat" => match path {
                     Some(p) => Ok(Box::new(FlatIndex::open(p, spec).await?)),
-                    None => Ok(Box::new(FlatIndex::new(spec)?)),
+                    None => Ok(Box::new(with_origin(FlatIndex::new(spec)?, new_at))),
                 },
-                "native" => open_native(path, spec).await,
-                _ => open_hnswlib(path, spec).await,
+                "native" => open_native(path, new_at, spec).await,
+                _ => open_hnswlib(path, new_at, spec).await,
             }
         }
+    }
+}
+
+/// Opens a saved local index by URI (`native:/data/docs.vs`) without a spec:
+/// dim and metric come from the file's header (the graph parameters from its
+/// body), the run-time settings are the defaults of [`IndexSpec::new`].
+/// Use [`open`] to set them (a spec that contradicts the file is an error).
+pub async fn open_saved(uri: &str) -> Result<Box<dyn VectorIndex>> {
+    let (scheme, rest) = uri::split(uri)?;
+    let target = uri::local_target(rest)?;
+    let path = match (scheme.kind, &target.path) {
+        (uri::Kind::Local, Some(p)) => p.clone(),
+        _ => return Err(Error::InvalidArgument(format!(
+            "{uri:?} names no saved file: open_saved takes flat:, native: or hnswlib: with a path"
+        ))),
+    };
+    let header = vecsearch_core::persist::read_header(&path, scheme.backend)?;
+    open(uri, IndexSpec::new(header.dim, header.metric)).await
+}
+
+/// [`open_saved`] for synchronous code.
+pub fn open_saved_blocking(uri: &str) -> Result<Blocking<dyn VectorIndex>> {
+    Ok(Blocking::new(exec::block_on(open_saved(uri))?))
+}
+
+fn with_origin<E: vecsearch_core::Engine>(
+    index: vecsearch_core::Index<E>,
+    path: Option<std::path::PathBuf>,
+) -> vecsearch_core::Index<E> {
+    match path {
+        Some(p) => index.with_origin(p),
+        None => index,
     }
 }
 
@@ -103,28 +137,50 @@ fn not_compiled(backend: &str, feature: &str) -> Error {
 }
 
 #[cfg(feature = "native")]
-async fn open_native(path: Option<&Path>, spec: IndexSpec) -> Result<Box<dyn VectorIndex>> {
+async fn open_native(
+    path: Option<&Path>,
+    new_at: Option<std::path::PathBuf>,
+    spec: IndexSpec,
+) -> Result<Box<dyn VectorIndex>> {
     match path {
         Some(p) => Ok(Box::new(native::NativeIndex::open(p, spec).await?)),
-        None => Ok(Box::new(native::NativeIndex::new(spec)?)),
+        None => Ok(Box::new(with_origin(
+            native::NativeIndex::new(spec)?,
+            new_at,
+        ))),
     }
 }
 
 #[cfg(not(feature = "native"))]
-async fn open_native(_: Option<&Path>, _: IndexSpec) -> Result<Box<dyn VectorIndex>> {
+async fn open_native(
+    _: Option<&Path>,
+    _: Option<std::path::PathBuf>,
+    _: IndexSpec,
+) -> Result<Box<dyn VectorIndex>> {
     Err(not_compiled("native", "native"))
 }
 
 #[cfg(feature = "hnswlib")]
-async fn open_hnswlib(path: Option<&Path>, spec: IndexSpec) -> Result<Box<dyn VectorIndex>> {
+async fn open_hnswlib(
+    path: Option<&Path>,
+    new_at: Option<std::path::PathBuf>,
+    spec: IndexSpec,
+) -> Result<Box<dyn VectorIndex>> {
     match path {
         Some(p) => Ok(Box::new(hnswlib::HnswlibIndex::open(p, spec).await?)),
-        None => Ok(Box::new(hnswlib::HnswlibIndex::new(spec)?)),
+        None => Ok(Box::new(with_origin(
+            hnswlib::HnswlibIndex::new(spec)?,
+            new_at,
+        ))),
     }
 }
 
 #[cfg(not(feature = "hnswlib"))]
-async fn open_hnswlib(_: Option<&Path>, _: IndexSpec) -> Result<Box<dyn VectorIndex>> {
+async fn open_hnswlib(
+    _: Option<&Path>,
+    _: Option<std::path::PathBuf>,
+    _: IndexSpec,
+) -> Result<Box<dyn VectorIndex>> {
     Err(not_compiled("hnswlib", "hnswlib"))
 }
 

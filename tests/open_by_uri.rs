@@ -137,3 +137,45 @@ fn open_blocking_remote_without_a_runtime() {
         assert!(dropped, "{uri}");
     }
 }
+
+/// Save and reopen as a user does: create at a path, save in place, reopen
+/// with no spec (dim and metric from the file).
+#[test]
+fn save_in_place_and_reopen_without_a_spec() {
+    let dir = std::env::temp_dir().join(format!("vecsearch-inplace-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for scheme in ["flat", "native", "hnswlib"] {
+        let file = dir.join(format!("{scheme}.vs"));
+        let uri = format!("{scheme}:{}", file.display());
+        let idx = match vecsearch::open_blocking(
+            &format!("{uri}?mode=rwc"),
+            IndexSpec::new(3, Metric::Cosine),
+        ) {
+            Ok(idx) => idx,
+            Err(Error::Unsupported(_)) => continue, // not compiled in
+            Err(e) => panic!("{uri}: {e}"),
+        };
+        assert_eq!(idx.origin(), Some(file.as_path()));
+        idx.add_batch(&[1, 2], &[vec![1.0, 0.0, 0.0], vec![0.0, 1.0, 0.0]])
+            .unwrap();
+        idx.save_in_place().unwrap();
+        let back = vecsearch::open_saved_blocking(&uri).unwrap();
+        assert_eq!(back.spec().dim, 3);
+        assert_eq!(back.spec().metric, Metric::Cosine);
+        assert_eq!(back.len().unwrap(), 2);
+        let hit = back
+            .search(&[0.9, 0.1, 0.0], 1, &SearchParams::default())
+            .unwrap();
+        assert_eq!(hit[0].id, 1);
+        // A spec that contradicts the file is an error, not a silent choice.
+        assert!(matches!(
+            vecsearch::open_blocking(&uri, IndexSpec::new(4, Metric::L2)),
+            Err(Error::InvalidArgument(_))
+        ));
+    }
+    assert!(matches!(
+        vecsearch::open_saved_blocking("native:"),
+        Err(Error::InvalidArgument(_))
+    ));
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -121,7 +121,10 @@ fn check_args(a: &BenchArgs) -> Result<(), String> {
         bad.push(format!("--churn is {}, not in [0, 1)", a.churn));
     }
     if !(a.target_recall > 0.0 && a.target_recall <= 1.0) {
-        bad.push(format!("--target-recall is {}, not in (0, 1]", a.target_recall));
+        bad.push(format!(
+            "--target-recall is {}, not in (0, 1]",
+            a.target_recall
+        ));
     }
     match bad.is_empty() {
         true => Ok(()),

@@ -14,7 +14,7 @@
 //! it makes sense), then hand out `Index<YourEngine>`; the flat index
 //! ([`crate::FlatEngine`]) is the worked example.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
 
@@ -118,13 +118,27 @@ const PARALLEL_PREPARE_MIN: usize = 4096;
 pub struct Index<E> {
     engine: E,
     caps: Capabilities,
+    /// The file the index was opened from (or is to be created at), for
+    /// [`VectorIndex::save_in_place`].
+    origin: Option<PathBuf>,
 }
 
 impl<E: Engine> Index<E> {
     /// Puts the front door before `engine`.
     pub fn from_engine(engine: E) -> Self {
         let caps = engine.capabilities();
-        Index { engine, caps }
+        Index {
+            engine,
+            caps,
+            origin: None,
+        }
+    }
+
+    /// Remembers `path` as the index's file: [`VectorIndex::save_in_place`]
+    /// writes there.
+    pub fn with_origin(mut self, path: impl Into<PathBuf>) -> Self {
+        self.origin = Some(path.into());
+        self
     }
 
     /// The engine, for backend-specific calls.
@@ -229,7 +243,8 @@ impl<E: Open> Index<E> {
     /// Opens the index saved at `path` (see the engine's [`Open::open`]).
     pub async fn open(path: impl AsRef<Path>, spec: IndexSpec) -> Result<Self> {
         spec.validate()?;
-        Ok(Self::from_engine(E::open(path.as_ref(), spec).await?))
+        let path = path.as_ref();
+        Ok(Self::from_engine(E::open(path, spec).await?).with_origin(path))
     }
 }
 
@@ -325,6 +340,10 @@ impl<E: Engine> VectorIndex for Index<E> {
 
     async fn save(&self, path: &Path) -> Result<()> {
         self.engine.save(path).await
+    }
+
+    fn origin(&self) -> Option<&Path> {
+        self.origin.as_deref()
     }
 
     fn memory_bytes(&self) -> Option<usize> {

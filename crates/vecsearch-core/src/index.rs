@@ -114,6 +114,22 @@ pub trait VectorIndex: Send + Sync {
         )))
     }
 
+    /// The file the index was opened from by path or URI, if any.
+    fn origin(&self) -> Option<&Path> {
+        None
+    }
+
+    /// Saves to [`VectorIndex::origin`], the file the index came from;
+    /// `InvalidArgument` for an index that came from no file.
+    async fn save_in_place(&self) -> Result<()> {
+        match self.origin() {
+            Some(path) => self.save(path).await,
+            None => Err(Error::InvalidArgument(
+                "this index was opened from no file: save it with save(path)".into(),
+            )),
+        }
+    }
+
     /// Bytes the index holds in memory, where the backend knows.
     fn memory_bytes(&self) -> Option<usize> {
         None
@@ -208,6 +224,12 @@ macro_rules! forward_index {
             }
             async fn save(&self, path: &Path) -> Result<()> {
                 (**self).save(path).await
+            }
+            fn origin(&self) -> Option<&Path> {
+                (**self).origin()
+            }
+            async fn save_in_place(&self) -> Result<()> {
+                (**self).save_in_place().await
             }
             fn memory_bytes(&self) -> Option<usize> {
                 (**self).memory_bytes()
@@ -333,5 +355,15 @@ impl<I: VectorIndex + ?Sized> Blocking<I> {
     /// See [`VectorIndex::save`].
     pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
         crate::exec::block_on(self.0.save(path.as_ref()))
+    }
+
+    /// See [`VectorIndex::save_in_place`].
+    pub fn save_in_place(&self) -> Result<()> {
+        crate::exec::block_on(self.0.save_in_place())
+    }
+
+    /// See [`VectorIndex::origin`].
+    pub fn origin(&self) -> Option<&Path> {
+        self.0.origin()
     }
 }

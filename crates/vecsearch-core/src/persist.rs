@@ -144,6 +144,27 @@ pub fn read_checked(path: &Path, magic: &[u8; 8], max_version: u32) -> Result<(H
     Ok((header, body))
 }
 
+/// The header of the file `backend` (`flat`, `native`, `hnswlib`) saved at
+/// `path`, checked (magic, header checksum, fields) without reading the
+/// body: what an index can be reopened from without the caller's spec.
+pub fn read_header(path: &Path, backend: &str) -> Result<Header> {
+    let magic = KNOWN_MAGICS
+        .iter()
+        .find(|(_, name)| *name == backend)
+        .map(|(m, _)| *m)
+        .ok_or_else(|| Error::Unsupported(format!("the {backend} backend saves no files")))?;
+    let mut f = File::open(path).map_err(|e| Error::io("opening", path, e))?;
+    let mut head = [0u8; HEADER_LEN];
+    f.read_exact(&mut head).map_err(|e| match e.kind() {
+        std::io::ErrorKind::UnexpectedEof => Error::corrupt(format!(
+            "{} is shorter than the {HEADER_LEN}-byte header",
+            path.display()
+        )),
+        _ => Error::io("reading", path, e),
+    })?;
+    parse_header(&head, magic, u32::MAX)
+}
+
 fn parse_header(head: &[u8; HEADER_LEN], magic: &[u8; 8], max_version: u32) -> Result<Header> {
     let found: [u8; 8] = head[..8].try_into().map_err(|_| Error::corrupt("header"))?;
     if &found != magic {
