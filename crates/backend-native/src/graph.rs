@@ -626,7 +626,11 @@ impl Graph {
                 .found
                 .iter()
                 .map(|&kk| Neighbor {
-                    id: st.ids.get(key_slot(kk) as usize).copied().unwrap_or(0),
+                    id: {
+                        let id = st.ids.get(key_slot(kk) as usize).copied();
+                        debug_assert!(id.is_some(), "a found slot has no id");
+                        id.unwrap_or(0)
+                    },
                     distance: key_distance(kk),
                 })
                 .collect();

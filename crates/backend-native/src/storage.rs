@@ -123,10 +123,16 @@ impl Store {
         self.slot_of.len()
     }
 
-    /// The vector of `slot` (empty for a slot out of range, which the graph never holds).
+    /// The vector of `slot`. A slot out of range is a bug (links and maps
+    /// only ever name slots that exist): debug builds and the tests stop on
+    /// it; release builds read an empty vector rather than crash.
     #[inline]
     pub(crate) fn vector(&self, slot: u32) -> &[f32] {
         let i = slot as usize * self.dim;
+        debug_assert!(
+            i + self.dim <= self.vectors.len(),
+            "slot {slot} out of range"
+        );
         self.vectors.get(i..i + self.dim).unwrap_or(&[])
     }
 
@@ -161,6 +167,10 @@ impl Store {
     /// Whether `slot` is deleted (out of range counts as deleted).
     #[inline]
     pub(crate) fn is_deleted(&self, slot: u32) -> bool {
+        debug_assert!(
+            (slot as usize) < self.deleted.len(),
+            "slot {slot} out of range"
+        );
         self.deleted.get(slot as usize).copied().unwrap_or(true)
     }
 
