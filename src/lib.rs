@@ -96,9 +96,11 @@ pub async fn open_saved(uri: &str) -> Result<Box<dyn VectorIndex>> {
     let target = uri::local_target(rest)?;
     let path = match (scheme.kind, &target.path) {
         (uri::Kind::Local, Some(p)) => p.clone(),
-        _ => return Err(Error::InvalidArgument(format!(
+        _ => {
+            return Err(Error::InvalidArgument(format!(
             "{uri:?} names no saved file: open_saved takes flat:, native: or hnswlib: with a path"
-        ))),
+        )))
+        }
     };
     let header = vecsearch_core::persist::read_header(&path, scheme.backend)?;
     open(uri, IndexSpec::new(header.dim, header.metric)).await
