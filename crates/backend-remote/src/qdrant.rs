@@ -13,7 +13,8 @@ use vecsearch_core::{
 use crate::check::{bad_reply, check_hits, check_row_ids, SearchRules};
 use crate::http::{rows_limit, Body, Exec, Http, Reply, PER_HIT, REPLY_BASE, SMALL_REPLY};
 use crate::json::{
-    malformed, parse_id, parse_score, parse_u64, parse_vector, push_ids, push_vector,
+    malformed, parse_id, parse_score, parse_u64, parse_vector, prepared, prepared_all, push_ids,
+    push_vector,
 };
 use crate::uri::{Endpoint, Engine};
 
@@ -281,6 +282,7 @@ impl Inner {
     }
 
     async fn upsert(&self, ids: &[u64], vectors: &[Vec<f32>]) -> Result<()> {
+        let vectors = prepared_all(self.spec.metric, vectors);
         // Keep the last of equal ids, in order (one request has no defined order).
         let mut last: IdMap<usize> = IdMap::default();
         for (i, &id) in ids.iter().enumerate() {
@@ -309,7 +311,7 @@ impl Inner {
     fn search_body(&self, q: &[f32], k: usize, params: &SearchParams) -> String {
         let ef = params.ef.unwrap_or(self.spec.ef_search).max(k);
         let mut body = String::from("{\"vector\":");
-        push_vector(&mut body, q);
+        push_vector(&mut body, &prepared(self.spec.metric, q));
         body.push_str(&format!(
             ",\"limit\":{k},\"with_payload\":false,\"with_vector\":false,\"params\":{{\"hnsw_ef\":{ef}}}"
         ));
