@@ -90,11 +90,6 @@ pub(crate) fn parse_u64(v: &Value) -> Option<u64> {
     parse_id(v)
 }
 
-/// A finite score.
-pub(crate) fn parse_score(v: &Value) -> Option<f64> {
-    v.as_f64().filter(|x| x.is_finite())
-}
-
 /// A vector of `dim` finite components.
 pub(crate) fn parse_vector(v: &Value, dim: usize) -> Option<Vec<f32>> {
     let arr = v.as_array()?;

@@ -18,9 +18,7 @@ use vecsearch_core::{
 use self::api::{to_distance, Api, Dialect, MAX_TOPK};
 use crate::check::{bad_reply, check_hits, check_row_ids, SearchRules};
 use crate::http::{join_all, rows_limit, Exec, Http, SMALL_REPLY};
-use crate::json::{
-    malformed, parse_id, parse_score, parse_u64, parse_vector, prepared, prepared_all, push_ids,
-};
+use crate::json::{malformed, parse_id, parse_u64, parse_vector, prepared, prepared_all, push_ids};
 use crate::pending::{fingerprint, Pending, State};
 use crate::uri::{Endpoint, Engine};
 
@@ -258,13 +256,14 @@ impl Inner {
             .search(&self.vf, &q, k, ef, filter.as_deref(), self.metric_name)
             .await?;
         let mut raw = Vec::with_capacity(rows.len().min(k.saturating_add(1)));
-        for row in &rows {
-            let id = row.get("id").and_then(parse_id);
-            let score = row.get("distance").and_then(parse_score);
-            match (id, score) {
-                (Some(id), Some(s)) => raw.push((id, to_distance(self.spec.metric, s))),
-                _ => return Err(malformed("search: a hit without id or distance", row)),
-            }
+        for h in rows {
+            let id = h.id.get().ok_or_else(|| {
+                bad_reply(
+                    "Milvus search",
+                    format!("a hit whose id {:?} is not a u64", h.id),
+                )
+            })?;
+            raw.push((id, to_distance(self.spec.metric, h.distance)));
         }
         let rules = SearchRules {
             what: "Milvus search",
