@@ -23,7 +23,6 @@ die() { echo "qdrant.sh: $*" >&2; exit 1; }
 find_bin() {
     local c
     if [ -n "${QDRANT_BIN:-}" ]; then
-        [ -x "$QDRANT_BIN" ] || die "QDRANT_BIN=$QDRANT_BIN is not an executable file"
         echo "$QDRANT_BIN"
         return 0
     fi
@@ -54,6 +53,9 @@ cmd_start() {
     if pid="$(our_pid)"; then
         if ready; then echo "qdrant already running (pid $pid) on 127.0.0.1:$PORT"; return 0; fi
         die "qdrant (pid $pid) is running but not ready; run $0 stop"
+    fi
+    if [ -n "${QDRANT_BIN:-}" ] && [ ! -x "$QDRANT_BIN" ]; then
+        die "QDRANT_BIN=$QDRANT_BIN is not an executable file"
     fi
     if ! bin="$(find_bin)"; then
         echo "qdrant.sh: skipped: no qdrant binary (set QDRANT_BIN, or put one at ../shared/qdrant/qdrant or on the PATH)"

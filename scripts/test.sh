@@ -12,8 +12,7 @@ scripts/milvus.sh install
 trap 'scripts/milvus.sh stop || true; scripts/qdrant.sh stop || true' EXIT
 scripts/milvus.sh start
 export VECSEARCH_MILVUS_URL="${VECSEARCH_MILVUS_URL:-milvus://127.0.0.1:19530}"
-qdrant_out="$(scripts/qdrant.sh start)"
-echo "$qdrant_out"
+scripts/qdrant.sh start
 if [ -z "${VECSEARCH_QDRANT_URL:-}" ]; then
   if scripts/qdrant.sh status >/dev/null 2>&1; then
     export VECSEARCH_QDRANT_URL="qdrant://127.0.0.1:${QDRANT_PORT:-6333}"

@@ -81,6 +81,33 @@ pub(crate) fn rows_limit(rows: usize, dim: usize) -> usize {
     )
 }
 
+/// A reply as received: the HTTP status and the body's bytes (at most the
+/// call's limit), for callers that parse it into typed rows.
+pub(crate) struct RawReply {
+    pub status: u16,
+    pub bytes: Vec<u8>,
+}
+
+impl RawReply {
+    /// The body parsed as JSON when it is JSON, else kept as text.
+    pub fn parse(self) -> Reply {
+        let body = match serde_json::from_slice::<Value>(&self.bytes) {
+            Ok(v) => Body::Json(v),
+            Err(_) => Body::Text(String::from_utf8_lossy(&self.bytes).into_owned()),
+        };
+        Reply {
+            status: self.status,
+            body,
+        }
+    }
+
+    /// The body as text, shortened for an error message.
+    pub fn describe(&self) -> String {
+        let end = self.bytes.len().min(4096);
+        shorten(&String::from_utf8_lossy(&self.bytes[..end]))
+    }
+}
+
 /// A reply: the HTTP status and the body, parsed as JSON when it is JSON.
 pub(crate) struct Reply {
     pub status: u16,
@@ -168,6 +195,17 @@ impl Http {
         body: Option<String>,
         limit: usize,
     ) -> Result<Reply> {
+        Ok(self.send_raw(method, url, body, limit).await?.parse())
+    }
+
+    /// [`Http::send`], leaving the body unparsed (for typed parsing).
+    pub async fn send_raw(
+        &self,
+        method: Method,
+        url: String,
+        body: Option<String>,
+        limit: usize,
+    ) -> Result<RawReply> {
         let client = self.client.clone();
         let attempts = self.attempts;
         let what = self.what.clone();
@@ -308,7 +346,7 @@ async fn send_once(
     url: &str,
     body: Option<String>,
     limit: usize,
-) -> std::result::Result<Reply, Failure> {
+) -> std::result::Result<RawReply, Failure> {
     let mut req = client.request(method, url);
     if let Some(b) = body {
         req = req
@@ -336,11 +374,7 @@ async fn send_once(
         }
         bytes.extend_from_slice(&chunk);
     }
-    let body = match serde_json::from_slice::<Value>(&bytes) {
-        Ok(v) => Body::Json(v),
-        Err(_) => Body::Text(String::from_utf8_lossy(&bytes).into_owned()),
-    };
-    Ok(Reply { status, body })
+    Ok(RawReply { status, bytes })
 }
 
 fn describe_transport(e: reqwest::Error) -> String {

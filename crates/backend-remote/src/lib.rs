@@ -23,6 +23,7 @@ mod milvus;
 mod pending;
 mod qdrant;
 mod uri;
+mod wire;
 
 pub use milvus::MilvusIndex;
 pub use qdrant::QdrantIndex;

@@ -11,11 +11,12 @@ use vecsearch_core::{
 };
 
 use crate::check::{bad_reply, check_hits, check_row_ids, SearchRules};
-use crate::http::{rows_limit, Body, Exec, Http, Reply, PER_HIT, REPLY_BASE, SMALL_REPLY};
-use crate::json::{
-    malformed, parse_id, parse_score, parse_u64, parse_vector, push_ids, push_vector,
+use crate::http::{
+    rows_limit, Body, Exec, Http, RawReply, Reply, PER_HIT, REPLY_BASE, SMALL_REPLY,
 };
+use crate::json::{malformed, parse_u64, prepared, prepared_all, push_ids, push_vector};
 use crate::uri::{Endpoint, Engine};
+use crate::wire::{finite_vector, qdrant_result, QdrantHit, QdrantPoint};
 
 /// Points per upsert request (Qdrant's default body limit is 32 MB).
 const MAX_BODY_BYTES: usize = 8 << 20;
@@ -90,6 +91,14 @@ fn check(reply: Reply) -> Result<Value> {
             status: reply.status,
             message: crate::http::shorten(&t),
         }),
+    }
+}
+
+/// The error a reply that is not a typed success stands for.
+fn qdrant_error(raw: RawReply) -> Error {
+    match check(raw.parse()) {
+        Err(e) => e,
+        Ok(v) => malformed("unexpected reply", &v),
     }
 }
 
@@ -259,28 +268,28 @@ impl Inner {
         let body =
             format!("{{\"ids\":[{id}],\"with_vector\":{with_vector},\"with_payload\":false}}");
         let dim = if with_vector { self.spec.dim } else { 0 };
-        let result = self
-            .call(Method::POST, "/points", Some(body), rows_limit(1, dim))
+        let url = format!("{}/points", self.url);
+        let raw = self
+            .http
+            .send_raw(Method::POST, url, Some(body), rows_limit(1, dim))
             .await?;
-        let points = result
-            .as_array()
-            .ok_or_else(|| malformed("retrieve: result is not a list", &result))?;
-        check_row_ids("Qdrant retrieve", &[id], points, |p| {
-            p.get("id").and_then(parse_id)
-        })?;
+        let points: Vec<QdrantPoint> = qdrant_result(raw, "Qdrant retrieve", qdrant_error)?;
+        check_row_ids("Qdrant retrieve", &[id], &points, |p| p.id.get())?;
         let Some(p) = points.first() else {
             return Ok(None);
         };
         if !with_vector {
             return Ok(Some(Vec::new()));
         }
-        p.get("vector")
-            .and_then(|v| parse_vector(v, self.spec.dim))
+        p.vector
+            .as_deref()
+            .and_then(|v| finite_vector(v, self.spec.dim))
             .map(Some)
             .ok_or_else(|| bad_reply("Qdrant retrieve", "the point has no usable vector"))
     }
 
     async fn upsert(&self, ids: &[u64], vectors: &[Vec<f32>]) -> Result<()> {
+        let vectors = prepared_all(self.spec.metric, vectors);
         // Keep the last of equal ids, in order (one request has no defined order).
         let mut last: IdMap<usize> = IdMap::default();
         for (i, &id) in ids.iter().enumerate() {
@@ -309,7 +318,7 @@ impl Inner {
     fn search_body(&self, q: &[f32], k: usize, params: &SearchParams) -> String {
         let ef = params.ef.unwrap_or(self.spec.ef_search).max(k);
         let mut body = String::from("{\"vector\":");
-        push_vector(&mut body, q);
+        push_vector(&mut body, &prepared(self.spec.metric, q));
         body.push_str(&format!(
             ",\"limit\":{k},\"with_payload\":false,\"with_vector\":false,\"params\":{{\"hnsw_ef\":{ef}}}"
         ));
@@ -322,19 +331,21 @@ impl Inner {
         body
     }
 
-    fn parse_hits(&self, hits: &Value, k: usize, params: &SearchParams) -> Result<Vec<Neighbor>> {
-        let hits = hits
-            .as_array()
-            .ok_or_else(|| malformed("search: result is not a list", hits))?;
+    fn parse_hits(
+        &self,
+        hits: Vec<QdrantHit>,
+        k: usize,
+        params: &SearchParams,
+    ) -> Result<Vec<Neighbor>> {
         let mut raw = Vec::with_capacity(hits.len().min(k.saturating_add(1)));
         for h in hits {
-            match (
-                h.get("id").and_then(parse_id),
-                h.get("score").and_then(parse_score),
-            ) {
-                (Some(id), Some(s)) => raw.push((id, to_distance(self.spec.metric, s))),
-                _ => return Err(malformed("search: a hit without integer id or score", h)),
-            }
+            let id = h.id.get().ok_or_else(|| {
+                bad_reply(
+                    "Qdrant search",
+                    format!("a hit whose id {:?} is not a u64", h.id),
+                )
+            })?;
+            raw.push((id, to_distance(self.spec.metric, h.score)));
         }
         let rules = SearchRules {
             what: "Qdrant search",
@@ -365,15 +376,24 @@ impl Inner {
         body.push_str("]}");
         let limit =
             REPLY_BASE.saturating_add(queries.len().saturating_mul(k.saturating_mul(PER_HIT)));
-        let result = self
-            .call(Method::POST, "/points/search/batch", Some(body), limit)
+        let url = format!("{}/points/search/batch", self.url);
+        let raw = self
+            .http
+            .send_raw(Method::POST, url, Some(body), limit)
             .await?;
-        let lists = result
-            .as_array()
-            .filter(|l| l.len() == queries.len())
-            .ok_or_else(|| malformed("search/batch: not one list per query", &result))?;
+        let lists: Vec<Vec<QdrantHit>> = qdrant_result(raw, "Qdrant search", qdrant_error)?;
+        if lists.len() != queries.len() {
+            return Err(bad_reply(
+                "Qdrant search",
+                format!(
+                    "{} lists of hits for {} queries",
+                    lists.len(),
+                    queries.len()
+                ),
+            ));
+        }
         lists
-            .iter()
+            .into_iter()
             .map(|hits| self.parse_hits(hits, k, params))
             .collect()
     }

@@ -459,9 +459,11 @@ async fn qdrant_requests_follow_the_rest_api() {
                 ok(r#"{"result":true,"status":"ok","time":0.1}"#)
             }
             "/collections/c/points?wait=true" => {
-                // The last of two equal ids is the one sent.
+                // The last of two equal ids is the one sent, normalised
+                // (cosine vectors are normalised in f64 before sending).
                 assert_eq!(v["points"].as_array().map(|a| a.len()), Some(2), "{body}");
-                assert_eq!(v["points"][1]["vector"][1], 2.0, "{body}");
+                assert_eq!(v["points"][1]["id"], 5, "{body}");
+                assert_eq!(v["points"][1]["vector"][1], 1.0, "{body}");
                 ok(done)
             }
             "/collections/c/points/search/batch" => {

@@ -5,8 +5,9 @@ use reqwest::Method;
 use serde_json::Value;
 use vecsearch_core::{Error, Metric, Result};
 
-use crate::http::{rows_limit, Body, Http, Reply, PER_HIT, REPLY_BASE, SMALL_REPLY};
+use crate::http::{rows_limit, Body, Http, RawReply, Reply, PER_HIT, REPLY_BASE, SMALL_REPLY};
 use crate::json::{malformed, push_ids, push_vector, string_lit};
+use crate::wire::{milvus_rows, MilvusHit};
 
 /// Which REST API the server speaks.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,6 +51,14 @@ pub(crate) fn check(reply: Reply) -> Result<Value> {
         status: u16::try_from(code).unwrap_or(u16::MAX),
         message: format!("Milvus error {code}: {}", crate::http::shorten(message)),
     })
+}
+
+/// The error a reply that is not a typed success stands for.
+fn milvus_error(raw: RawReply) -> Error {
+    match check(raw.parse()) {
+        Err(e) => e,
+        Ok(v) => malformed("unexpected reply", &v),
+    }
 }
 
 /// The metric's Milvus name; Jaccard over float vectors is not served.
@@ -222,7 +231,7 @@ impl Api {
         take_data_array(reply, "query")
     }
 
-    /// One query vector's nearest rows: `(id value, score)` as sent.
+    /// One query vector's nearest hits, as sent (typed, unchecked).
     pub async fn search(
         &self,
         vf: &str,
@@ -231,7 +240,7 @@ impl Api {
         ef: usize,
         filter: Option<&str>,
         metric: &str,
-    ) -> Result<Vec<Value>> {
+    ) -> Result<Vec<MilvusHit>> {
         let mut body = format!("{{\"collectionName\":{},", self.coll());
         match self.dialect {
             Dialect::V1 { .. } => {
@@ -253,8 +262,12 @@ impl Api {
         }
         body.push('}');
         let limit = REPLY_BASE.saturating_add(k.saturating_mul(PER_HIT));
-        let reply = self.post("search", "entities/search", body, limit).await?;
-        take_data_array(reply, "search")
+        let url = self.path("search", "entities/search");
+        let raw = self
+            .http
+            .send_raw(Method::POST, url, Some(body), limit)
+            .await?;
+        milvus_rows(raw, "Milvus search", milvus_error)
     }
 
     /// Rows by id with `fields`, `dim` components of vector per row at most.

@@ -18,7 +18,7 @@ use vecsearch_core::{
 use self::api::{to_distance, Api, Dialect, MAX_TOPK};
 use crate::check::{bad_reply, check_hits, check_row_ids, SearchRules};
 use crate::http::{join_all, rows_limit, Exec, Http, SMALL_REPLY};
-use crate::json::{malformed, parse_id, parse_score, parse_u64, parse_vector, push_ids};
+use crate::json::{malformed, parse_id, parse_u64, parse_vector, prepared, prepared_all, push_ids};
 use crate::pending::{fingerprint, Pending, State};
 use crate::uri::{Endpoint, Engine};
 
@@ -176,7 +176,8 @@ impl Inner {
     async fn upsert(&self, ids: &[u64], vectors: &[Vec<f32>]) -> Result<()> {
         // After dedup no two chunks share an id, so their order is free and
         // a few can be in flight at once.
-        let (ids, vectors) = Self::dedup_last(ids, vectors);
+        let vectors = prepared_all(self.spec.metric, vectors);
+        let (ids, vectors) = Self::dedup_last(ids, &vectors);
         let row_bytes = 40 + self.spec.dim * 16;
         let rows = (MAX_BODY_BYTES / row_bytes).clamp(1, MAX_ROWS);
         let chunks: Vec<(&[u64], &[&[f32]])> = ids.chunks(rows).zip(vectors.chunks(rows)).collect();
@@ -249,18 +250,20 @@ impl Inner {
         };
         // Milvus's HNSW refuses ef < k.
         let ef = params.ef.unwrap_or(self.spec.ef_search).max(k);
+        let q = prepared(self.spec.metric, q);
         let rows = self
             .api
-            .search(&self.vf, q, k, ef, filter.as_deref(), self.metric_name)
+            .search(&self.vf, &q, k, ef, filter.as_deref(), self.metric_name)
             .await?;
         let mut raw = Vec::with_capacity(rows.len().min(k.saturating_add(1)));
-        for row in &rows {
-            let id = row.get("id").and_then(parse_id);
-            let score = row.get("distance").and_then(parse_score);
-            match (id, score) {
-                (Some(id), Some(s)) => raw.push((id, to_distance(self.spec.metric, s))),
-                _ => return Err(malformed("search: a hit without id or distance", row)),
-            }
+        for h in rows {
+            let id = h.id.get().ok_or_else(|| {
+                bad_reply(
+                    "Milvus search",
+                    format!("a hit whose id {:?} is not a u64", h.id),
+                )
+            })?;
+            raw.push((id, to_distance(self.spec.metric, h.distance)));
         }
         let rules = SearchRules {
             what: "Milvus search",

@@ -148,6 +148,15 @@ impl VectorIndex for Dropping {
     }
 }
 
+/// The harness scale for remote suites: `VECSEARCH_REMOTE_SCALE`, else 0.25.
+fn remote_scale() -> f64 {
+    std::env::var("VECSEARCH_REMOTE_SCALE")
+        .ok()
+        .and_then(|v| v.parse::<f64>().ok())
+        .filter(|s| *s > 0.0)
+        .unwrap_or(0.25)
+}
+
 /// Runs the shared suite against `base` (a `milvus://` or `qdrant://` URI
 /// without collection), then drops every collection it made.
 pub fn run_suite(name: &str, base: String) -> std::process::ExitCode {
@@ -170,6 +179,10 @@ pub fn run_suite(name: &str, base: String) -> std::process::ExitCode {
         open_fresh(Arc::clone(&c), base.clone(), h2.clone(), spec)
     })
     .with_block_on(move |fut| handle.block_on(fut))
+    // Every write to a server is a round trip (and on Milvus a sync a poll):
+    // the long cases run at the size the suite asks of remote backends
+    // (recall cases keep their 20,000 points whatever the scale).
+    .with_scale(remote_scale())
     // What `vecsearch::open_blocking(uri, spec)` does, on the case's plain
     // thread with no runtime; the collection is dropped at the end of the run.
     .with_blocking_factory(move |spec| {

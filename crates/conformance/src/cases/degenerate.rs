@@ -78,6 +78,8 @@ async fn one_metric(h: &Harness, metric: Metric) -> Case {
     let mut accepted: Vec<(u64, Vec<f32>)> = base_ids.iter().copied().zip(base.clone()).collect();
     for (i, v) in degenerate(metric).into_iter().enumerate() {
         let id = 1000 + i as u64;
+        // Counted once earlier writes show (an eventually consistent server).
+        idx.sync().await?;
         let before = idx.len().await?;
         match idx.add(id, &v).await {
             Ok(()) => accepted.push((id, v)),
