@@ -456,7 +456,47 @@ async fn shrink(
             chunk /= 2;
         }
     }
+    // Then the items of each batch, and the queries of each batch search.
+    let mut i = 0;
+    while i < best.len() && tries < 600 {
+        let mut j = 0;
+        while j < op_items(&best[i]) && op_items(&best[i]) > 1 && tries < 600 {
+            let mut cand = best.clone();
+            drop_item(&mut cand[i], j);
+            tries += 1;
+            match run(h, dim, metric, &cand).await {
+                Err((at, w)) if at >= i => {
+                    cand.truncate(at + 1);
+                    best = cand;
+                    why = w;
+                }
+                _ => j += 1,
+            }
+        }
+        i += 1;
+    }
     (best, why)
+}
+
+fn op_items(op: &Op) -> usize {
+    match op {
+        Op::AddBatch(ids, _) => ids.len(),
+        Op::SearchBatch { qs, .. } => qs.len(),
+        _ => 1,
+    }
+}
+
+fn drop_item(op: &mut Op, j: usize) {
+    match op {
+        Op::AddBatch(ids, vs) => {
+            ids.remove(j);
+            vs.remove(j);
+        }
+        Op::SearchBatch { qs, .. } => {
+            qs.remove(j);
+        }
+        _ => {}
+    }
 }
 
 fn as_rust(dim: usize, metric: Metric, ops: &[Op]) -> String {
