@@ -39,7 +39,7 @@ pub(crate) fn save(g: &Graph, path: &Path) -> Result<()> {
     let n = st.len();
     let dim = st.dim;
     let mut w =
-        Writer::with_capacity(40 + n * (10 + 4 * dim + 4 * (1 + st.m0)) + st.upper_words * 4);
+        Writer::with_capacity(40 + n * (10 + 4 * dim + 4 * (1 + st.m0)) + st.upper.len() * 4);
     w.u32(st.m as u32);
     w.u32(u32::try_from(g.spec.ef_construction).unwrap_or(u32::MAX));
     w.u64(st.rng);
@@ -137,10 +137,8 @@ pub(crate) fn load(path: &Path, mut spec: IndexSpec) -> Result<Graph> {
     store.ids = ids;
     store.deleted = deleted;
     store.links0 = links0;
-    store.upper_words = upper_flat.iter().map(|u| u.len()).sum();
-    store.upper = upper_flat;
+    store.set_upper(upper_flat);
     store.levels = levels;
-    store.locks = (0..n).map(|_| std::sync::Mutex::new(())).collect();
     store.slot_of = slot_of;
     store.count_indegrees();
 
@@ -236,7 +234,7 @@ fn check_upper(
     raw: &[u32],
     m: usize,
     levels: &[u8],
-) -> Result<Vec<Box<[std::sync::atomic::AtomicU32]>>> {
+) -> Result<Vec<Vec<std::sync::atomic::AtomicU32>>> {
     let mut out = Vec::with_capacity(levels.len());
     let mut pos = 0;
     for &l in levels {
@@ -248,7 +246,7 @@ fn check_upper(
             pos += m + 1;
             node.extend(check_lists(list, m, level, levels)?);
         }
-        out.push(node.into_boxed_slice());
+        out.push(node);
     }
     Ok(out)
 }

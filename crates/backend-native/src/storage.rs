@@ -1,6 +1,9 @@
 //! Where the graph lives: vectors in one contiguous buffer, level-0 links in
-//! one flat array with a fixed `2*M` slots per node, upper levels per node,
-//! `u32` slots, and the maps between caller ids and slots.
+//! one flat array with a fixed `2*M` slots per node, upper levels in one
+//! flat array reached through a per-node offset, `u32` slots, and the maps
+//! between caller ids and slots. No per-node allocation and no per-node
+//! lock: link writers take one of [`STRIPES`] striped locks. Arrays grow in
+//! steps of a quarter, so at most about a fifth of what they hold is unused.
 //!
 //! The index keeps a `Store` behind an `RwLock`. Everything that changes the
 //! *shape* of the store or a vector (allocating a slot, growing, writing a
@@ -22,6 +25,11 @@ pub(crate) const NONE: u32 = u32::MAX;
 pub(crate) const MAX_NODES: usize = NONE as usize - 1;
 /// Highest level a node gets (reached with probability M^-24).
 pub(crate) const MAX_LEVEL: usize = 24;
+/// Link writers lock stripe `slot % STRIPES`. A writer holds one lock at a
+/// time, so two nodes sharing a stripe only ever wait, never deadlock.
+pub(crate) const STRIPES: usize = 1024;
+/// `upper_at` of a node with no upper level.
+const NO_UPPER: u64 = u64::MAX;
 
 /// What the graph pass must do for a slot the write pass placed.
 #[derive(Debug, Clone, PartialEq)]
@@ -52,12 +60,13 @@ pub(crate) struct Store {
     /// falls below the true one: a zero means the node has no way in, and
     /// is linked back at once ("nothing is orphaned").
     pub(crate) indegree: Vec<AtomicU32>,
-    /// `level * words(m)` atomics per node (empty for level-0 nodes).
-    pub(crate) upper: Vec<Box<[AtomicU32]>>,
-    /// Total atomics in `upper`, for `memory_bytes`.
-    pub(crate) upper_words: usize,
-    /// Serialises writers of a node's links.
-    pub(crate) locks: Vec<Mutex<()>>,
+    /// Where each node's upper lists start in `upper` ([`NO_UPPER`] for a
+    /// level-0 node): `level * words(m)` atomics from there.
+    pub(crate) upper_at: Vec<u64>,
+    /// The upper lists of every node, back to back.
+    pub(crate) upper: Vec<AtomicU32>,
+    /// Serialise writers of links, striped by slot.
+    pub(crate) locks: Box<[Mutex<()>]>,
     pub(crate) slot_of: IdMap<u32>,
     /// The largest room the id map needed for its live ids (see `reserve_ids`).
     id_room: usize,
@@ -81,9 +90,9 @@ impl Store {
             deleted: Vec::new(),
             links0: Vec::new(),
             indegree: Vec::new(),
+            upper_at: Vec::new(),
             upper: Vec::new(),
-            upper_words: 0,
-            locks: Vec::new(),
+            locks: (0..STRIPES).map(|_| Mutex::new(())).collect(),
             slot_of: IdMap::default(),
             id_room: 0,
             free: Vec::new(),
@@ -100,15 +109,14 @@ impl Store {
         &mut self,
         n: usize,
     ) -> std::result::Result<(), std::collections::TryReserveError> {
-        self.vectors.try_reserve(n.saturating_mul(self.dim))?;
-        self.ids.try_reserve(n)?;
-        self.levels.try_reserve(n)?;
-        self.deleted.try_reserve(n)?;
+        self.vectors.try_reserve_exact(n.saturating_mul(self.dim))?;
+        self.ids.try_reserve_exact(n)?;
+        self.levels.try_reserve_exact(n)?;
+        self.deleted.try_reserve_exact(n)?;
         self.links0
-            .try_reserve(n.saturating_mul(links::words(self.m0)))?;
-        self.indegree.try_reserve(n)?;
-        self.upper.try_reserve(n)?;
-        self.locks.try_reserve(n)?;
+            .try_reserve_exact(n.saturating_mul(links::words(self.m0)))?;
+        self.indegree.try_reserve_exact(n)?;
+        self.upper_at.try_reserve_exact(n)?;
         self.slot_of.try_reserve(n)
     }
 
@@ -193,10 +201,14 @@ impl Store {
             self.links0.get(i..i + w).unwrap_or(&[])
         } else {
             let w = links::words(self.m);
-            self.upper
-                .get(slot as usize)
-                .and_then(|u| u.get((level - 1) * w..level * w))
-                .unwrap_or(&[])
+            let Some(&at) = self.upper_at.get(slot as usize).filter(|&&a| a != NO_UPPER) else {
+                return &[];
+            };
+            if level > self.level(slot) {
+                return &[];
+            }
+            let start = at as usize + (level - 1) * w;
+            self.upper.get(start..start + w).unwrap_or(&[])
         }
     }
 
@@ -221,10 +233,10 @@ impl Store {
         self.indegree = counts.into_iter().map(AtomicU32::new).collect();
     }
 
-    /// Locks `slot`'s links against other writers.
+    /// Locks `slot`'s links against other writers (its stripe's lock).
     pub(crate) fn lock(&self, slot: u32) -> Option<MutexGuard<'_, ()>> {
         self.locks
-            .get(slot as usize)
+            .get(slot as usize % STRIPES)
             .map(|l| l.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
@@ -240,14 +252,23 @@ impl Store {
                 "the native index holds at most {MAX_NODES} vectors"
             )));
         }
-        self.vectors.reserve(new_slots * self.dim);
-        self.ids.reserve(new_slots);
-        self.levels.reserve(new_slots);
-        self.deleted.reserve(new_slots);
-        self.links0.reserve(new_slots * links::words(self.m0));
-        self.indegree.reserve(new_slots);
-        self.upper.reserve(new_slots);
-        self.locks.reserve(new_slots);
+        // Grow by at least a quarter (so single adds cost amortised O(1))
+        // and by exactly what a batch needs beyond that.
+        let len = self.len();
+        if len + new_slots > self.ids.capacity() {
+            let grow = new_slots.max(self.ids.capacity() / 4);
+            grow_exact(&mut self.vectors, len * self.dim, grow * self.dim);
+            grow_exact(&mut self.ids, len, grow);
+            grow_exact(&mut self.levels, len, grow);
+            grow_exact(&mut self.deleted, len, grow);
+            grow_exact(
+                &mut self.links0,
+                len * links::words(self.m0),
+                grow * links::words(self.m0),
+            );
+            grow_exact(&mut self.indegree, len, grow);
+            grow_exact(&mut self.upper_at, len, grow);
+        }
         self.reserve_ids(fresh);
         Ok(())
     }
@@ -298,10 +319,18 @@ impl Store {
         self.deleted.push(false);
         self.links0.extend(links::empty(self.m0));
         self.indegree.push(AtomicU32::new(0));
-        let upper: Box<[AtomicU32]> = (0..level).flat_map(|_| links::empty(self.m)).collect();
-        self.upper_words += upper.len();
-        self.upper.push(upper);
-        self.locks.push(Mutex::new(()));
+        if level == 0 {
+            self.upper_at.push(NO_UPPER);
+        } else {
+            let words = level * links::words(self.m);
+            if self.upper.len() + words > self.upper.capacity() {
+                let grow = words.max(self.upper.capacity() / 4);
+                self.upper.reserve_exact(grow);
+            }
+            self.upper_at.push(self.upper.len() as u64);
+            self.upper
+                .extend((0..level).flat_map(|_| links::empty(self.m)));
+        }
         self.slot_of.insert(id, slot);
         Job { slot, old: None }
     }
@@ -336,6 +365,21 @@ impl Store {
         ((-u.ln() * mult) as usize).min(MAX_LEVEL)
     }
 
+    /// Sets the upper lists from per-node word arrays (after a load).
+    pub(crate) fn set_upper(&mut self, per_node: Vec<Vec<AtomicU32>>) {
+        let total = per_node.iter().map(Vec::len).sum();
+        self.upper = Vec::with_capacity(total);
+        self.upper_at = Vec::with_capacity(per_node.len());
+        for node in per_node {
+            if node.is_empty() {
+                self.upper_at.push(NO_UPPER);
+            } else {
+                self.upper_at.push(self.upper.len() as u64);
+                self.upper.extend(node);
+            }
+        }
+    }
+
     /// Bytes held by the nodes and maps.
     pub(crate) fn memory_bytes(&self) -> usize {
         use std::mem::size_of;
@@ -345,10 +389,19 @@ impl Store {
             + self.deleted.capacity()
             + self.links0.capacity() * 4
             + self.indegree.capacity() * 4
-            + self.upper.capacity() * size_of::<Box<[AtomicU32]>>()
-            + self.upper_words * 4
-            + self.locks.capacity() * size_of::<Mutex<()>>()
+            + self.upper_at.capacity() * 8
+            + self.upper.capacity() * 4
+            + self.locks.len() * size_of::<Mutex<()>>()
             + self.slot_of.capacity() * (size_of::<(u64, u32)>() + 1)
             + self.free.capacity() * 4
+    }
+}
+
+/// Makes room in `v` (of `len` items) for `grow` more, exactly: `Vec`'s own
+/// doubling would leave up to half of a large index unused.
+fn grow_exact<T>(v: &mut Vec<T>, len: usize, grow: usize) {
+    let want = len.saturating_add(grow);
+    if want > v.capacity() {
+        v.reserve_exact(want - v.len());
     }
 }
