@@ -167,14 +167,16 @@ fn live(hnsw: &bridge::Hnsw) -> usize {
     hnsw.element_count().saturating_sub(hnsw.deleted_count())
 }
 
-/// Grows capacity (doubling) so `new_labels` labels that are not in the
-/// index fit: they fill deleted slots first, then new ones.
+/// Grows capacity so `new_labels` labels that are not in the index fit
+/// (they fill deleted slots first, then new ones): by a quarter at least,
+/// exactly what a batch needs beyond that, so at most about a fifth of the
+/// slots hnswlib allocates stays unused (doubling left up to half).
 fn reserve(hnsw: &Writing<'_>, new_labels: usize) -> Result<()> {
     let extra = new_labels.saturating_sub(hnsw.deleted_count());
     let need = hnsw.element_count().saturating_add(extra);
     let max = hnsw.max_elements();
     if need > max {
-        let target = need.max(max.saturating_mul(2)).max(MIN_CAPACITY);
+        let target = need.max(max.saturating_add(max / 4)).max(MIN_CAPACITY);
         hnsw.resize(target)
             .map_err(|e| ffi_err(&format!("growing to {target} slots"), e))?;
     }
