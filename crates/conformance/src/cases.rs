@@ -69,6 +69,7 @@ cases!(
     delete_absent_is_false,
     delete_hides_and_counts,
     delete_then_readd,
+    contains_delete_batch_and_rows,
     ids_at_the_limit,
     bad_input_wrong_dimension,
     bad_input_nan,

@@ -245,3 +245,60 @@ pub async fn ids_at_the_limit(h: &Harness) -> Case {
     }
     Ok(())
 }
+
+/// `contains` answers like `get(..).is_some()`, `delete_batch` like deletes
+/// one by one (counting the ids that were present), and `add_rows` /
+/// `search_rows` over a row-major matrix like `add_batch` / `search_batch`.
+pub async fn contains_delete_batch_and_rows(h: &Harness) -> Case {
+    let idx = fresh(h, 8, Metric::L2).await?;
+    let set = Set::new(200, 5, 8, Metric::L2, 29);
+    let flat: Vec<f32> = set.points.iter().flatten().copied().collect();
+    idx.add_rows(&set.ids, &flat).await?;
+    idx.sync().await?;
+    ensure!(len(&*idx).await? == 200, "add_rows did not add 200 rows");
+    for i in [0usize, 57, 199] {
+        let got = idx.get(set.ids[i]).await?;
+        ensure!(
+            got.is_some_and(|g| same_vector(Metric::L2, &g, &set.points[i])),
+            "row {i} was not stored as given"
+        );
+    }
+    ensure!(
+        idx.contains(set.ids[3]).await?,
+        "contains misses a stored id"
+    );
+    ensure!(!idx.contains(42).await?, "contains finds an id never added");
+    let gone = [set.ids[3], set.ids[4], 42, set.ids[3]];
+    let removed = idx.delete_batch(&gone).await?;
+    ensure!(removed == 2, "delete_batch counted {removed}, expected 2");
+    idx.sync().await?;
+    ensure!(
+        !idx.contains(set.ids[3]).await?,
+        "a deleted id is still contained"
+    );
+    ensure!(
+        len(&*idx).await? == 198,
+        "len after delete_batch is not 198"
+    );
+    let qflat: Vec<f32> = set.queries.iter().flatten().copied().collect();
+    let p = SearchParams::default().with_ef(400);
+    let by_rows = idx.search_rows(&qflat, 5, &p).await?;
+    let by_batch = idx.search_batch(&set.queries, 5, &p).await?;
+    ensure!(by_rows == by_batch, "search_rows differs from search_batch");
+    match idx.add_rows(&[1, 2], &flat[..8 * 3]).await {
+        Err(Error::InvalidArgument(_)) => {}
+        other => return Err(fail(format!("2 ids for 3 rows gave {other:?}"))),
+    }
+    match idx
+        .search(&set.queries[0], 3, &SearchParams::default().with_ef(0))
+        .await
+    {
+        Err(Error::InvalidArgument(_)) => {}
+        other => {
+            return Err(fail(format!(
+                "ef = 0 gave {other:?}, expected InvalidArgument"
+            )))
+        }
+    }
+    Ok(())
+}
