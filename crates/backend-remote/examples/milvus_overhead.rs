@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use vecsearch_core::synthetic::Rng;
 use vecsearch_core::{IndexSpec, Metric, SearchParams, VectorIndex};
-use vecsearch_remote::{drop_collection, Endpoint, MilvusIndex};
+use vecsearch_remote::{drop_collection, Endpoint, MilvusEngine};
 
 const DIM: usize = 128;
 const POINTS: usize = 10_000;
@@ -49,8 +49,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let n: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(2000);
     let uri = format!("{base}/vsbench_overhead_{}", std::process::id());
     let ep = Endpoint::parse(&uri)?;
-    let idx = MilvusIndex::open(&uri, IndexSpec::new(DIM, Metric::L2)).await?;
-    if idx.speaks_v2() {
+    let idx = MilvusEngine::open(&uri, IndexSpec::new(DIM, Metric::L2)).await?;
+    if idx.engine().speaks_v2() {
         return Err("this measurement builds REST v1 bodies; the server speaks v2".into());
     }
     let mut rng = Rng::new(1);
@@ -67,7 +67,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         (t.elapsed() - added).as_secs_f64()
     );
     let queries: Vec<Vec<f32>> = (0..n).map(|_| vector(&mut rng)).collect();
-    let bodies: Vec<String> = queries.iter().map(|q| body(idx.collection(), q)).collect();
+    let bodies: Vec<String> = queries
+        .iter()
+        .map(|q| body(idx.engine().collection(), q))
+        .collect();
     let raw = reqwest::Client::builder().tcp_nodelay(true).build()?;
     let url = format!("{}/v1/vector/search", ep.base_url());
     let params = SearchParams::default().with_ef(EF);

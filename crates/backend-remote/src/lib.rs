@@ -25,8 +25,8 @@ mod qdrant;
 mod uri;
 mod wire;
 
-pub use milvus::MilvusIndex;
-pub use qdrant::QdrantIndex;
+pub use milvus::{MilvusEngine, MilvusIndex};
+pub use qdrant::{QdrantEngine, QdrantIndex};
 pub use uri::{Endpoint, Engine};
 
 use vecsearch_core::{IndexSpec, Result, VectorIndex};
@@ -36,8 +36,8 @@ use vecsearch_core::{IndexSpec, Result, VectorIndex};
 pub async fn open_uri(uri: &str, spec: IndexSpec) -> Result<Box<dyn VectorIndex>> {
     let ep = Endpoint::parse(uri)?;
     Ok(match ep.engine {
-        Engine::Qdrant => Box::new(QdrantIndex::open_endpoint(&ep, spec).await?),
-        Engine::Milvus => Box::new(MilvusIndex::open_endpoint(&ep, spec).await?),
+        Engine::Qdrant => Box::new(QdrantEngine::open_endpoint(&ep, spec).await?),
+        Engine::Milvus => Box::new(MilvusEngine::open_endpoint(&ep, spec).await?),
     })
 }
 

@@ -1,13 +1,13 @@
-//! [`QdrantIndex`]: a `VectorIndex` kept in a Qdrant collection, over REST.
+//! [`QdrantEngine`]: the core's narrow `Engine` trait over a Qdrant
+//! collection (REST); [`QdrantIndex`] is the front door over it.
 
 use std::sync::Arc;
 
 use reqwest::Method;
 use serde_json::{json, Value};
-use vecsearch_core::validate::{check_batch, check_queries, check_vector};
 use vecsearch_core::{
-    async_trait, Capabilities, Consistency, Error, IdMap, IndexSpec, Metric, Neighbor, Result,
-    SearchParams, VectorIndex,
+    async_trait, Capabilities, Consistency, Error, Filter, IdMap, IndexSpec, Metric, Neighbor,
+    Result, SearchParams,
 };
 
 use crate::check::{bad_reply, check_hits, check_row_ids, SearchRules};
@@ -25,11 +25,15 @@ const MAX_POINTS: usize = 10_000;
 const QUERIES_PER_REQUEST: usize = 64;
 const SEARCH_WIDTH: usize = 4;
 
+/// A Qdrant collection behind the core's front door (which checks every
+/// argument before a request is made).
+pub type QdrantIndex = vecsearch_core::Index<QdrantEngine>;
+
 /// A vector index in a Qdrant collection (`qdrant://host:6333/collection`).
 ///
 /// Writes are sent with `wait=true`, so they are visible when they return.
 /// Jaccard is not served (Qdrant has no such distance).
-pub struct QdrantIndex {
+pub struct QdrantEngine {
     spec: IndexSpec,
     inner: Arc<Inner>,
     _exec: Exec,
@@ -43,9 +47,9 @@ struct Inner {
     collection: String,
 }
 
-impl std::fmt::Debug for QdrantIndex {
+impl std::fmt::Debug for QdrantEngine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("QdrantIndex")
+        f.debug_struct("QdrantEngine")
             .field("collection", &self.inner.collection)
             .finish()
     }
@@ -131,16 +135,16 @@ pub(crate) async fn drop_endpoint(ep: &Endpoint) -> Result<bool> {
         .ok_or_else(|| malformed("drop collection: result is not a boolean", &result))
 }
 
-impl QdrantIndex {
+impl QdrantEngine {
     /// Opens the collection `uri` names, creating it for `spec` when absent.
     /// An existing collection must have the spec's dim and distance
     /// (`InvalidArgument` otherwise; nothing is changed).
-    pub async fn open(uri: &str, spec: IndexSpec) -> Result<Self> {
+    pub async fn open(uri: &str, spec: IndexSpec) -> Result<QdrantIndex> {
         Self::open_endpoint(&Endpoint::parse_as(uri, Engine::Qdrant)?, spec).await
     }
 
-    /// [`QdrantIndex::open`] with a parsed endpoint.
-    pub async fn open_endpoint(ep: &Endpoint, spec: IndexSpec) -> Result<Self> {
+    /// [`QdrantEngine::open`] with a parsed endpoint.
+    pub async fn open_endpoint(ep: &Endpoint, spec: IndexSpec) -> Result<QdrantIndex> {
         spec.validate()?;
         let distance = distance_name(spec.metric)?;
         let (exec, http, url) = connect(ep).await?;
@@ -160,11 +164,11 @@ impl QdrantIndex {
             let info = check(reply)?;
             inner.check_matches(&info, distance)?;
         }
-        Ok(QdrantIndex {
+        Ok(vecsearch_core::Index::from_engine(QdrantEngine {
             spec,
             inner: Arc::new(inner),
             _exec: exec,
-        })
+        }))
     }
 
     /// The collection's name.
@@ -400,7 +404,7 @@ impl Inner {
 }
 
 #[async_trait]
-impl VectorIndex for QdrantIndex {
+impl vecsearch_core::Engine for QdrantEngine {
     fn backend(&self) -> &str {
         "qdrant"
     }
@@ -420,17 +424,11 @@ impl VectorIndex for QdrantIndex {
         }
     }
 
-    async fn add(&self, id: u64, vector: &[f32]) -> Result<()> {
-        check_vector(&self.spec, vector)?;
-        self.inner.upsert(&[id], &[vector.to_vec()]).await
+    async fn upsert(&self, ids: Vec<u64>, vectors: Vec<Vec<f32>>) -> Result<()> {
+        self.inner.upsert(&ids, &vectors).await
     }
 
-    async fn add_batch(&self, ids: &[u64], vectors: &[Vec<f32>]) -> Result<()> {
-        check_batch(&self.spec, u64::MAX, ids, vectors)?;
-        self.inner.upsert(ids, vectors).await
-    }
-
-    async fn delete(&self, id: u64) -> Result<bool> {
+    async fn remove(&self, id: u64) -> Result<bool> {
         let body = format!("{{\"points\":[{id}]}}");
         match self.inner.retrieve(id, false).await {
             Ok(None) => Ok(false),
@@ -453,11 +451,15 @@ impl VectorIndex for QdrantIndex {
         }
     }
 
-    async fn get(&self, id: u64) -> Result<Option<Vec<f32>>> {
+    async fn fetch(&self, id: u64) -> Result<Option<Vec<f32>>> {
         self.inner.retrieve(id, true).await
     }
 
-    async fn len(&self) -> Result<usize> {
+    async fn contains(&self, id: u64) -> Result<bool> {
+        Ok(self.inner.retrieve(id, false).await?.is_some())
+    }
+
+    async fn count(&self) -> Result<usize> {
         let result = self
             .inner
             .call(
@@ -474,30 +476,26 @@ impl VectorIndex for QdrantIndex {
             .ok_or_else(|| malformed("count: no count", &result))
     }
 
-    async fn search(
+    async fn knn(
         &self,
-        query: &[f32],
+        queries: Vec<Vec<f32>>,
         k: usize,
-        params: &SearchParams,
-    ) -> Result<Vec<Neighbor>> {
-        check_vector(&self.spec, query)?;
-        let mut lists = self.inner.search_many(&[query.to_vec()], k, params).await?;
-        Ok(lists.pop().unwrap_or_default())
-    }
-
-    async fn search_batch(
-        &self,
-        queries: &[Vec<f32>],
-        k: usize,
-        params: &SearchParams,
+        ef: usize,
+        filter: Option<&Filter>,
     ) -> Result<Vec<Vec<Neighbor>>> {
-        check_queries(&self.spec, queries)?;
+        let params = SearchParams {
+            ef: Some(ef),
+            filter: filter.cloned(),
+        };
+        if queries.len() <= QUERIES_PER_REQUEST {
+            return self.inner.search_many(&queries, k, &params).await;
+        }
         let groups: Vec<Vec<Vec<f32>>> = queries
             .chunks(QUERIES_PER_REQUEST)
             .map(<[_]>::to_vec)
             .collect();
         let inner = Arc::clone(&self.inner);
-        let params = Arc::new(params.clone());
+        let params = Arc::new(params);
         let parts = self
             .inner
             .http

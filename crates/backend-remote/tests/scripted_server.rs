@@ -405,10 +405,10 @@ async fn milvus_v2_dialect_speaks_v2() {
     });
     let server = Server::start(script).await;
     let uri = milvus_uri(server.port);
-    let idx = vecsearch_remote::MilvusIndex::open(&uri, IndexSpec::new(4, Metric::InnerProduct))
+    let idx = vecsearch_remote::MilvusEngine::open(&uri, IndexSpec::new(4, Metric::InnerProduct))
         .await
         .expect("open against the scripted v2 server");
-    assert!(idx.speaks_v2());
+    assert!(idx.engine().speaks_v2());
     let q = [1.0f32, 0.0, 0.0, 0.0];
     idx.add_batch(&[7, 8], &[q.to_vec(), q.to_vec()])
         .await
@@ -495,7 +495,7 @@ async fn qdrant_requests_follow_the_rest_api() {
         "qdrant://127.0.0.1:{}/c?timeout_ms=300&retries=2",
         server.port
     );
-    let idx = vecsearch_remote::QdrantIndex::open(&uri, IndexSpec::new(4, Metric::Cosine))
+    let idx = vecsearch_remote::QdrantEngine::open(&uri, IndexSpec::new(4, Metric::Cosine))
         .await
         .expect("open creates the collection");
     assert_eq!(created.load(Ordering::SeqCst), 1);
@@ -518,7 +518,7 @@ async fn qdrant_requests_follow_the_rest_api() {
     assert_eq!(idx.len().await.unwrap(), 2);
     assert!(idx.delete(5).await.unwrap());
     // An existing collection is checked, not recreated.
-    let again = vecsearch_remote::QdrantIndex::open(&uri, IndexSpec::new(4, Metric::Cosine)).await;
+    let again = vecsearch_remote::QdrantEngine::open(&uri, IndexSpec::new(4, Metric::Cosine)).await;
     assert!(again.is_ok());
     assert_eq!(created.load(Ordering::SeqCst), 1);
 }

@@ -231,6 +231,15 @@ impl<E: Engine> Index<E> {
     }
 }
 
+impl<E: std::fmt::Debug> std::fmt::Debug for Index<E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Index")
+            .field("engine", &self.engine)
+            .field("origin", &self.origin)
+            .finish()
+    }
+}
+
 impl<E: Create> Index<E> {
     /// A new, empty index for `spec` (checked first).
     pub fn new(spec: IndexSpec) -> Result<Self> {

@@ -9,10 +9,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use vecsearch_core::validate::{check_batch, check_id, check_queries, check_vector};
 use vecsearch_core::{
-    async_trait, Capabilities, Consistency, Error, IdMap, IndexSpec, Metric, Neighbor, Result,
-    SearchParams, VectorIndex,
+    async_trait, Capabilities, Consistency, Error, Filter, IdMap, IndexSpec, Metric, Neighbor,
+    Result, SearchParams,
 };
 
 use self::api::{to_distance, Api, Dialect, MAX_TOPK};
@@ -43,13 +42,17 @@ const SYNC_TIMEOUT: Duration = Duration::from_secs(30);
 /// Writes held for `sync` before a write syncs by itself (bounds memory).
 const PENDING_LIMIT: usize = 1 << 20;
 
+/// A Milvus collection behind the core's front door (which checks every
+/// argument, ids up to `i64::MAX - 1` included, before a request is made).
+pub type MilvusIndex = vecsearch_core::Index<MilvusEngine>;
+
 /// A vector index in a Milvus collection (`milvus://host:19530/collection`).
 ///
 /// Ids are Milvus int64 keys: ids from `i64::MAX` up are refused (see
 /// `Capabilities::max_id`). Reads are
 /// eventually consistent: [`VectorIndex::sync`] waits until every earlier
 /// write shows. Jaccard is not served (Milvus has it for binary vectors only).
-pub struct MilvusIndex {
+pub struct MilvusEngine {
     spec: IndexSpec,
     inner: Arc<Inner>,
     // Dropped after `inner`, so no task holds the last owner of its runtime.
@@ -65,25 +68,25 @@ struct Inner {
     pending: Pending,
 }
 
-impl std::fmt::Debug for MilvusIndex {
+impl std::fmt::Debug for MilvusEngine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MilvusIndex")
+        f.debug_struct("MilvusEngine")
             .field("collection", &self.inner.api.collection)
             .field("dialect", &self.inner.api.dialect)
             .finish()
     }
 }
 
-impl MilvusIndex {
+impl MilvusEngine {
     /// Opens the collection `uri` names, creating it for `spec` when absent.
     /// An existing collection must have the spec's dim and metric
     /// (`InvalidArgument` otherwise; nothing is changed).
-    pub async fn open(uri: &str, spec: IndexSpec) -> Result<Self> {
+    pub async fn open(uri: &str, spec: IndexSpec) -> Result<MilvusIndex> {
         Self::open_endpoint(&Endpoint::parse_as(uri, Engine::Milvus)?, spec).await
     }
 
-    /// [`MilvusIndex::open`] with a parsed endpoint.
-    pub async fn open_endpoint(ep: &Endpoint, spec: IndexSpec) -> Result<Self> {
+    /// [`MilvusEngine::open`] with a parsed endpoint.
+    pub async fn open_endpoint(ep: &Endpoint, spec: IndexSpec) -> Result<MilvusIndex> {
         spec.validate()?;
         let metric_name = api::metric_name(spec.metric)?;
         let (exec, api) = connect(ep).await?;
@@ -104,7 +107,7 @@ impl MilvusIndex {
                 layout
             }
         };
-        Ok(MilvusIndex {
+        Ok(vecsearch_core::Index::from_engine(MilvusEngine {
             spec: spec.clone(),
             inner: Arc::new(Inner {
                 spec,
@@ -115,7 +118,7 @@ impl MilvusIndex {
                 pending: Pending::default(),
             }),
             _exec: exec,
-        })
+        }))
     }
 
     /// The collection's name.
@@ -397,7 +400,7 @@ impl Inner {
 }
 
 #[async_trait]
-impl VectorIndex for MilvusIndex {
+impl vecsearch_core::Engine for MilvusEngine {
     fn backend(&self) -> &str {
         "milvus"
     }
@@ -417,21 +420,11 @@ impl VectorIndex for MilvusIndex {
         }
     }
 
-    async fn add(&self, id: u64, vector: &[f32]) -> Result<()> {
-        check_id(MAX_ID, id)?;
-        check_vector(&self.spec, vector)?;
-        self.inner.upsert(&[id], &[vector.to_vec()]).await
+    async fn upsert(&self, ids: Vec<u64>, vectors: Vec<Vec<f32>>) -> Result<()> {
+        self.inner.upsert(&ids, &vectors).await
     }
 
-    async fn add_batch(&self, ids: &[u64], vectors: &[Vec<f32>]) -> Result<()> {
-        check_batch(&self.spec, MAX_ID, ids, vectors)?;
-        self.inner.upsert(ids, vectors).await
-    }
-
-    async fn delete(&self, id: u64) -> Result<bool> {
-        if id > MAX_ID {
-            return Ok(false);
-        }
+    async fn remove(&self, id: u64) -> Result<bool> {
         match self.inner.present(id).await {
             Ok(false) => Ok(false),
             Ok(true) => {
@@ -451,10 +444,7 @@ impl VectorIndex for MilvusIndex {
         }
     }
 
-    async fn get(&self, id: u64) -> Result<Option<Vec<f32>>> {
-        if id > MAX_ID {
-            return Ok(None);
-        }
+    async fn fetch(&self, id: u64) -> Result<Option<Vec<f32>>> {
         let inner = &self.inner;
         let rows = inner
             .api
@@ -476,36 +466,34 @@ impl VectorIndex for MilvusIndex {
             .ok_or_else(|| bad_reply("Milvus get", "the row has no usable vector"))
     }
 
-    async fn len(&self) -> Result<usize> {
+    async fn contains(&self, id: u64) -> Result<bool> {
+        self.inner.present(id).await
+    }
+
+    async fn count(&self) -> Result<usize> {
         self.inner.count().await
     }
 
-    async fn search(
+    async fn knn(
         &self,
-        query: &[f32],
+        queries: Vec<Vec<f32>>,
         k: usize,
-        params: &SearchParams,
-    ) -> Result<Vec<Neighbor>> {
-        check_vector(&self.spec, query)?;
-        self.inner.search(query, k, params).await
-    }
-
-    async fn search_batch(
-        &self,
-        queries: &[Vec<f32>],
-        k: usize,
-        params: &SearchParams,
+        ef: usize,
+        filter: Option<&Filter>,
     ) -> Result<Vec<Vec<Neighbor>>> {
-        check_queries(&self.spec, queries)?;
-        if queries.is_empty() {
-            return Ok(Vec::new());
+        let params = SearchParams {
+            ef: Some(ef),
+            filter: filter.cloned(),
+        };
+        if let [q] = queries.as_slice() {
+            return Ok(vec![self.inner.search(q, k, &params).await?]);
         }
         let inner = Arc::clone(&self.inner);
-        let params = Arc::new(params.clone());
+        let params = Arc::new(params);
         self.inner
             .api
             .http
-            .map_concurrent(queries.to_vec(), SEARCH_WIDTH, move |q| {
+            .map_concurrent(queries, SEARCH_WIDTH, move |q| {
                 let (inner, params) = (Arc::clone(&inner), Arc::clone(&params));
                 async move { inner.search(&q, k, &params).await }
             })
