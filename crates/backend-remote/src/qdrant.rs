@@ -414,14 +414,7 @@ impl vecsearch_core::Engine for QdrantEngine {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            metrics: vec![Metric::L2, Metric::Cosine, Metric::InnerProduct],
-            filter: true,
-            persistence: false,
-            consistency: Consistency::Immediate,
-            max_id: u64::MAX,
-            reports_memory: false,
-        }
+        Capabilities::server(Consistency::Immediate, u64::MAX)
     }
 
     async fn upsert(&self, ids: Vec<u64>, vectors: Vec<Vec<f32>>) -> Result<()> {

@@ -175,6 +175,19 @@ impl Capabilities {
         }
     }
 
+    /// What a vector database server offers: L2, cosine and inner product,
+    /// allow-list filters, no local files or memory figures.
+    pub fn server(consistency: Consistency, max_id: u64) -> Self {
+        Capabilities {
+            metrics: vec![Metric::L2, Metric::Cosine, Metric::InnerProduct],
+            filter: true,
+            persistence: false,
+            consistency,
+            max_id,
+            reports_memory: false,
+        }
+    }
+
     /// Whether `metric` is served.
     pub fn serves(&self, metric: Metric) -> bool {
         self.metrics.contains(&metric)

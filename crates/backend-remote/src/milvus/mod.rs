@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use vecsearch_core::{
-    async_trait, Capabilities, Consistency, Error, Filter, IdMap, IndexSpec, Metric, Neighbor,
-    Result, SearchParams,
+    async_trait, Capabilities, Consistency, Error, Filter, IdMap, IndexSpec, Neighbor, Result,
+    SearchParams,
 };
 
 use self::api::{to_distance, Api, Dialect, MAX_TOPK};
@@ -410,14 +410,7 @@ impl vecsearch_core::Engine for MilvusEngine {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            metrics: vec![Metric::L2, Metric::Cosine, Metric::InnerProduct],
-            filter: true,
-            persistence: false,
-            consistency: Consistency::Eventual,
-            max_id: MAX_ID,
-            reports_memory: false,
-        }
+        Capabilities::server(Consistency::Eventual, MAX_ID)
     }
 
     async fn upsert(&self, ids: Vec<u64>, vectors: Vec<Vec<f32>>) -> Result<()> {
