@@ -463,6 +463,33 @@ mod tests {
         assert_eq!(exact_distance(Metric::Jaccard, &[0.0; 4], &[0.0; 4]), 0.0);
     }
 
+    /// Rule "every accepted vector stays whole", bug 1 of the reliability
+    /// issue: `1 / norm` in f32 overflowed for a norm below ~3e-39, so
+    /// `[1e-40, 0, 0, 0]` became `[inf, NaN, NaN, NaN]`.
+    #[test]
+    fn every_accepted_vector_stays_whole_when_normalised() {
+        let sub = f32::from_bits(1);
+        let cases: [&[f32]; 6] = [
+            &[1e-40, 0.0, 0.0, 0.0],
+            &[sub, 0.0, 0.0, 0.0],
+            &[sub, sub, 0.0, sub],
+            &[1e30, 1e30, 1e30, 1e30],
+            &[f32::MAX, f32::MAX, 0.0, f32::MIN],
+            &[1e-20, 1e20, 0.0, 1e-30],
+        ];
+        for v in cases {
+            let n = prepare(Metric::Cosine, v);
+            assert!(n.iter().all(|x| x.is_finite()), "{v:?} -> {n:?}");
+            let len: f64 = n.iter().map(|&x| f64::from(x) * f64::from(x)).sum();
+            assert!((len - 1.0).abs() < 1e-6, "{v:?} -> length {len}");
+            // The direction is kept: the exact cosine distance to the input is 0.
+            assert!(
+                exact_distance(Metric::Cosine, v, &n).abs() < 1e-6,
+                "{v:?} -> {n:?}"
+            );
+        }
+    }
+
     #[test]
     fn cosine_is_one_minus_dot_of_normalised() {
         let a = prepare(Metric::Cosine, &[3.0, 4.0]);

@@ -394,6 +394,42 @@ mod tests {
         }
     }
 
+    /// Rule "saves to one path at once each stay atomic", bug 4 of the
+    /// reliability issue: every save used `<name>.tmp-<pid>`, so threads of
+    /// one process wrote into the same temporary file.
+    #[test]
+    fn saves_to_one_path_at_once_stay_atomic() {
+        let dir = std::env::temp_dir().join(format!("vs-persist-race-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("x.vs");
+        write_atomic(&path, &header(), &[0u8; 4096]).unwrap();
+        std::thread::scope(|s| {
+            for t in 0..4u8 {
+                let path = &path;
+                s.spawn(move || {
+                    for _ in 0..50 {
+                        let body = vec![t; 4096 + usize::from(t)];
+                        write_atomic(path, &header(), &body).unwrap();
+                    }
+                });
+            }
+            s.spawn(|| {
+                for _ in 0..200 {
+                    // Always one whole save: a single writer's bytes.
+                    let (_, body) = read_checked(&path, b"VSFLAT01", 1).unwrap();
+                    assert!(body.iter().all(|&b| b == body[0]));
+                    assert_eq!(body.len(), 4096 + usize::from(body[0]));
+                }
+            });
+        });
+        assert_eq!(
+            fs::read_dir(&dir).unwrap().count(),
+            1,
+            "temporary files left"
+        );
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
     #[test]
     fn round_trip_and_every_kind_of_damage() {
         let dir = std::env::temp_dir().join(format!("vs-persist-{}", std::process::id()));
