@@ -353,10 +353,21 @@ async fn send_once(
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .body(b);
     }
-    let mut resp = req
-        .send()
-        .await
-        .map_err(|e| Failure::Retry(describe_transport(e)))?;
+    let mut resp = req.send().await.map_err(|e| {
+        let why = describe_transport(e);
+        // Bytes that are no HTTP/1 status line: an HTTP/2-only peer (a
+        // gRPC port, such as milvus-lite's) or another protocol. Retrying
+        // cannot help; say what the port is.
+        if why.contains("invalid HTTP version parsed") {
+            Failure::Fatal(Error::InvalidArgument(format!(
+                "{url} does not answer in HTTP/1: this port speaks another protocol, \
+                 most likely gRPC (as milvus-lite's does), not the REST API; \
+                 point the URI at the server's REST port ({why})"
+            )))
+        } else {
+            Failure::Retry(why)
+        }
+    })?;
     let status = resp.status().as_u16();
     if resp.content_length().is_some_and(|n| n > limit as u64) {
         return Err(too_large(status, limit));

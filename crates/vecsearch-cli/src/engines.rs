@@ -49,8 +49,11 @@ impl Kind {
                 uri,
             })
         };
+        // Local engines are the local schemes of the one URI table.
+        let local = vecsearch::backend::uri::scheme(name)
+            .is_some_and(|s| s.kind == vecsearch::backend::uri::Kind::Local && s.name == name);
         match name {
-            "flat" | "native" | "hnswlib" => index(format!("{name}:")),
+            _ if local => index(format!("{name}:")),
             "hnsw_rs" if cfg!(feature = "reference") => Ok(Kind::HnswRs),
             "hnsw_rs" => Err("hnsw_rs needs the `reference` feature of vecsearch-cli".into()),
             "qdrant" | "milvus" => {
