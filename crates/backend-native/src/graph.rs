@@ -252,7 +252,7 @@ impl Graph {
             if relink {
                 links::read(st.list(s, lev), &mut sc.old);
             }
-            self.search_layer(st, q, cur, ef, lev, |x| x != s && !st.is_deleted(x), sc);
+            self.search_layer(st, q, &[cur], ef, lev, |x| x != s && !st.is_deleted(x), sc);
             sort_top(sc);
             let Some(&nearest) = sc.found.first() else {
                 continue;
@@ -356,7 +356,7 @@ impl Graph {
         }
         let ef = self.spec.ef_construction;
         for lev in (0..=level.min(ep.level)).rev() {
-            self.search_layer(st, old, cur, ef, lev, |x| x != s, sc);
+            self.search_layer(st, old, &[cur], ef, lev, |x| x != s, sc);
             sort_top(sc);
             if let Some(&nearest) = sc.found.first() {
                 cur = key_slot(nearest);
@@ -471,7 +471,7 @@ impl Graph {
         &self,
         st: &Store,
         q: &[f32],
-        start: u32,
+        starts: &[u32],
         ef: usize,
         level: usize,
         admit: A,
@@ -487,11 +487,18 @@ impl Graph {
         visited.begin(st.len());
         candidates.clear();
         top.clear();
-        visited.visit(start);
-        let k0 = key((self.dist)(q, st.vector(start)), start);
-        candidates.push(!k0);
-        if admit(start) {
-            top.push(k0);
+        for &start in starts {
+            if !visited.visit(start) {
+                continue;
+            }
+            let k0 = key((self.dist)(q, st.vector(start)), start);
+            candidates.push(!k0);
+            if admit(start) {
+                top.push(k0);
+                if top.len() > ef {
+                    top.pop();
+                }
+            }
         }
         while let Some(c) = candidates.pop() {
             let c = !c;
@@ -538,10 +545,24 @@ impl Graph {
         };
         let mut cur = ep.slot;
         let mut cur_d = (self.dist)(q, st.vector(cur));
-        for lev in (1..=ep.level).rev() {
+        for lev in (2..=ep.level).rev() {
             (cur, cur_d) = self.greedy(st, q, cur, cur_d, lev, NONE, &mut sc.links);
         }
-        self.search_layer(st, q, cur, ef, 0, admit, sc);
+        // On level 1, a narrow beam instead of one greedy path: after churn
+        // the upper levels have regions a single path can get stuck in, and
+        // the bottom search then starts in the wrong place. Level 1 holds
+        // about 1/M of the nodes, so the beam costs a few percent.
+        let mut seeds = [cur; UPPER_BEAM];
+        let mut n_seeds = 1;
+        if ep.level >= 1 {
+            self.search_layer(st, q, &[cur], UPPER_BEAM, 1, |_| true, sc);
+            sort_top(sc);
+            n_seeds = sc.found.len().clamp(1, UPPER_BEAM);
+            for (s, &k) in seeds.iter_mut().zip(&sc.found) {
+                *s = key_slot(k);
+            }
+        }
+        self.search_layer(st, q, &seeds[..n_seeds], ef, 0, admit, sc);
         sort_top(sc);
     }
 
@@ -752,6 +773,9 @@ fn store_links(
 /// by inner product): one is what makes a node reachable; a second keeps it
 /// findable when the search arrives from the other side.
 const MIN_IN_LINKS: u32 = 2;
+
+/// Width of the level-1 beam that seeds a search's bottom level.
+const UPPER_BEAM: usize = 8;
 
 /// Drains `sc.top` into `sc.found`, nearest first.
 fn sort_top(sc: &mut Scratch) {
