@@ -775,7 +775,7 @@ fn store_links(
 const MIN_IN_LINKS: u32 = 2;
 
 /// Width of the level-1 beam that seeds a search's bottom level.
-const UPPER_BEAM: usize = 8;
+const UPPER_BEAM: usize = 4;
 
 /// Drains `sc.top` into `sc.found`, nearest first.
 fn sort_top(sc: &mut Scratch) {
