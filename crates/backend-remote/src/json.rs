@@ -19,34 +19,6 @@ pub(crate) fn push_vector(out: &mut String, v: &[f32]) {
     out.push(']');
 }
 
-/// The vector as sent to a server: for cosine, normalised here, in f64
-/// (`vecsearch_core::distance::prepare`), since servers normalise in f32,
-/// where the norm of a tiny or huge vector underflows or overflows and the
-/// vector loses its direction. Cosine ignores length, so nothing else changes.
-pub(crate) fn prepared(metric: vecsearch_core::Metric, v: &[f32]) -> std::borrow::Cow<'_, [f32]> {
-    if metric == vecsearch_core::Metric::Cosine {
-        std::borrow::Cow::Owned(vecsearch_core::distance::prepare(metric, v))
-    } else {
-        std::borrow::Cow::Borrowed(v)
-    }
-}
-
-/// `prepared` for a batch (borrowed unless the metric is cosine).
-pub(crate) fn prepared_all(
-    metric: vecsearch_core::Metric,
-    vs: &[Vec<f32>],
-) -> std::borrow::Cow<'_, [Vec<f32>]> {
-    if metric == vecsearch_core::Metric::Cosine {
-        std::borrow::Cow::Owned(
-            vs.iter()
-                .map(|v| prepared(metric, v).into_owned())
-                .collect(),
-        )
-    } else {
-        std::borrow::Cow::Borrowed(vs)
-    }
-}
-
 /// Appends `[id0,id1,...]`.
 pub(crate) fn push_ids(out: &mut String, ids: impl IntoIterator<Item = u64>) {
     out.push('[');

@@ -6,15 +6,15 @@ use std::sync::Arc;
 use reqwest::Method;
 use serde_json::{json, Value};
 use vecsearch_core::{
-    async_trait, Capabilities, Consistency, Error, Filter, IdMap, IndexSpec, Metric, Neighbor,
-    Result, SearchParams,
+    async_trait, Capabilities, Consistency, Error, Filter, IndexSpec, Metric, Neighbor, Result,
+    SearchParams,
 };
 
 use crate::check::{bad_reply, check_hits, check_row_ids, SearchRules};
 use crate::http::{
     rows_limit, Body, Exec, Http, RawReply, Reply, PER_HIT, REPLY_BASE, SMALL_REPLY,
 };
-use crate::json::{malformed, parse_u64, prepared, prepared_all, push_ids, push_vector};
+use crate::json::{malformed, parse_u64, push_ids, push_vector};
 use crate::uri::{Endpoint, Engine};
 use crate::wire::{finite_vector, qdrant_result, QdrantHit, QdrantPoint};
 
@@ -292,25 +292,20 @@ impl Inner {
             .ok_or_else(|| bad_reply("Qdrant retrieve", "the point has no usable vector"))
     }
 
+    /// `ids` are distinct (the front door keeps the last of equal ids: one
+    /// request has no defined order) and the vectors prepared (cosine
+    /// normalised in f64: Qdrant normalises in f32, where a tiny vector
+    /// loses its direction).
     async fn upsert(&self, ids: &[u64], vectors: &[Vec<f32>]) -> Result<()> {
-        let vectors = prepared_all(self.spec.metric, vectors);
-        // Keep the last of equal ids, in order (one request has no defined order).
-        let mut last: IdMap<usize> = IdMap::default();
-        for (i, &id) in ids.iter().enumerate() {
-            last.insert(id, i);
-        }
-        let keep: Vec<usize> = (0..ids.len())
-            .filter(|&i| last.get(&ids[i]) == Some(&i))
-            .collect();
         let per = (MAX_BODY_BYTES / (32 + self.spec.dim * 16)).clamp(1, MAX_POINTS);
-        for chunk in keep.chunks(per) {
+        for (chunk_ids, chunk_vs) in ids.chunks(per).zip(vectors.chunks(per)) {
             let mut body = String::from("{\"points\":[");
-            for (n, &i) in chunk.iter().enumerate() {
+            for (n, (id, v)) in chunk_ids.iter().zip(chunk_vs).enumerate() {
                 if n > 0 {
                     body.push(',');
                 }
-                body.push_str(&format!("{{\"id\":{},\"vector\":", ids[i]));
-                push_vector(&mut body, &vectors[i]);
+                body.push_str(&format!("{{\"id\":{id},\"vector\":"));
+                push_vector(&mut body, v);
                 body.push('}');
             }
             body.push_str("]}");
@@ -322,7 +317,7 @@ impl Inner {
     fn search_body(&self, q: &[f32], k: usize, params: &SearchParams) -> String {
         let ef = params.ef.unwrap_or(self.spec.ef_search).max(k);
         let mut body = String::from("{\"vector\":");
-        push_vector(&mut body, &prepared(self.spec.metric, q));
+        push_vector(&mut body, q);
         body.push_str(&format!(
             ",\"limit\":{k},\"with_payload\":false,\"with_vector\":false,\"params\":{{\"hnsw_ef\":{ef}}}"
         ));

@@ -17,7 +17,7 @@ use vecsearch_core::{
 use self::api::{to_distance, Api, Dialect, MAX_TOPK};
 use crate::check::{bad_reply, check_hits, check_row_ids, SearchRules};
 use crate::http::{join_all, rows_limit, Exec, Http, SMALL_REPLY};
-use crate::json::{malformed, parse_id, parse_u64, parse_vector, prepared, prepared_all, push_ids};
+use crate::json::{malformed, parse_id, parse_u64, parse_vector, push_ids};
 use crate::pending::{fingerprint, Pending, State};
 use crate::uri::{Endpoint, Engine};
 
@@ -162,25 +162,14 @@ pub(crate) async fn drop_endpoint(ep: &Endpoint) -> Result<bool> {
 }
 
 impl Inner {
-    /// Keeps the last of equal ids, in order: Milvus would store both rows
-    /// of a batch with a repeated key.
-    fn dedup_last<'a>(ids: &[u64], vectors: &'a [Vec<f32>]) -> (Vec<u64>, Vec<&'a [f32]>) {
-        let mut last: IdMap<usize> = IdMap::default();
-        for (i, &id) in ids.iter().enumerate() {
-            last.insert(id, i);
-        }
-        let keep = ids
-            .iter()
-            .enumerate()
-            .filter(|&(i, id)| last.get(id) == Some(&i));
-        keep.map(|(i, &id)| (id, vectors[i].as_slice())).unzip()
-    }
-
+    /// `ids` are distinct (the front door keeps the last of equal ids, which
+    /// matters here: Milvus would store both rows of a batch with a repeated
+    /// key) and the vectors prepared (cosine normalised in f64: a server
+    /// normalising in f32 loses a tiny vector's direction).
     async fn upsert(&self, ids: &[u64], vectors: &[Vec<f32>]) -> Result<()> {
-        // After dedup no two chunks share an id, so their order is free and
-        // a few can be in flight at once.
-        let vectors = prepared_all(self.spec.metric, vectors);
-        let (ids, vectors) = Self::dedup_last(ids, &vectors);
+        // No two chunks share an id, so their order is free and a few can
+        // be in flight at once.
+        let vectors: Vec<&[f32]> = vectors.iter().map(Vec::as_slice).collect();
         let row_bytes = 40 + self.spec.dim * 16;
         let rows = (MAX_BODY_BYTES / row_bytes).clamp(1, MAX_ROWS);
         let chunks: Vec<(&[u64], &[&[f32]])> = ids.chunks(rows).zip(vectors.chunks(rows)).collect();
@@ -253,10 +242,9 @@ impl Inner {
         };
         // Milvus's HNSW refuses ef < k.
         let ef = params.ef.unwrap_or(self.spec.ef_search).max(k);
-        let q = prepared(self.spec.metric, q);
         let rows = self
             .api
-            .search(&self.vf, &q, k, ef, filter.as_deref(), self.metric_name)
+            .search(&self.vf, q, k, ef, filter.as_deref(), self.metric_name)
             .await?;
         let mut raw = Vec::with_capacity(rows.len().min(k.saturating_add(1)));
         for h in rows {
