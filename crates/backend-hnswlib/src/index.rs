@@ -23,7 +23,7 @@ use crate::handle::{ffi_err, space_of, Handle, Reading, Writing};
 const MIN_CAPACITY: usize = 64;
 /// At most this many slots are allocated up front whatever the capacity
 /// hint says (hnswlib touches per-slot locks and levels at once); growth by
-/// doubling takes it from there.
+/// growth by quarters takes it from there.
 const MAX_INITIAL_CAPACITY: usize = 1 << 20;
 
 /// The slots to allocate for a capacity hint.

@@ -586,10 +586,10 @@ impl Graph {
         // "Small is exact": a walk as wide as the index (or the allow-list)
         // would visit everything anyway, and only a scan is sure to be exact.
         match filter {
-            None if ef >= live => self.scan(&st, q, k, st.slot_of.keys().copied()),
+            None if ef >= live => self.scan(&st, q, k, st.live_slots()),
             None => self.walk(&st, q, k, ef, |s| !st.is_deleted(s), || k.min(live)),
             Some(f) if f.len() <= ef || ef >= live || scan_is_cheaper(f.len(), ef, live) => {
-                self.scan(&st, q, k, f.ids())
+                self.scan(&st, q, k, f.ids().filter_map(|id| st.slot_of(id)))
             }
             Some(f) => {
                 let admit = |s: u32| {
@@ -597,7 +597,7 @@ impl Graph {
                 };
                 let present = || {
                     f.ids()
-                        .filter(|id| st.slot_of.contains_key(id))
+                        .filter(|&id| st.slot_of(id).is_some())
                         .count()
                         .min(k)
                 };
@@ -659,29 +659,23 @@ impl Graph {
             out.truncate(k);
             out
         } else {
-            let slots = (0..n as u32).filter(|&s| admit(s));
-            self.scan(
-                st,
-                q,
-                k,
-                slots.filter_map(|s| st.ids.get(s as usize).copied()),
-            )
+            self.scan(st, q, k, (0..n as u32).filter(|&s| admit(s)))
         };
         self.pool.give(sc);
         out
     }
 
-    /// Exact search over `ids` (absent ones are skipped).
+    /// Exact search over live `slots`.
     fn scan(
         &self,
         st: &Store,
         q: &[f32],
         k: usize,
-        ids: impl Iterator<Item = u64>,
+        slots: impl Iterator<Item = u32>,
     ) -> Vec<Neighbor> {
         let mut top = TopK::new(k);
-        for id in ids {
-            if let Some(&s) = st.slot_of.get(&id) {
+        for s in slots {
+            if let Some(&id) = st.ids.get(s as usize) {
                 top.push(id, (self.dist)(q, st.vector(s)));
             }
         }
@@ -721,7 +715,7 @@ impl Graph {
     /// A copy of the stored (prepared) vector of `id`.
     pub(crate) fn get(&self, id: u64) -> Option<Vec<f32>> {
         let st = self.read();
-        st.slot_of.get(&id).map(|&s| st.vector(s).to_vec())
+        st.slot_of(id).map(|s| st.vector(s).to_vec())
     }
 }
 

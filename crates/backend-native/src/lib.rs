@@ -52,6 +52,7 @@ mod sync {
     pub(crate) use std::thread::yield_now;
 }
 mod persist;
+mod slots;
 mod storage;
 mod visited;
 
@@ -162,7 +163,7 @@ impl Engine for NativeEngine {
     }
 
     async fn contains(&self, id: u64) -> Result<bool> {
-        Ok(self.inner.read().slot_of.contains_key(&id))
+        Ok(self.inner.read().slot_of(id).is_some())
     }
 
     async fn count(&self) -> Result<usize> {

@@ -22,10 +22,11 @@ use std::path::Path;
 
 use vecsearch_core::distance::distance_fn;
 use vecsearch_core::persist::{self, Header, Reader, Writer};
-use vecsearch_core::{Error, IdMap, IndexSpec, Result};
+use vecsearch_core::{Error, IndexSpec, Result};
 
 use crate::graph::{Entry, Graph};
 use crate::links;
+use crate::slots::SlotTable;
 use crate::storage::{Store, MAX_LEVEL, MAX_NODES, NONE};
 
 const MAGIC: &[u8; 8] = b"VSNATIVE";
@@ -124,7 +125,7 @@ pub(crate) fn load(path: &Path, mut spec: IndexSpec) -> Result<Graph> {
 
     let entry = check_entry(n, entry_slot, entry_level, &levels)?;
     let deleted = check_flags(deleted_raw)?;
-    let slot_of = check_ids(&ids, &deleted, header.count)?;
+    let slots = check_ids(&ids, &deleted, header.count)?;
     if vectors.iter().any(|x| !x.is_finite()) {
         return Err(Error::corrupt("a stored vector has a non-finite component"));
     }
@@ -139,7 +140,7 @@ pub(crate) fn load(path: &Path, mut spec: IndexSpec) -> Result<Graph> {
     store.links0 = links0;
     store.set_upper(upper_flat);
     store.levels = levels;
-    store.slot_of = slot_of;
+    store.slots = slots;
     store.count_indegrees();
 
     spec.m = m;
@@ -177,17 +178,23 @@ fn check_flags(raw: &[u8]) -> Result<Vec<bool>> {
         .collect()
 }
 
-fn check_ids(ids: &[u64], deleted: &[bool], header_count: u64) -> Result<IdMap<u32>> {
-    let mut slot_of = IdMap::default();
-    for (slot, (&id, &gone)) in ids.iter().zip(deleted).enumerate() {
-        if !gone && slot_of.insert(id, slot as u32).is_some() {
-            return Err(Error::corrupt(format!("id {id} is stored twice")));
-        }
-    }
-    if slot_of.len() as u64 != header_count {
+fn check_ids(ids: &[u64], deleted: &[bool], header_count: u64) -> Result<SlotTable> {
+    let mut slots = SlotTable::default();
+    let live = deleted.iter().filter(|&&d| !d).count();
+    if live as u64 != header_count {
         return Err(Error::corrupt("the live count disagrees with the header"));
     }
-    Ok(slot_of)
+    slots.reserve(live, ids);
+    for (slot, (&id, &gone)) in ids.iter().zip(deleted).enumerate() {
+        if gone {
+            continue;
+        }
+        if slots.get(id, ids).is_some() {
+            return Err(Error::corrupt(format!("id {id} is stored twice")));
+        }
+        slots.insert(id, slot as u32, ids);
+    }
+    Ok(slots)
 }
 
 /// Turns stored lists (count, `cap` slots) on `level` into seqlock lists,
@@ -222,10 +229,7 @@ fn check_lists(
                 }
             }
         }
-        let mut words: Vec<u32> = vec![0; links::words(cap)];
-        words[1] = count as u32;
-        words[2..2 + count].copy_from_slice(&list[1..=count]);
-        out.extend(words.into_iter().map(std::sync::atomic::AtomicU32::new));
+        out.extend(links::filled(cap, &list[1..=count]));
     }
     Ok(out)
 }

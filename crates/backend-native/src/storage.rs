@@ -15,9 +15,10 @@
 use std::sync::atomic::AtomicU32;
 use std::sync::{Mutex, MutexGuard};
 
-use vecsearch_core::{Error, IdMap, Result};
+use vecsearch_core::{Error, Result};
 
 use crate::links;
+use crate::slots::SlotTable;
 
 /// Slot value meaning "none"; also bounds the number of nodes.
 pub(crate) const NONE: u32 = u32::MAX;
@@ -28,8 +29,10 @@ pub(crate) const MAX_LEVEL: usize = 24;
 /// Link writers lock stripe `slot % STRIPES`. A writer holds one lock at a
 /// time, so two nodes sharing a stripe only ever wait, never deadlock.
 pub(crate) const STRIPES: usize = 1024;
+// Level 0 of the largest M a spec allows (256) must fit a list's count.
+const _: () = assert!(2 * 256 <= links::MAX_CAP);
 /// `upper_at` of a node with no upper level.
-const NO_UPPER: u64 = u64::MAX;
+const NO_UPPER: u32 = u32::MAX;
 
 /// What the graph pass must do for a slot the write pass placed.
 #[derive(Debug, Clone, PartialEq)]
@@ -60,16 +63,16 @@ pub(crate) struct Store {
     /// falls below the true one: a zero means the node has no way in, and
     /// is linked back at once ("nothing is orphaned").
     pub(crate) indegree: Vec<AtomicU32>,
-    /// Where each node's upper lists start in `upper` ([`NO_UPPER`] for a
-    /// level-0 node): `level * words(m)` atomics from there.
-    pub(crate) upper_at: Vec<u64>,
+    /// Where each node's upper lists start in `upper`, counted in lists of
+    /// `words(m)` atomics ([`NO_UPPER`] for a level-0 node): `level` lists
+    /// from there. Counting lists, not words, lets 4 bytes address them all.
+    pub(crate) upper_at: Vec<u32>,
     /// The upper lists of every node, back to back.
     pub(crate) upper: Vec<AtomicU32>,
     /// Serialise writers of links, striped by slot.
     pub(crate) locks: Box<[Mutex<()>]>,
-    pub(crate) slot_of: IdMap<u32>,
-    /// The largest room the id map needed for its live ids (see `reserve_ids`).
-    id_room: usize,
+    /// The slot of every live id (keyed through `ids`).
+    pub(crate) slots: SlotTable,
     /// Deleted slots, reused by the next inserts of new ids.
     pub(crate) free: Vec<u32>,
     /// State of the level generator (seeded: builds are reproducible).
@@ -93,8 +96,7 @@ impl Store {
             upper_at: Vec::new(),
             upper: Vec::new(),
             locks: (0..STRIPES).map(|_| Mutex::new(())).collect(),
-            slot_of: IdMap::default(),
-            id_room: 0,
+            slots: SlotTable::default(),
             free: Vec::new(),
             rng: seed,
         };
@@ -117,7 +119,8 @@ impl Store {
             .try_reserve_exact(n.saturating_mul(links::words(self.m0)))?;
         self.indegree.try_reserve_exact(n)?;
         self.upper_at.try_reserve_exact(n)?;
-        self.slot_of.try_reserve(n)
+        self.slots.reserve(n, &self.ids);
+        Ok(())
     }
 
     /// Number of nodes, live or deleted.
@@ -128,7 +131,18 @@ impl Store {
 
     /// Number of live ids.
     pub(crate) fn live(&self) -> usize {
-        self.slot_of.len()
+        self.slots.len()
+    }
+
+    /// The slot of live id `id`.
+    #[inline]
+    pub(crate) fn slot_of(&self, id: u64) -> Option<u32> {
+        self.slots.get(id, &self.ids)
+    }
+
+    /// The slots of the live ids.
+    pub(crate) fn live_slots(&self) -> impl Iterator<Item = u32> + '_ {
+        (0..self.len() as u32).filter(|&s| !self.is_deleted(s))
     }
 
     /// The vector of `slot`. A slot out of range is a bug (links and maps
@@ -207,7 +221,7 @@ impl Store {
             if level > self.level(slot) {
                 return &[];
             }
-            let start = at as usize + (level - 1) * w;
+            let start = (at as usize + level - 1) * w;
             self.upper.get(start..start + w).unwrap_or(&[])
         }
     }
@@ -245,7 +259,7 @@ impl Store {
     /// big batch into an empty index allocates exactly, not to the next
     /// power of two).
     pub(crate) fn make_room(&mut self, ids: impl Iterator<Item = u64>) -> Result<()> {
-        let fresh = ids.filter(|id| !self.slot_of.contains_key(id)).count();
+        let fresh = ids.filter(|&id| self.slot_of(id).is_none()).count();
         let new_slots = fresh.saturating_sub(self.free.len());
         if self.len().saturating_add(new_slots) > MAX_NODES {
             return Err(Error::InvalidArgument(format!(
@@ -269,32 +283,14 @@ impl Store {
             grow_exact(&mut self.indegree, len, grow);
             grow_exact(&mut self.upper_at, len, grow);
         }
-        self.reserve_ids(fresh);
+        self.slots.reserve(fresh, &self.ids);
         Ok(())
-    }
-
-    /// Room for `fresh` more ids in the map. Deletes leave tombstones in a
-    /// hash table, and when they use up its spare room the table doubles even
-    /// if the live count did not grow; churn would then grow memory. A
-    /// doubling the live count does not need is undone by rebuilding at the
-    /// old size, which drops the tombstones.
-    fn reserve_ids(&mut self, fresh: usize) {
-        let need = self.slot_of.len() + fresh;
-        self.slot_of.reserve(fresh);
-        let cap = self.slot_of.capacity();
-        if cap > self.id_room {
-            if need <= self.id_room {
-                self.slot_of.shrink_to(need);
-            } else {
-                self.id_room = cap;
-            }
-        }
     }
 
     /// Stores `v` under `id`: in its slot if the id is present, else in a
     /// reused deleted slot, else in a new one. Call `make_room` first.
     pub(crate) fn place(&mut self, id: u64, v: &[f32], level_mult: f64) -> Job {
-        if let Some(&slot) = self.slot_of.get(&id) {
+        if let Some(slot) = self.slot_of(id) {
             let old = Some(self.vector(slot).into());
             self.set_vector(slot, v);
             return Job { slot, old };
@@ -308,11 +304,16 @@ impl Store {
             if let Some(d) = self.deleted.get_mut(slot as usize) {
                 *d = false;
             }
-            self.slot_of.insert(id, slot);
+            self.slots.insert(id, slot, &self.ids);
             return Job { slot, old };
         }
         let slot = self.len() as u32;
-        let level = self.next_level(level_mult);
+        let mut level = self.next_level(level_mult);
+        if self.upper_lists() + level >= NO_UPPER as usize {
+            // The upper array is addressed by 4-byte list numbers; past 4
+            // billion lists (never, in practice) a node stays on level 0.
+            level = 0;
+        }
         self.vectors.extend_from_slice(v);
         self.ids.push(id);
         self.levels.push(level as u8);
@@ -327,12 +328,17 @@ impl Store {
                 let grow = words.max(self.upper.capacity() / 4);
                 self.upper.reserve_exact(grow);
             }
-            self.upper_at.push(self.upper.len() as u64);
+            self.upper_at.push(self.upper_lists() as u32);
             self.upper
                 .extend((0..level).flat_map(|_| links::empty(self.m)));
         }
-        self.slot_of.insert(id, slot);
+        self.slots.insert(id, slot, &self.ids);
         Job { slot, old: None }
+    }
+
+    /// Number of upper-level lists stored.
+    fn upper_lists(&self) -> usize {
+        self.upper.len() / links::words(self.m)
     }
 
     fn set_vector(&mut self, slot: u32, v: &[f32]) {
@@ -344,7 +350,7 @@ impl Store {
 
     /// Removes `id`; its slot stays in the graph for navigation until reused.
     pub(crate) fn delete(&mut self, id: u64) -> bool {
-        let Some(slot) = self.slot_of.remove(&id) else {
+        let Some(slot) = self.slots.remove(id, &self.ids) else {
             return false;
         };
         if let Some(d) = self.deleted.get_mut(slot as usize) {
@@ -374,7 +380,7 @@ impl Store {
             if node.is_empty() {
                 self.upper_at.push(NO_UPPER);
             } else {
-                self.upper_at.push(self.upper.len() as u64);
+                self.upper_at.push(self.upper_lists() as u32);
                 self.upper.extend(node);
             }
         }
@@ -389,10 +395,10 @@ impl Store {
             + self.deleted.capacity()
             + self.links0.capacity() * 4
             + self.indegree.capacity() * 4
-            + self.upper_at.capacity() * 8
+            + self.upper_at.capacity() * 4
             + self.upper.capacity() * 4
             + self.locks.len() * size_of::<Mutex<()>>()
-            + self.slot_of.capacity() * (size_of::<(u64, u32)>() + 1)
+            + self.slots.bytes()
             + self.free.capacity() * 4
     }
 }

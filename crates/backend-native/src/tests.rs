@@ -245,14 +245,7 @@ fn a_reused_slot_gives_its_old_in_linkers_a_replacement() {
     let victims = [5usize, 700, 1400, 2100, 2800];
     let (mut checked, mut replaced) = (0, 0);
     for (k, &i) in victims.iter().enumerate() {
-        let slot = *idx
-            .inner()
-            .engine()
-            .inner
-            .read()
-            .slot_of
-            .get(&d.ids[i])
-            .unwrap();
+        let slot = idx.inner().engine().inner.read().slot_of(d.ids[i]).unwrap();
         let old_in = in_links(&idx, slot);
         let before: Vec<Vec<u32>> = old_in.iter().map(|&n| list_of(&idx, n)).collect();
         idx.delete(d.ids[i]).unwrap();
@@ -260,12 +253,11 @@ fn a_reused_slot_gives_its_old_in_linkers_a_replacement() {
         idx.add(9_000_000 + k as u64, &[50.0 + k as f32; 16])
             .unwrap();
         assert_eq!(
-            *idx.inner()
+            idx.inner()
                 .engine()
                 .inner
                 .read()
-                .slot_of
-                .get(&(9_000_000 + k as u64))
+                .slot_of(9_000_000 + k as u64)
                 .unwrap(),
             slot
         );

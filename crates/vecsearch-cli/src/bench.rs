@@ -85,7 +85,10 @@ fn build(
     threads: usize,
 ) -> Result<(Box<dyn Engine>, f64, i64), String> {
     let dim = rows.first().map_or(1, Vec::len);
-    let engine = engines::create(kind, &spec(cfg, dim, threads), rows.len())?;
+    // The size is known, so the spec reserves it, as a user would (and as
+    // hnswlib's `max_elements` does): memory is then the index, not slack.
+    let spec = spec(cfg, dim, threads).with_capacity(rows.len());
+    let engine = engines::create(kind, &spec, rows.len())?;
     let label = format!(
         "build {} ({threads} thread{})",
         kind.name(),
