@@ -176,14 +176,14 @@ mod tests {
                         let gone = model.remove(&id);
                         assert_eq!(t.remove(id, &ids), gone, "seed {seed}");
                         free.extend(gone);
-                    } else if !model.contains_key(&id) {
+                    } else if let std::collections::hash_map::Entry::Vacant(e) = model.entry(id) {
                         let slot = free.pop().unwrap_or_else(|| {
                             ids.push(0);
                             ids.len() as u32 - 1
                         });
                         ids[slot as usize] = id;
                         t.insert(id, slot, &ids);
-                        model.insert(id, slot);
+                        e.insert(slot);
                     }
                 }
                 assert_eq!(t.len(), model.len(), "seed {seed} round {round}");
