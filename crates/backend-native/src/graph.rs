@@ -19,7 +19,6 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use vecsearch_core::distance::DistanceFn;
 use vecsearch_core::{exec, sort_neighbors, Filter, IndexSpec, Metric, Neighbor, Result, TopK};
 
 use crate::links;
@@ -37,7 +36,6 @@ pub(crate) struct Entry {
 pub(crate) struct Graph {
     /// The spec in force (for an opened index, M and ef_construction come from the file).
     pub(crate) spec: IndexSpec,
-    dist: DistanceFn,
     level_mult: f64,
     store: RwLock<Store>,
     /// 0 when empty, else `(level + 1) << 32 | slot`.
@@ -48,16 +46,10 @@ pub(crate) struct Graph {
 
 impl Graph {
     /// A graph over `store` with top `entry`.
-    pub(crate) fn new(
-        spec: IndexSpec,
-        dist: DistanceFn,
-        store: Store,
-        entry: Option<Entry>,
-    ) -> Self {
+    pub(crate) fn new(spec: IndexSpec, store: Store, entry: Option<Entry>) -> Self {
         Graph {
             level_mult: 1.0 / (spec.m as f64).ln(),
             spec,
-            dist,
             store: RwLock::new(store),
             entry: AtomicU64::new(pack(entry)),
             entry_lock: Mutex::new(()),
@@ -154,13 +146,12 @@ impl Graph {
             st.indegree(c)
                 .is_none_or(|d| d.load(Ordering::Acquire) >= MIN_IN_LINKS)
         };
-        let vc = st.vector(c);
         links::read(st.list(c, 0), &mut sc.links);
         let mut near: Vec<u64> = sc
             .links
             .iter()
             .filter(|&&n| n != c)
-            .map(|&n| key((self.dist)(vc, st.vector(n)), n))
+            .map(|&n| key(st.rows.between(c, n), n))
             .collect();
         near.sort_unstable();
         for &k in &near {
@@ -169,7 +160,8 @@ impl Graph {
                 return;
             }
         }
-        self.knn(st, vc, self.spec.ef_construction, |x| x != c, sc);
+        let vc = st.rows.vector(c);
+        self.knn(st, &vc, self.spec.ef_construction, |x| x != c, sc);
         let found = std::mem::take(&mut sc.found);
         for &k in &found {
             self.force_link(st, key_slot(k), c, sc);
@@ -205,10 +197,9 @@ impl Graph {
             // The farthest link whose target keeps another way in: the one
             // that helps `n`'s neighbourhood least.
             let indeg = |t: u32| st.indegree(t).map_or(0, |d| d.load(Ordering::Acquire));
-            let vn = st.vector(n);
             let Some(i) = (0..sc.links.len())
                 .filter(|&i| indeg(sc.links[i]) > MIN_IN_LINKS)
-                .max_by_key(|&i| key((self.dist)(vn, st.vector(sc.links[i])), sc.links[i]))
+                .max_by_key(|&i| key(st.rows.between(n, sc.links[i]), sc.links[i]))
             else {
                 return false;
             };
@@ -233,14 +224,15 @@ impl Graph {
             self.set_entry(Entry { slot: s, level });
             return;
         };
-        let q = st.vector(s);
+        let q = st.rows.vector(s);
+        let q = &*q;
         // Node `s` may already be in the graph (upsert, reuse): it is never
         // its own neighbour, so a start at `s` counts as infinitely far.
         let mut cur = ep.slot;
         let mut cur_d = if cur == s {
             f32::INFINITY
         } else {
-            (self.dist)(q, st.vector(cur))
+            st.rows.dist(q, cur)
         };
         for lev in (level + 1..=ep.level).rev() {
             (cur, cur_d) = self.greedy(st, q, cur, cur_d, lev, s, &mut sc.links);
@@ -288,10 +280,9 @@ impl Graph {
             }
         }
         if sc.pruned.len() > st.cap(level) {
-            let vs = st.vector(s);
             sc.keys.clear();
             for &c in &sc.pruned {
-                sc.keys.push(key((self.dist)(vs, st.vector(c)), c));
+                sc.keys.push(key(st.rows.between(s, c), c));
             }
             sc.keys.sort_unstable();
             self.select(st, &sc.keys, st.cap(level), &mut sc.pruned);
@@ -327,10 +318,9 @@ impl Graph {
             );
             return;
         }
-        let vn = st.vector(n);
         sc.keys.clear();
         for &c in sc.links.iter().chain([&s]) {
-            sc.keys.push(key((self.dist)(vn, st.vector(c)), c));
+            sc.keys.push(key(st.rows.between(n, c), c));
         }
         sc.keys.sort_unstable();
         // Not `selected`: the caller is iterating over it.
@@ -350,7 +340,7 @@ impl Graph {
         };
         let level = st.level(s);
         let mut cur = ep.slot;
-        let mut cur_d = (self.dist)(old, st.vector(cur));
+        let mut cur_d = st.rows.dist(old, cur);
         for lev in (level + 1..=ep.level).rev() {
             (cur, cur_d) = self.greedy(st, old, cur, cur_d, lev, NONE, &mut sc.links);
         }
@@ -396,11 +386,10 @@ impl Graph {
         };
         sc.prev.clear();
         sc.prev.extend_from_slice(&sc.links);
-        let vn = st.vector(n);
         let best = near
             .iter()
             .filter(|&&c| c != n && c != s && !st.is_deleted(c) && !sc.links.contains(&c))
-            .map(|&c| key((self.dist)(vn, st.vector(c)), c))
+            .map(|&c| key(st.rows.between(n, c), c))
             .min();
         match best {
             // Room left: the link to `s`, now a long one, stays. Turning
@@ -423,8 +412,7 @@ impl Graph {
                 break;
             }
             let (d, c) = (key_distance(k), key_slot(k));
-            let vc = st.vector(c);
-            if out.iter().all(|&r| (self.dist)(vc, st.vector(r)) >= d) {
+            if out.iter().all(|&r| st.rows.between(c, r) >= d) {
                 out.push(c);
             }
         }
@@ -452,7 +440,7 @@ impl Graph {
                 if n == exclude {
                     continue;
                 }
-                let d = (self.dist)(q, st.vector(n));
+                let d = st.rows.dist(q, n);
                 if d < cur_d {
                     (cur, cur_d, moved) = (n, d, true);
                 }
@@ -491,7 +479,7 @@ impl Graph {
             if !visited.visit(start) {
                 continue;
             }
-            let k0 = key((self.dist)(q, st.vector(start)), start);
+            let k0 = key(st.rows.dist(q, start), start);
             candidates.push(!k0);
             if admit(start) {
                 top.push(k0);
@@ -507,16 +495,16 @@ impl Graph {
             }
             links::read(st.list(key_slot(c), level), buf);
             if let Some(&first) = buf.first() {
-                st.prefetch_vector(first);
+                st.rows.prefetch(first);
             }
             for (i, &n) in buf.iter().enumerate() {
                 if let Some(&next) = buf.get(i + 1) {
-                    st.prefetch_vector(next);
+                    st.rows.prefetch(next);
                 }
                 if !visited.visit(n) {
                     continue;
                 }
-                let kn = key((self.dist)(q, st.vector(n)), n);
+                let kn = key(st.rows.dist(q, n), n);
                 if top.len() < ef || top.peek().is_some_and(|&t| kn < t) {
                     candidates.push(!kn);
                     if admit(n) {
@@ -544,7 +532,7 @@ impl Graph {
             return;
         };
         let mut cur = ep.slot;
-        let mut cur_d = (self.dist)(q, st.vector(cur));
+        let mut cur_d = st.rows.dist(q, cur);
         for lev in (2..=ep.level).rev() {
             (cur, cur_d) = self.greedy(st, q, cur, cur_d, lev, NONE, &mut sc.links);
         }
@@ -646,13 +634,21 @@ impl Graph {
             let mut out: Vec<Neighbor> = sc
                 .found
                 .iter()
-                .map(|&kk| Neighbor {
-                    id: {
-                        let id = st.ids.get(key_slot(kk) as usize).copied();
-                        debug_assert!(id.is_some(), "a found slot has no id");
-                        id.unwrap_or(0)
-                    },
-                    distance: key_distance(kk),
+                .map(|&kk| {
+                    let slot = key_slot(kk);
+                    let id = st.ids.get(slot as usize).copied();
+                    debug_assert!(id.is_some(), "a found slot has no id");
+                    // Re-ranking: codes found the candidates, the exact
+                    // vectors order them.
+                    let distance = if st.rows.approximate() {
+                        st.rows.exact(q, slot)
+                    } else {
+                        key_distance(kk)
+                    };
+                    Neighbor {
+                        id: id.unwrap_or(0),
+                        distance,
+                    }
                 })
                 .collect();
             sort_neighbors(&mut out);
@@ -676,7 +672,7 @@ impl Graph {
         let mut top = TopK::new(k);
         for s in slots {
             if let Some(&id) = st.ids.get(s as usize) {
-                top.push(id, (self.dist)(q, st.vector(s)));
+                top.push(id, st.rows.exact(q, s));
             }
         }
         top.into_sorted()
@@ -715,7 +711,7 @@ impl Graph {
     /// A copy of the stored (prepared) vector of `id`.
     pub(crate) fn get(&self, id: u64) -> Option<Vec<f32>> {
         let st = self.read();
-        st.slot_of(id).map(|s| st.vector(s).to_vec())
+        st.slot_of(id).map(|s| st.rows.vector(s).into_owned())
     }
 }
 

@@ -44,6 +44,7 @@
 #![warn(missing_docs)]
 
 mod graph;
+mod kernels;
 mod links;
 /// The atomics and waits `links` uses (swapped for loom's in its model test).
 mod sync {
@@ -52,6 +53,7 @@ mod sync {
     pub(crate) use std::thread::yield_now;
 }
 mod persist;
+mod rows;
 mod slots;
 mod storage;
 mod visited;
@@ -60,9 +62,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use vecsearch_core::distance::distance_fn;
 use vecsearch_core::{
-    exec, Capabilities, Create, Engine, Filter, Index, IndexSpec, Neighbor, Open, Result,
+    exec, Capabilities, Create, Engine, Filter, Index, IndexSpec, Neighbor, Open, Result, Storage,
 };
 
 use crate::graph::Graph;
@@ -88,8 +89,15 @@ pub struct NativeEngine {
 impl Create for NativeEngine {
     /// An empty index for `spec` (every metric is served).
     fn create(spec: IndexSpec) -> Result<Self> {
-        let store = Store::new(spec.dim, spec.m, spec.capacity, SEED);
-        let graph = Graph::new(spec.clone(), distance_fn(spec.metric), store, None);
+        let store = Store::new(
+            spec.dim,
+            spec.m,
+            spec.capacity,
+            SEED,
+            spec.metric,
+            spec.storage,
+        );
+        let graph = Graph::new(spec.clone(), store, None);
         Ok(NativeEngine {
             spec,
             inner: Arc::new(graph),
@@ -126,6 +134,12 @@ impl NativeEngine {
             .collect()
     }
 
+    /// The instruction set of the f16 and i8 kernels on this CPU:
+    /// `"avx2+fma+f16c"` or `"scalar"`.
+    pub fn code_kernels() -> &'static str {
+        kernels::chosen().isa
+    }
+
     fn threads(&self) -> usize {
         self.spec.effective_threads().min(MAX_THREADS)
     }
@@ -142,7 +156,10 @@ impl Engine for NativeEngine {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities::local_full()
+        Capabilities {
+            storages: Storage::ALL.to_vec(),
+            ..Capabilities::local_full()
+        }
     }
 
     async fn upsert(&self, ids: Vec<u64>, vectors: Vec<Vec<f32>>) -> Result<()> {

@@ -1,16 +1,18 @@
 //! The native file format, inside the core's checksummed envelope (magic
-//! `VSNATIVE`, body version 1). Body, little-endian:
+//! `VSNATIVE`, body version 2). Body, little-endian:
 //!
 //! | field | type |
 //! |---|---|
 //! | M, ef_construction | u32, u32 |
+//! | storage kind: 0 f32, 1 f16, 2 i8 (absent in version 1: f32) | u32 |
 //! | level generator state | u64 |
 //! | node count n (live and deleted) | u64 |
 //! | entry slot (`u32::MAX` if empty), entry level | u32, u32 |
 //! | id of every slot | n × u64 |
 //! | level of every slot | n × u8 |
 //! | deleted flag of every slot (0/1) | n × u8 |
-//! | vectors (prepared) | n × dim × f32 |
+//! | vectors (prepared): f32 and i8 (the originals; codes are rebuilt) | n × dim × f32 |
+//! | vectors (prepared), f16: half bits | n × dim × u16 |
 //! | level-0 lists: count, then 2M slots | n × (1 + 2M) × u32 |
 //! | upper lists, node by node, level 1 up: count, then M slots | Σ levels × (1 + M) × u32 |
 //!
@@ -20,9 +22,8 @@
 
 use std::path::Path;
 
-use vecsearch_core::distance::distance_fn;
 use vecsearch_core::persist::{self, Header, Reader, Writer};
-use vecsearch_core::{Error, IndexSpec, Result};
+use vecsearch_core::{Error, IndexSpec, Result, Storage};
 
 use crate::graph::{Entry, Graph};
 use crate::links;
@@ -30,7 +31,7 @@ use crate::slots::SlotTable;
 use crate::storage::{Store, MAX_LEVEL, MAX_NODES, NONE};
 
 const MAGIC: &[u8; 8] = b"VSNATIVE";
-const VERSION: u32 = 1;
+const VERSION: u32 = 2;
 
 /// Writes the graph to `path` atomically.
 pub(crate) fn save(g: &Graph, path: &Path) -> Result<()> {
@@ -43,6 +44,7 @@ pub(crate) fn save(g: &Graph, path: &Path) -> Result<()> {
         Writer::with_capacity(40 + n * (10 + 4 * dim + 4 * (1 + st.m0)) + st.upper.len() * 4);
     w.u32(st.m as u32);
     w.u32(u32::try_from(g.spec.ef_construction).unwrap_or(u32::MAX));
+    w.u32(storage_code(st.rows.kind));
     w.u64(st.rng);
     w.u64(n as u64);
     w.u32(entry.map_or(NONE, |e| e.slot));
@@ -50,7 +52,12 @@ pub(crate) fn save(g: &Graph, path: &Path) -> Result<()> {
     w.u64s(&st.ids);
     w.buf.extend_from_slice(&st.levels);
     w.buf.extend(st.deleted.iter().map(|&d| u8::from(d)));
-    w.f32s(&st.vectors);
+    if st.rows.kind == Storage::F16 {
+        w.buf
+            .extend(st.rows.halves().iter().flat_map(|h| h.to_le_bytes()));
+    } else {
+        w.f32s(st.rows.f32s());
+    }
     let mut buf = Vec::new();
     let mut put = |w: &mut Writer, list, cap: usize| {
         links::read(list, &mut buf);
@@ -97,9 +104,15 @@ pub(crate) fn load(path: &Path, mut spec: IndexSpec) -> Result<Graph> {
             "ef_construction is {ef_construction}"
         )));
     }
+    let storage = if header.version >= 2 {
+        storage_of(r.u32()?)?
+    } else {
+        Storage::F32
+    };
     let rng = r.u64()?;
     let m0 = 2 * m;
-    let per_node = 10 + 4 * dim + 4 * (1 + m0);
+    let component = if storage == Storage::F16 { 2 } else { 4 };
+    let per_node = 10 + component * dim + 4 * (1 + m0);
     let n = r.count("node count", (body.len() / per_node) as u64)?;
     if n > MAX_NODES {
         return Err(Error::corrupt(format!(
@@ -111,7 +124,16 @@ pub(crate) fn load(path: &Path, mut spec: IndexSpec) -> Result<Graph> {
     let ids = r.u64s(n)?;
     let levels = r.bytes(n)?.to_vec();
     let deleted_raw = r.bytes(n)?;
-    let vectors = r.f32s(n * dim)?;
+    let (vectors, halves) = if storage == Storage::F16 {
+        let raw = r.bytes(n * dim * 2)?;
+        let h: Vec<u16> = raw
+            .chunks_exact(2)
+            .map(|b| u16::from_le_bytes([b[0], b[1]]))
+            .collect();
+        (Vec::new(), h)
+    } else {
+        (r.f32s(n * dim)?, Vec::new())
+    };
     let raw0 = r.u32s(n * (1 + m0))?;
 
     if let Some(l) = levels.iter().find(|&&l| usize::from(l) > MAX_LEVEL) {
@@ -126,15 +148,21 @@ pub(crate) fn load(path: &Path, mut spec: IndexSpec) -> Result<Graph> {
     let entry = check_entry(n, entry_slot, entry_level, &levels)?;
     let deleted = check_flags(deleted_raw)?;
     let slots = check_ids(&ids, &deleted, header.count)?;
-    if vectors.iter().any(|x| !x.is_finite()) {
+    if vectors.iter().any(|x| !x.is_finite())
+        || halves.iter().any(|&h| !half::f16::from_bits(h).is_finite())
+    {
         return Err(Error::corrupt("a stored vector has a non-finite component"));
     }
     let links0 = check_lists(&raw0, m0, 0, &levels)?;
     let upper_flat = check_upper(&raw_upper, m, &levels)?;
 
-    let mut store = Store::new(dim, m, 0, rng);
+    let mut store = Store::new(dim, m, 0, rng, spec.metric, storage);
     store.free = (0..n as u32).filter(|&s| deleted[s as usize]).collect();
-    store.vectors = vectors;
+    if storage == Storage::F16 {
+        store.rows.load_halves(halves);
+    } else {
+        store.rows.load_f32s(vectors);
+    }
     store.ids = ids;
     store.deleted = deleted;
     store.links0 = links0;
@@ -145,8 +173,8 @@ pub(crate) fn load(path: &Path, mut spec: IndexSpec) -> Result<Graph> {
 
     spec.m = m;
     spec.ef_construction = ef_construction as usize;
-    let dist = distance_fn(spec.metric);
-    Ok(Graph::new(spec, dist, store, entry))
+    spec.storage = storage;
+    Ok(Graph::new(spec, store, entry))
 }
 
 fn check_entry(n: usize, slot: u32, level: usize, levels: &[u8]) -> Result<Option<Entry>> {
@@ -253,4 +281,23 @@ fn check_upper(
         out.push(node);
     }
     Ok(out)
+}
+
+fn storage_code(kind: Storage) -> u32 {
+    match kind {
+        Storage::F16 => 1,
+        Storage::I8 => 2,
+        _ => 0,
+    }
+}
+
+fn storage_of(code: u32) -> Result<Storage> {
+    match code {
+        0 => Ok(Storage::F32),
+        1 => Ok(Storage::F16),
+        2 => Ok(Storage::I8),
+        _ => Err(Error::corrupt(format!(
+            "storage kind {code} is not 0 (f32), 1 (f16) or 2 (i8)"
+        ))),
+    }
 }

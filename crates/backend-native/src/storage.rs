@@ -17,7 +17,10 @@ use std::sync::{Mutex, MutexGuard};
 
 use vecsearch_core::{Error, Result};
 
+use vecsearch_core::{Metric, Storage};
+
 use crate::links;
+use crate::rows::{grow_exact, Rows};
 use crate::slots::SlotTable;
 
 /// Slot value meaning "none"; also bounds the number of nodes.
@@ -51,7 +54,8 @@ pub(crate) struct Store {
     pub(crate) m: usize,
     /// Links per node on level 0 (`2 * m`).
     pub(crate) m0: usize,
-    pub(crate) vectors: Vec<f32>,
+    /// The vectors, in the spec's storage kind.
+    pub(crate) rows: Rows,
     /// Caller id of every slot (stale for deleted slots).
     pub(crate) ids: Vec<u64>,
     pub(crate) levels: Vec<u8>,
@@ -82,12 +86,19 @@ pub(crate) struct Store {
 impl Store {
     /// An empty store, with room for `capacity` nodes where memory allows
     /// (the capacity is a hint: an impossible one is not an abort).
-    pub(crate) fn new(dim: usize, m: usize, capacity: usize, seed: u64) -> Self {
+    pub(crate) fn new(
+        dim: usize,
+        m: usize,
+        capacity: usize,
+        seed: u64,
+        metric: Metric,
+        storage: Storage,
+    ) -> Self {
         let mut s = Store {
             dim,
             m,
             m0: 2 * m,
-            vectors: Vec::new(),
+            rows: Rows::new(storage, dim, metric),
             ids: Vec::new(),
             levels: Vec::new(),
             deleted: Vec::new(),
@@ -102,7 +113,7 @@ impl Store {
         };
         let capacity = capacity.min(MAX_NODES);
         if capacity > 0 && s.try_reserve(capacity).is_err() {
-            s = Store::new(dim, m, 0, seed);
+            s = Store::new(dim, m, 0, seed, metric, storage);
         }
         s
     }
@@ -111,7 +122,7 @@ impl Store {
         &mut self,
         n: usize,
     ) -> std::result::Result<(), std::collections::TryReserveError> {
-        self.vectors.try_reserve_exact(n.saturating_mul(self.dim))?;
+        self.rows.try_reserve(n)?;
         self.ids.try_reserve_exact(n)?;
         self.levels.try_reserve_exact(n)?;
         self.deleted.try_reserve_exact(n)?;
@@ -143,39 +154,6 @@ impl Store {
     /// The slots of the live ids.
     pub(crate) fn live_slots(&self) -> impl Iterator<Item = u32> + '_ {
         (0..self.len() as u32).filter(|&s| !self.is_deleted(s))
-    }
-
-    /// The vector of `slot`. A slot out of range is a bug (links and maps
-    /// only ever name slots that exist): debug builds and the tests stop on
-    /// it; release builds read an empty vector rather than crash.
-    #[inline]
-    pub(crate) fn vector(&self, slot: u32) -> &[f32] {
-        let i = slot as usize * self.dim;
-        debug_assert!(
-            i + self.dim <= self.vectors.len(),
-            "slot {slot} out of range"
-        );
-        self.vectors.get(i..i + self.dim).unwrap_or(&[])
-    }
-
-    /// Asks the CPU to start loading `slot`'s vector: the search scores a
-    /// node's neighbours one after another, and loading the next while
-    /// scoring this one hides most of a cache miss.
-    #[inline]
-    pub(crate) fn prefetch_vector(&self, slot: u32) {
-        #[cfg(target_arch = "x86_64")]
-        {
-            use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-            // `wrapping_add`: computing the address never asserts it is in
-            // bounds; a slot beyond the buffer just prefetches nothing useful.
-            let p = self.vectors.as_ptr().wrapping_add(slot as usize * self.dim);
-            // SAFETY: SSE is part of the x86-64 baseline, so the instruction
-            // exists; a prefetch is a hint that never faults and never reads
-            // into the program, whatever the address.
-            unsafe { _mm_prefetch::<_MM_HINT_T0>(p.cast()) };
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        let _ = slot;
     }
 
     /// The level of `slot`.
@@ -271,7 +249,7 @@ impl Store {
         let len = self.len();
         if len + new_slots > self.ids.capacity() {
             let grow = new_slots.max(self.ids.capacity() / 4);
-            grow_exact(&mut self.vectors, len * self.dim, grow * self.dim);
+            self.rows.grow(len, grow);
             grow_exact(&mut self.ids, len, grow);
             grow_exact(&mut self.levels, len, grow);
             grow_exact(&mut self.deleted, len, grow);
@@ -291,13 +269,13 @@ impl Store {
     /// reused deleted slot, else in a new one. Call `make_room` first.
     pub(crate) fn place(&mut self, id: u64, v: &[f32], level_mult: f64) -> Job {
         if let Some(slot) = self.slot_of(id) {
-            let old = Some(self.vector(slot).into());
-            self.set_vector(slot, v);
+            let old = Some(self.rows.vector(slot).into());
+            self.rows.set(slot, v);
             return Job { slot, old };
         }
         if let Some(slot) = self.free.pop() {
-            let old = Some(self.vector(slot).into());
-            self.set_vector(slot, v);
+            let old = Some(self.rows.vector(slot).into());
+            self.rows.set(slot, v);
             if let Some(x) = self.ids.get_mut(slot as usize) {
                 *x = id;
             }
@@ -314,7 +292,7 @@ impl Store {
             // billion lists (never, in practice) a node stays on level 0.
             level = 0;
         }
-        self.vectors.extend_from_slice(v);
+        self.rows.push(v);
         self.ids.push(id);
         self.levels.push(level as u8);
         self.deleted.push(false);
@@ -339,13 +317,6 @@ impl Store {
     /// Number of upper-level lists stored.
     fn upper_lists(&self) -> usize {
         self.upper.len() / links::words(self.m)
-    }
-
-    fn set_vector(&mut self, slot: u32, v: &[f32]) {
-        let i = slot as usize * self.dim;
-        if let Some(dst) = self.vectors.get_mut(i..i + self.dim) {
-            dst.copy_from_slice(v);
-        }
     }
 
     /// Removes `id`; its slot stays in the graph for navigation until reused.
@@ -389,7 +360,7 @@ impl Store {
     /// Bytes held by the nodes and maps.
     pub(crate) fn memory_bytes(&self) -> usize {
         use std::mem::size_of;
-        self.vectors.capacity() * 4
+        self.rows.bytes()
             + self.ids.capacity() * 8
             + self.levels.capacity()
             + self.deleted.capacity()
@@ -400,14 +371,5 @@ impl Store {
             + self.locks.len() * size_of::<Mutex<()>>()
             + self.slots.bytes()
             + self.free.capacity() * 4
-    }
-}
-
-/// Makes room in `v` (of `len` items) for `grow` more, exactly: `Vec`'s own
-/// doubling would leave up to half of a large index unused.
-fn grow_exact<T>(v: &mut Vec<T>, len: usize, grow: usize) {
-    let want = len.saturating_add(grow);
-    if want > v.capacity() {
-        v.reserve_exact(want - v.len());
     }
 }

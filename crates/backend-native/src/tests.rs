@@ -916,3 +916,59 @@ fn links_readers_never_see_a_torn_list() {
         });
     });
 }
+
+/// Each storage kind survives a save and an open: the file keeps the kind
+/// (whatever the opening spec says), and the opened index answers as the
+/// saved one did. Version-1 files (before storage kinds) open as f32: the
+/// crafted-file tests above write version 1.
+#[test]
+fn files_keep_their_storage_kind() {
+    use vecsearch_core::Storage;
+    let d = data(800, 24, Metric::L2, 31);
+    for kind in Storage::ALL {
+        let idx = index(IndexSpec::new(24, Metric::L2).with_storage(kind));
+        idx.add_batch(&d.ids, &d.points).unwrap();
+        let path = temp(&format!("storage-{kind}.vsn"));
+        idx.save(&path).unwrap();
+        // The opening spec asks for f32: the file's kind wins.
+        let opened = vecsearch_core::exec::block_on(NativeIndex::open(
+            &path,
+            IndexSpec::new(24, Metric::L2),
+        ));
+        let back = Blocking::new(Box::new(opened.unwrap_or_else(|e| panic!("{kind}: {e}"))));
+        assert_eq!(back.inner().spec().storage, kind);
+        assert_eq!(
+            back.get(d.ids[3]).unwrap(),
+            idx.get(d.ids[3]).unwrap(),
+            "{kind}"
+        );
+        for q in d.points.iter().step_by(97) {
+            let p = SearchParams::default();
+            assert_eq!(
+                back.search(q, 5, &p).unwrap(),
+                idx.search(q, 5, &p).unwrap(),
+                "{kind}"
+            );
+        }
+        std::fs::remove_file(&path).ok();
+    }
+}
+
+#[test]
+fn an_unknown_storage_kind_in_a_file_is_corrupt() {
+    let path = temp("storage-unknown.vsn");
+    let idx = index(IndexSpec::new(DIM, Metric::L2));
+    idx.add(1, &[0.5; DIM]).unwrap();
+    idx.save(&path).unwrap();
+    // The storage code is the body's third word; rewrite it through the
+    // checksummed envelope so only the field is wrong.
+    let (header, mut body) = vecsearch_core::persist::read_checked(&path, b"VSNATIVE", 2).unwrap();
+    body[8..12].copy_from_slice(&7u32.to_le_bytes());
+    write_atomic(&path, &header, &body).unwrap();
+    match open(&path) {
+        Err(Error::Corrupt(m)) => assert!(m.contains("storage kind 7"), "{m}"),
+        Err(e) => panic!("expected Corrupt, got {e}"),
+        Ok(_) => panic!("expected Corrupt, the file opened"),
+    }
+    std::fs::remove_file(&path).ok();
+}

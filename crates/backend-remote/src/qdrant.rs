@@ -147,6 +147,9 @@ impl QdrantEngine {
     pub async fn open_endpoint(ep: &Endpoint, spec: IndexSpec) -> Result<QdrantIndex> {
         spec.validate()?;
         let distance = distance_name(spec.metric)?;
+        // Qdrant 1.18 has float16 vectors and int8 quantisation; mapping
+        // them (with the server's rescoring) is not built yet.
+        Capabilities::server(Consistency::Immediate, u64::MAX).check("qdrant", &spec)?;
         let (exec, http, url) = connect(ep).await?;
         let inner = Inner {
             spec: spec.clone(),

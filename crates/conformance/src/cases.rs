@@ -7,7 +7,7 @@ use vecsearch_core::distance::{agrees, exact_distance};
 use vecsearch_core::persist::{self, Header};
 use vecsearch_core::synthetic::Rng;
 use vecsearch_core::{
-    Capabilities, Error, FlatIndex, IndexSpec, Metric, SearchParams, VectorIndex,
+    Capabilities, Error, FlatIndex, IndexSpec, Metric, SearchParams, Storage, VectorIndex,
 };
 
 use crate::data::{check_sorted, id_of, mean_recall, same_vector, Set};
@@ -57,6 +57,7 @@ cases!(
     distances_inner_product,
     distances_jaccard,
     unsupported_metric_fails_at_creation,
+    unsupported_storage_fails_at_creation,
     results_sorted_ties_by_id,
     k_zero_and_empty_index,
     k_larger_than_len,
@@ -109,10 +110,38 @@ cases!(
 
 use crate::blocking::blocking_without_runtime;
 
+/// The cases run again for every storage kind a backend declares besides
+/// f32: what they prove (recall, upserts, deletes, filters, churn, files,
+/// exact answers to a model) depends on how vectors are held.
+pub const STORAGE_CASES: &[&str] = &[
+    "distances_l2",
+    "distances_cosine",
+    "distances_inner_product",
+    "distances_jaccard",
+    "get_returns_stored_vector",
+    "upsert_replaces_vector",
+    "delete_hides_and_counts",
+    "delete_then_readd",
+    "filter_only_admitted",
+    "filter_large_allow_list_recall",
+    "filter_empty_and_deleted",
+    "recall_l2",
+    "recall_cosine",
+    "recall_inner_product",
+    "recall_jaccard",
+    "recall_after_deleting_half",
+    "churn_recall",
+    "churn_memory_bounded",
+    "save_open_round_trip",
+    "model_random_ops",
+    "reachable_after_churn",
+    "concurrent_reads_see_whole_versions",
+];
+
 // ---------- shared steps ----------
 
 /// The backend's capabilities, from one probe index per run.
-async fn caps(h: &Harness) -> Result<Capabilities, Why> {
+pub(crate) async fn caps(h: &Harness) -> Result<Capabilities, Why> {
     if let Some(c) = h.caps.get() {
         return Ok(c.clone());
     }

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
 
-use vecsearch_core::{Blocking, IndexSpec, Result, VectorIndex};
+use vecsearch_core::{Blocking, IndexSpec, Result, Storage, VectorIndex};
 
 /// A boxed, sendable future.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -30,6 +30,8 @@ pub struct Harness {
     /// The backend's capabilities, probed once per run (for a server, a
     /// probe is a collection).
     pub(crate) caps: Arc<OnceLock<vecsearch_core::Capabilities>>,
+    /// The storage kind every fresh index gets.
+    pub(crate) storage: Storage,
 }
 
 impl Harness {
@@ -49,6 +51,7 @@ impl Harness {
             scale: 1.0,
             caps: Arc::default(),
             blocking_factory: None,
+            storage: Storage::F32,
         }
     }
 
@@ -100,8 +103,24 @@ impl Harness {
         &self.name
     }
 
-    /// A fresh index for `spec`.
+    /// The same backend with every fresh index stored as `storage` (named
+    /// `backend/storage` in the log). [`run_main`](crate::run_main) runs the
+    /// storage-sensitive cases so for every kind the backend declares.
+    pub fn with_storage(mut self, storage: Storage) -> Self {
+        if storage != Storage::F32 {
+            self.name = format!("{}/{storage}", self.name.split('/').next().unwrap_or(""));
+        }
+        self.storage = storage;
+        self
+    }
+
+    /// The storage kind fresh indexes get.
+    pub fn storage(&self) -> Storage {
+        self.storage
+    }
+
+    /// A fresh index for `spec`, stored as this harness's kind.
     pub async fn create(&self, spec: IndexSpec) -> Result<Box<dyn VectorIndex>> {
-        (self.factory)(spec).await
+        (self.factory)(spec.with_storage(self.storage)).await
     }
 }

@@ -66,12 +66,28 @@ impl Report {
 /// Set `VECSEARCH_CASES` to a comma-separated list of substrings to run only
 /// the cases whose names contain one of them.
 pub async fn run_all(h: &Harness) -> Report {
+    let mut report = run_cases(h, |_| true).await;
+    // Every other storage kind the backend declares: the cases whose
+    // promises depend on how vectors are held.
+    let kinds = match cases::caps(h).await {
+        Ok(c) => c.storages,
+        Err(_) => Vec::new(),
+    };
+    for kind in kinds.into_iter().filter(|&k| k != h.storage) {
+        let hk = h.clone().with_storage(kind);
+        let r = run_cases(&hk, |name| cases::STORAGE_CASES.contains(&name)).await;
+        report.outcomes.extend(r.outcomes);
+    }
+    report
+}
+
+async fn run_cases(h: &Harness, pick: impl Fn(&str) -> bool) -> Report {
     let only: Vec<String> = std::env::var("VECSEARCH_CASES")
         .map(|s| s.split(',').map(str::to_string).collect())
         .unwrap_or_default();
     let mut report = Report::default();
     for (name, case) in cases::all() {
-        if !only.is_empty() && !only.iter().any(|o| name.contains(o.as_str())) {
+        if !pick(name) || (!only.is_empty() && !only.iter().any(|o| name.contains(o.as_str()))) {
             continue;
         }
         let start = Instant::now();

@@ -244,7 +244,9 @@ impl<E: Create> Index<E> {
     /// A new, empty index for `spec` (checked first).
     pub fn new(spec: IndexSpec) -> Result<Self> {
         spec.validate()?;
-        Ok(Self::from_engine(E::create(spec)?))
+        let engine = E::create(spec.clone())?;
+        engine.capabilities().check(engine.backend(), &spec)?;
+        Ok(Self::from_engine(engine))
     }
 }
 
@@ -253,7 +255,11 @@ impl<E: Open> Index<E> {
     pub async fn open(path: impl AsRef<Path>, spec: IndexSpec) -> Result<Self> {
         spec.validate()?;
         let path = path.as_ref();
-        Ok(Self::from_engine(E::open(path, spec).await?).with_origin(path))
+        let engine = E::open(path, spec).await?;
+        engine
+            .capabilities()
+            .check(engine.backend(), engine.spec())?;
+        Ok(Self::from_engine(engine).with_origin(path))
     }
 }
 

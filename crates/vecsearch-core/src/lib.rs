@@ -17,6 +17,7 @@ mod index;
 mod metric;
 pub mod persist;
 mod spec;
+pub mod storage;
 pub mod synthetic;
 mod topk;
 pub mod uri;
@@ -29,6 +30,7 @@ pub use flat::{FlatEngine, FlatIndex};
 pub use index::{Blocking, VectorIndex};
 pub use metric::Metric;
 pub use spec::{sort_neighbors, Capabilities, Consistency, IndexSpec, Neighbor, SearchParams};
+pub use storage::Storage;
 pub use topk::TopK;
 
 /// Re-exported so backends implement the trait with the same macro version.

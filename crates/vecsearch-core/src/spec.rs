@@ -1,7 +1,7 @@
 //! What an index is built for, what a search asks, what comes back, and what
 //! a backend can do.
 
-use crate::{Error, Filter, Metric, Result};
+use crate::{Error, Filter, Metric, Result, Storage};
 
 /// How an index is built. Backends take what applies to them; HNSW backends
 /// use all of it.
@@ -21,6 +21,8 @@ pub struct IndexSpec {
     pub capacity: usize,
     /// Threads for batch calls; 0 means every core.
     pub threads: usize,
+    /// How vectors are held in memory (default [`Storage::F32`]).
+    pub storage: Storage,
 }
 
 impl IndexSpec {
@@ -35,7 +37,15 @@ impl IndexSpec {
             ef_search: 64,
             capacity: 0,
             threads: 0,
+            storage: Storage::F32,
         }
+    }
+
+    /// Sets how vectors are stored; a backend that cannot store them so
+    /// fails at creation with `Unsupported` (see [`Capabilities::storages`]).
+    pub fn with_storage(mut self, storage: Storage) -> Self {
+        self.storage = storage;
+        self
     }
 
     /// Sets `m`.
@@ -160,6 +170,8 @@ pub struct Capabilities {
     pub max_id: u64,
     /// Whether `memory_bytes` reports the index's size (for the bounded-churn check).
     pub reports_memory: bool,
+    /// Storage kinds the backend serves; others fail at creation with `Unsupported`.
+    pub storages: Vec<Storage>,
 }
 
 impl Capabilities {
@@ -172,6 +184,7 @@ impl Capabilities {
             consistency: Consistency::Immediate,
             max_id: u64::MAX,
             reports_memory: true,
+            storages: vec![Storage::F32],
         }
     }
 
@@ -185,7 +198,31 @@ impl Capabilities {
             consistency,
             max_id,
             reports_memory: false,
+            storages: vec![Storage::F32],
         }
+    }
+
+    /// Whether `storage` is served.
+    pub fn serves_storage(&self, storage: Storage) -> bool {
+        self.storages.contains(&storage)
+    }
+
+    /// Fails with `Unsupported` unless `spec`'s metric and storage are
+    /// served (backends call it at creation, before touching anything).
+    pub fn check(&self, backend: &str, spec: &IndexSpec) -> Result<()> {
+        if !self.serves(spec.metric) {
+            return Err(Error::Unsupported(format!(
+                "{backend} does not serve the {} metric",
+                spec.metric
+            )));
+        }
+        if !self.serves_storage(spec.storage) {
+            return Err(Error::Unsupported(format!(
+                "{backend} does not store vectors as {}",
+                spec.storage
+            )));
+        }
+        Ok(())
     }
 
     /// Whether `metric` is served.

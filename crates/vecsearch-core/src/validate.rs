@@ -19,6 +19,10 @@ pub fn check_vector(spec: &IndexSpec, v: &[f32]) -> Result<()> {
             v[i]
         )));
     }
+    // Cosine vectors are stored normalised, within every kind's range.
+    if spec.metric != Metric::Cosine {
+        spec.storage.check(v)?;
+    }
     match spec.metric {
         Metric::Cosine if v.iter().all(|&x| x == 0.0) => Err(Error::InvalidVector(
             "an all-zero vector has no direction, so it has no cosine distance".into(),

@@ -49,6 +49,35 @@ pub async fn distances_jaccard(h: &Harness) -> Case {
     distances_for(h, Metric::Jaccard).await
 }
 
+/// Every storage kind the backend does not declare fails at creation with
+/// `Unsupported` (and one it declares is created).
+pub async fn unsupported_storage_fails_at_creation(h: &Harness) -> Case {
+    let c = caps(h).await?;
+    if !c.serves_storage(Storage::F32) {
+        return Err(fail("every backend stores f32"));
+    }
+    let missing: Vec<Storage> = Storage::ALL
+        .into_iter()
+        .filter(|k| !c.serves_storage(*k))
+        .collect();
+    if missing.is_empty() {
+        return Err(Why::Skip("the backend serves every storage kind".into()));
+    }
+    for k in missing {
+        let spec = IndexSpec::new(8, Metric::L2).with_storage(k);
+        match (h.factory)(spec).await {
+            Err(Error::Unsupported(_)) => {}
+            Err(e) => return Err(fail(format!("{k}: expected Unsupported, got {e}"))),
+            Ok(_) => {
+                return Err(fail(format!(
+                    "{k}: created an index for an undeclared storage kind"
+                )))
+            }
+        }
+    }
+    Ok(())
+}
+
 /// A metric the backend does not declare fails at creation with `Unsupported`.
 pub async fn unsupported_metric_fails_at_creation(h: &Harness) -> Case {
     let c = caps(h).await?;

@@ -248,7 +248,7 @@ async fn step(
     match op {
         Op::Add(id, v) => {
             idx.add(*id, v).await.map_err(|e| format!("add: {e}"))?;
-            model.insert(*id, v.clone());
+            model.insert(*id, idx.spec().storage.stored(v));
             idx.sync().await.map_err(|e| format!("sync: {e}"))?;
         }
         Op::AddBatch(ids, vs) => {
@@ -256,7 +256,7 @@ async fn step(
                 .await
                 .map_err(|e| format!("add_batch: {e}"))?;
             for (id, v) in ids.iter().zip(vs) {
-                model.insert(*id, v.clone());
+                model.insert(*id, idx.spec().storage.stored(v));
             }
             idx.sync().await.map_err(|e| format!("sync: {e}"))?;
         }

@@ -113,7 +113,7 @@ pub async fn get_returns_stored_vector(h: &Harness) -> Case {
                 .await?
                 .ok_or_else(|| fail(format!("{metric}: get({id}) is None")))?;
             ensure!(
-                same_vector(metric, &got, v),
+                same_vector(metric, &got, &idx.spec().storage.stored(v)),
                 "{metric}: get({id}) returned another vector"
             );
         }
