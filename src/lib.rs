@@ -47,7 +47,7 @@ use vecsearch_core::{exec, uri};
 
 pub use vecsearch_core::{
     sort_neighbors, Blocking, Capabilities, Consistency, Error, Filter, FlatIndex, IndexSpec,
-    Metric, Neighbor, Result, SearchParams, VectorIndex,
+    Metric, Neighbor, Result, SearchParams, Storage, VectorIndex,
 };
 
 /// For backend authors and tools: the checks, distances, file envelope,

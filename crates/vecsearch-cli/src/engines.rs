@@ -1,7 +1,7 @@
 //! The engines a benchmark compares: every `VectorIndex` backend (opened by
 //! URI), and hnsw_rs as a reference engine outside the contract.
 
-use vecsearch::{IndexSpec, Metric, SearchParams, VectorIndex};
+use vecsearch::{IndexSpec, Metric, SearchParams, Storage, VectorIndex};
 
 /// What the benchmark needs of an engine.
 pub trait Engine {
@@ -24,8 +24,12 @@ pub trait Engine {
 /// A backend to build: a URI scheme of the facade, or the reference engine.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Kind {
-    /// `vecsearch::open(uri)`, labelled `name`.
-    Index { name: String, uri: String },
+    /// `vecsearch::open(uri)`, labelled `name`, storing vectors as `storage`.
+    Index {
+        name: String,
+        uri: String,
+        storage: Storage,
+    },
     /// hnsw_rs 0.3 (feature `reference`).
     HnswRs,
 }
@@ -47,6 +51,7 @@ impl Kind {
             Ok(Kind::Index {
                 name: name.to_string(),
                 uri,
+                storage: Storage::F32,
             })
         };
         // Local engines are the local schemes of the one URI table.
@@ -64,6 +69,26 @@ impl Kind {
             }
             other => Err(format!("unknown backend {other:?}")),
         }
+    }
+
+    /// The same backend storing vectors as `storage` (labelled
+    /// `name/storage`), if it is a local one that serves that kind.
+    pub fn with_storage(&self, storage: Storage) -> Option<Kind> {
+        let Kind::Index { name, uri, .. } = self else {
+            return None;
+        };
+        if storage == Storage::F32 {
+            return Some(self.clone());
+        }
+        let spec = IndexSpec::new(4, Metric::L2).with_storage(storage);
+        let local = !uri.contains("://");
+        let serves =
+            local && vecsearch::backend::exec::block_on(vecsearch::open(uri, spec)).is_ok();
+        serves.then(|| Kind::Index {
+            name: format!("{name}/{storage}"),
+            uri: uri.clone(),
+            storage,
+        })
     }
 
     /// The backends compiled in, plus remote ones whose server is configured.
@@ -95,7 +120,8 @@ impl Kind {
 /// Creates an empty engine of `kind` for `spec`.
 pub fn create(kind: &Kind, spec: &IndexSpec, capacity: usize) -> Result<Box<dyn Engine>, String> {
     match kind {
-        Kind::Index { name, uri } => {
+        Kind::Index { name, uri, storage } => {
+            let spec = &spec.clone().with_storage(*storage);
             // Each remote build gets its own collection.
             static BUILDS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
             let uri = &if uri.contains("://") {

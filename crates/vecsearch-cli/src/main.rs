@@ -73,6 +73,10 @@ struct BenchArgs {
     /// Backends to run (default: every one compiled in, remote ones when their URL is set).
     #[arg(long, value_delimiter = ',')]
     backends: Vec<String>,
+    /// Storage kinds to run (f32, f16, i8): a row per kind for every local
+    /// backend that serves it.
+    #[arg(long, value_delimiter = ',', default_value = "f32")]
+    storage: Vec<vecsearch::Storage>,
     /// Threads for the multi-threaded build and batch search (0: every core).
     #[arg(long, default_value_t = 0)]
     threads: usize,
@@ -186,6 +190,15 @@ fn run_bench(a: BenchArgs) -> Result<(), String> {
     let kinds: Vec<_> = kinds
         .into_iter()
         .filter(|k| *k != engines::Kind::HnswRs || engines::reference_serves(metric))
+        .flat_map(|k| {
+            if k == engines::Kind::HnswRs {
+                return vec![k];
+            }
+            a.storage
+                .iter()
+                .filter_map(|&s| k.with_storage(s))
+                .collect()
+        })
         .collect();
     let extra = (a.n as f64 * a.churn).ceil() as usize;
     let src = dataset::Source {
