@@ -91,6 +91,14 @@ impl Graph {
             jobs
         };
         exec::parallel_for(threads, jobs.len(), |i| self.link(&jobs[i]));
+        // A sample of the placed nodes searched for: a group the graph's
+        // navigation misses is found by one of its members' probes.
+        let probes: Vec<u32> = jobs
+            .iter()
+            .map(|j| j.slot)
+            .filter(|&s| jobs.len() < PROBE_ALL_BELOW || sampled(s))
+            .collect();
+        exec::parallel_for(threads, probes.len(), |i| self.probe(probes[i]));
         Ok(())
     }
 
@@ -687,25 +695,42 @@ impl Graph {
             return Vec::new();
         };
         let mut seen = vec![false; st.len()];
-        let mut stack = vec![ep.slot];
-        let mut buf = Vec::new();
-        if let Some(x) = seen.get_mut(ep.slot as usize) {
-            *x = true;
-        }
-        while let Some(s) = stack.pop() {
-            links::read(st.list(s, 0), &mut buf);
-            for &t in &buf {
-                if let Some(x) = seen.get_mut(t as usize) {
-                    if !*x {
-                        *x = true;
-                        stack.push(t);
-                    }
-                }
-            }
-        }
+        mark_reachable(&st, ep.slot, &mut seen, &mut Vec::new());
         (0..st.len() as u32)
             .filter(|&s| !st.is_deleted(s) && !seen[s as usize])
             .collect()
+    }
+
+    /// Searches for node `c`'s own vector as a query would; when the search
+    /// ends elsewhere (a group of nodes the graph's navigation misses), links
+    /// `c` from where it ended, so the next search follows the link.
+    fn probe(&self, c: u32) {
+        let st = self.read();
+        if st.is_deleted(c) {
+            return;
+        }
+        let mut sc = self.pool.take();
+        let q = st.rows.vector(c);
+        self.knn(&st, &q, self.spec.ef_search, |x| !st.is_deleted(x), &mut sc);
+        let hit = sc
+            .found
+            .iter()
+            .take(10)
+            .any(|&k| key_slot(k) == c || key_distance(k) <= 0.0);
+        if !hit {
+            let found = std::mem::take(&mut sc.found);
+            let mut linked = 0;
+            for &k in &found {
+                if key_slot(k) != c && self.force_link(&st, key_slot(k), c, &mut sc) {
+                    linked += 1;
+                    if linked >= MIN_IN_LINKS {
+                        break;
+                    }
+                }
+            }
+            sc.found = found;
+        }
+        self.pool.give(sc);
     }
 
     /// A copy of the stored (prepared) vector of `id`.
@@ -764,6 +789,15 @@ fn store_links(
 /// findable when the search arrives from the other side.
 const MIN_IN_LINKS: u32 = 2;
 
+/// Batches smaller than this probe every node they place; larger ones a
+/// quarter of them (see `sampled`).
+const PROBE_ALL_BELOW: usize = 64;
+
+/// One slot in four, spread by a multiplicative hash.
+fn sampled(slot: u32) -> bool {
+    slot.wrapping_mul(0x9E37_79B9) >> 30 == 0
+}
+
 /// Width of the level-1 beam that seeds a search's bottom level.
 const UPPER_BEAM: usize = 4;
 
@@ -783,4 +817,25 @@ fn unpack(x: u64) -> Option<Entry> {
         slot: x as u32,
         level: ((x >> 32) - 1) as usize,
     })
+}
+
+/// Marks in `seen` every node a level-0 walk from `from` reaches (deleted
+/// nodes navigate, so the walk goes through them).
+fn mark_reachable(st: &Store, from: u32, seen: &mut [bool], buf: &mut Vec<u32>) {
+    let mut stack = Vec::new();
+    if let Some(x) = seen.get_mut(from as usize) {
+        *x = true;
+        stack.push(from);
+    }
+    while let Some(s) = stack.pop() {
+        links::read(st.list(s, 0), buf);
+        for &t in buf.iter() {
+            if let Some(x) = seen.get_mut(t as usize) {
+                if !*x {
+                    *x = true;
+                    stack.push(t);
+                }
+            }
+        }
+    }
 }

@@ -164,6 +164,11 @@ fn info() {
         "distance kernels: {}",
         vecsearch::backend::distance::kernels().isa
     );
+    #[cfg(feature = "native")]
+    println!(
+        "native f16/i8 kernels: {}",
+        vecsearch::native::NativeEngine::code_kernels()
+    );
     #[cfg(feature = "hnswlib")]
     println!(
         "hnswlib shim compiled with: {}",
