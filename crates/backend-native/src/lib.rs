@@ -46,6 +46,7 @@
 mod graph;
 mod kernels;
 mod links;
+mod originals;
 /// The atomics and waits `links` uses (swapped for loom's in its model test).
 mod sync {
     pub(crate) use std::hint::spin_loop;
@@ -132,6 +133,15 @@ impl NativeEngine {
             .into_iter()
             .filter_map(|s| st.ids.get(s as usize).copied())
             .collect()
+    }
+
+    /// Bytes of the f32 originals an I8 index keeps in a memory-mapped
+    /// temporary file (0 for the other kinds, or where no file could be
+    /// mapped and they stayed on the heap). Not part of `memory_bytes`,
+    /// which counts the heap: the kernel pages these in when re-ranking
+    /// reads them and may drop them under memory pressure.
+    pub fn mapped_bytes(&self) -> usize {
+        self.inner.read().rows.mapped_bytes()
     }
 
     /// The instruction set of the f16 and i8 kernels on this CPU:

@@ -56,7 +56,7 @@ pub(crate) fn save(g: &Graph, path: &Path) -> Result<()> {
         w.buf
             .extend(st.rows.halves().iter().flat_map(|h| h.to_le_bytes()));
     } else {
-        w.f32s(st.rows.f32s());
+        w.f32s(&st.rows.f32s());
     }
     let mut buf = Vec::new();
     let mut put = |w: &mut Writer, list, cap: usize| {
@@ -161,7 +161,7 @@ pub(crate) fn load(path: &Path, mut spec: IndexSpec) -> Result<Graph> {
     if storage == Storage::F16 {
         store.rows.load_halves(halves);
     } else {
-        store.rows.load_f32s(vectors);
+        store.rows.load_f32s(vectors)?;
     }
     store.ids = ids;
     store.deleted = deleted;

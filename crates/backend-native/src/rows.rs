@@ -11,7 +11,10 @@ use std::borrow::Cow;
 use vecsearch_core::distance::{distance_fn, DistanceFn};
 use vecsearch_core::{Metric, Storage};
 
+use vecsearch_core::Result;
+
 use crate::kernels::{self, decode_f16, F16Fn, F16PairFn, I8Fn};
+use crate::originals::Originals;
 
 /// Bytes before the codes of an 8-bit row: `lo` and `step`, f32 each.
 const CODE_HEAD: usize = 8;
@@ -20,8 +23,10 @@ const CODE_HEAD: usize = 8;
 pub(crate) struct Rows {
     pub(crate) kind: Storage,
     dim: usize,
-    /// F32 rows; for I8, the f32 originals (re-ranking and `get`).
+    /// F32 rows.
     f32s: Vec<f32>,
+    /// I8: the f32 originals (re-ranking and `get`), out of the heap.
+    originals: Originals,
     /// F16 rows, as half bits.
     halves: Vec<u16>,
     /// I8 rows: `lo`, `step` (little-endian f32), then `dim` codes.
@@ -39,6 +44,7 @@ impl Rows {
             kind,
             dim,
             f32s: Vec::new(),
+            originals: Originals::new(if kind == Storage::I8 { dim } else { 0 }),
             halves: Vec::new(),
             codes: Vec::new(),
             f32fn: distance_fn(metric),
@@ -52,18 +58,20 @@ impl Rows {
         CODE_HEAD + self.dim
     }
 
-    /// Makes room for `grow` more rows beyond `len`, exactly (see `grow_exact`).
-    pub(crate) fn grow(&mut self, len: usize, grow: usize) {
+    /// Makes room for `grow` more rows beyond `len`, exactly (see
+    /// `grow_exact`); fails only if the originals' file cannot grow.
+    pub(crate) fn grow(&mut self, len: usize, grow: usize) -> Result<()> {
         let d = self.dim;
         match self.kind {
             Storage::F16 => grow_exact(&mut self.halves, len * d, grow * d),
             Storage::I8 => {
                 let s = self.stride();
+                self.originals.reserve(len + grow)?;
                 grow_exact(&mut self.codes, len * s, grow * s);
-                grow_exact(&mut self.f32s, len * d, grow * d);
             }
             _ => grow_exact(&mut self.f32s, len * d, grow * d),
         }
+        Ok(())
     }
 
     /// Reserves room for `n` rows, or fails (an impossible capacity hint).
@@ -75,28 +83,31 @@ impl Rows {
         match self.kind {
             Storage::F16 => self.halves.try_reserve_exact(d),
             Storage::I8 => {
+                // An originals file that cannot grow now grows (or fails
+                // cleanly) at the first insert.
+                let _ = self.originals.reserve(n);
                 self.codes
-                    .try_reserve_exact(n.saturating_mul(self.stride()))?;
-                self.f32s.try_reserve_exact(d)
+                    .try_reserve_exact(n.saturating_mul(self.stride()))
             }
             _ => self.f32s.try_reserve_exact(d),
         }
     }
 
-    /// Appends a row for the prepared vector `v`.
-    pub(crate) fn push(&mut self, v: &[f32]) {
+    /// Appends a row for the prepared vector `v` (room made by `grow`).
+    pub(crate) fn push(&mut self, v: &[f32]) -> Result<()> {
         match self.kind {
             Storage::F16 => self
                 .halves
                 .extend(v.iter().map(|&x| half::f16::from_f32(x).to_bits())),
             Storage::I8 => {
+                self.originals.push(v)?;
                 let at = self.codes.len();
                 self.codes.resize(at + self.stride(), 0);
                 encode_i8(v, &mut self.codes[at..]);
-                self.f32s.extend_from_slice(v);
             }
             _ => self.f32s.extend_from_slice(v),
         }
+        Ok(())
     }
 
     /// Overwrites the row of `slot` with the prepared vector `v`.
@@ -116,9 +127,7 @@ impl Rows {
                 if let Some(dst) = self.codes.get_mut(s..s + stride) {
                     encode_i8(v, dst);
                 }
-                if let Some(dst) = self.f32s.get_mut(i..i + d) {
-                    dst.copy_from_slice(v);
-                }
+                self.originals.set(slot, v);
             }
             _ => {
                 if let Some(dst) = self.f32s.get_mut(i..i + d) {
@@ -128,8 +137,12 @@ impl Rows {
         }
     }
 
+    /// The exact vector of `slot`: the F32 row or the I8 original.
     #[inline]
     fn f32_row(&self, slot: u32) -> &[f32] {
+        if self.kind == Storage::I8 {
+            return self.originals.row(slot);
+        }
         let i = slot as usize * self.dim;
         debug_assert!(i + self.dim <= self.f32s.len(), "slot {slot} out of range");
         self.f32s.get(i..i + self.dim).unwrap_or(&[])
@@ -243,14 +256,26 @@ impl Rows {
         let _ = slot;
     }
 
-    /// Bytes allocated.
+    /// Heap bytes allocated (I8 originals in a mapped file are not heap).
     pub(crate) fn bytes(&self) -> usize {
-        self.f32s.capacity() * 4 + self.halves.capacity() * 2 + self.codes.capacity()
+        self.f32s.capacity() * 4
+            + self.halves.capacity() * 2
+            + self.codes.capacity()
+            + self.originals.heap_bytes()
+    }
+
+    /// Bytes of the I8 originals' mapped file.
+    pub(crate) fn mapped_bytes(&self) -> usize {
+        self.originals.mapped_bytes()
     }
 
     /// The f32 rows (F32) or originals (I8), for saving.
-    pub(crate) fn f32s(&self) -> &[f32] {
-        &self.f32s
+    pub(crate) fn f32s(&self) -> Cow<'_, [f32]> {
+        if self.kind == Storage::I8 {
+            Cow::Owned(self.originals.all())
+        } else {
+            Cow::Borrowed(&self.f32s)
+        }
     }
 
     /// The half rows (F16), for saving.
@@ -258,17 +283,19 @@ impl Rows {
         &self.halves
     }
 
-    /// Rows from saved data: f32 rows or originals, or half bits.
-    pub(crate) fn load_f32s(&mut self, all: Vec<f32>) {
-        if self.kind == Storage::I8 {
-            self.codes = Vec::with_capacity(all.len() / self.dim.max(1) * self.stride());
-            for v in all.chunks_exact(self.dim) {
-                let at = self.codes.len();
-                self.codes.resize(at + self.stride(), 0);
-                encode_i8(v, &mut self.codes[at..]);
-            }
+    /// Rows from saved data: f32 rows or originals.
+    pub(crate) fn load_f32s(&mut self, all: Vec<f32>) -> Result<()> {
+        if self.kind != Storage::I8 {
+            self.f32s = all;
+            return Ok(());
         }
-        self.f32s = all;
+        self.codes = Vec::with_capacity(all.len() / self.dim.max(1) * self.stride());
+        for v in all.chunks_exact(self.dim) {
+            let at = self.codes.len();
+            self.codes.resize(at + self.stride(), 0);
+            encode_i8(v, &mut self.codes[at..]);
+        }
+        self.originals.load(all)
     }
 
     /// F16 rows from saved half bits.
@@ -344,8 +371,9 @@ mod tests {
                 let mut rows = Rows::new(kind, 5, metric);
                 let a = [0.3f32, 0.1, 0.7, 0.2, 0.05];
                 let b = [0.6f32, 0.2, 0.1, 0.9, 0.4];
-                rows.push(&a);
-                rows.push(&b);
+                rows.grow(0, 2).unwrap();
+                rows.push(&a).unwrap();
+                rows.push(&b).unwrap();
                 rows.set(1, &a);
                 rows.set(1, &b);
                 let got = rows.vector(1).into_owned();

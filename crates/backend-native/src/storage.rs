@@ -249,7 +249,7 @@ impl Store {
         let len = self.len();
         if len + new_slots > self.ids.capacity() {
             let grow = new_slots.max(self.ids.capacity() / 4);
-            self.rows.grow(len, grow);
+            self.rows.grow(len, grow)?;
             grow_exact(&mut self.ids, len, grow);
             grow_exact(&mut self.levels, len, grow);
             grow_exact(&mut self.deleted, len, grow);
@@ -292,7 +292,9 @@ impl Store {
             // billion lists (never, in practice) a node stays on level 0.
             level = 0;
         }
-        self.rows.push(v);
+        // `make_room` reserved this row, so the originals' file has room.
+        let pushed = self.rows.push(v);
+        debug_assert!(pushed.is_ok(), "a row was pushed without room");
         self.ids.push(id);
         self.levels.push(level as u8);
         self.deleted.push(false);

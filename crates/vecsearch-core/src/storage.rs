@@ -12,7 +12,7 @@ use crate::{Error, Result};
 /// |---|---|---|---|
 /// | `F32` | 4 | the vector (prepared) | exact |
 /// | `F16` | 2 | the vector rounded to half precision | exact, for the rounded vector |
-/// | `I8` | 1 (+ 12 a vector), plus the f32 originals | the vector (prepared) | exact: the best candidates are re-ranked with the originals |
+/// | `I8` | 1 (+ 8 a vector), plus the f32 originals (on disk, mapped) | the vector (prepared) | exact: the best candidates are re-ranked with the originals |
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub enum Storage {
@@ -27,7 +27,8 @@ pub enum Storage {
     /// (`lo + step·code`), so vectors added later never fall outside it and
     /// nothing is learned or re-learned. Searches walk the graph with the
     /// codes and re-score their `ef` best candidates with the exact f32
-    /// originals, which the index keeps.
+    /// originals, which the index keeps (native: in a memory-mapped
+    /// temporary file in `TMPDIR`, outside the heap).
     I8,
 }
 
