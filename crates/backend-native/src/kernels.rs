@@ -11,6 +11,7 @@
 
 use std::sync::OnceLock;
 
+use vecsearch_core::distance::jaccard_from_sums;
 use vecsearch_core::Metric;
 
 /// Query against an f16 row (raw half bits).
@@ -90,15 +91,6 @@ pub(crate) fn decode_i8(code: u8, lo: f32, step: f32) -> f32 {
 #[inline]
 pub(crate) fn decode_f16(bits: u16) -> f32 {
     half::f16::from_bits(bits).to_f32()
-}
-
-#[inline]
-fn jaccard_from_sums(lo: f32, hi: f32) -> f32 {
-    if hi <= 0.0 {
-        0.0
-    } else {
-        1.0 - lo / hi
-    }
 }
 
 mod scalar {

@@ -200,8 +200,10 @@ mod scalar {
     }
 }
 
+/// The weighted Jaccard distance from its two sums, `Σmin` and `Σmax`
+/// (0 when both vectors are empty): what every Jaccard kernel ends with.
 #[inline]
-fn jaccard_from_sums(lo: f32, hi: f32) -> f32 {
+pub fn jaccard_from_sums(lo: f32, hi: f32) -> f32 {
     if hi <= 0.0 {
         0.0
     } else {
