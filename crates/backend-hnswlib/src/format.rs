@@ -255,7 +255,7 @@ pub(crate) fn validate(buf: &[u8], dim: usize, metric: Metric) -> Result<Layout>
     let mut upper: Vec<(usize, &[u8])> = Vec::new();
     for (i, level) in levels.iter_mut().enumerate() {
         let size = r.u32()? as usize;
-        if size % sizes.links != 0 {
+        if !size.is_multiple_of(sizes.links) {
             return Err(corrupt(format!(
                 "element {i}'s link lists are {size} bytes, not a multiple of {}",
                 sizes.links

@@ -113,7 +113,7 @@ impl HnswlibEngine {
     /// (for `Cosine`, pass them normalised). Returns a checksum of the labels.
     pub fn search_loop_in_cpp(&self, queries: &[f32], k: usize) -> Result<u64> {
         let spec = self.handle.spec();
-        if queries.len() % spec.dim != 0 {
+        if !queries.len().is_multiple_of(spec.dim) {
             return Err(Error::InvalidArgument(
                 "queries are not whole rows of dim".into(),
             ));

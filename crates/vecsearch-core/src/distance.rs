@@ -129,6 +129,12 @@ fn detect() -> Kernels {
     }
     #[cfg(target_arch = "x86_64")]
     {
+        if std::arch::is_x86_feature_detected!("avx512f")
+            && std::arch::is_x86_feature_detected!("avx2")
+            && std::arch::is_x86_feature_detected!("fma")
+        {
+            return x86_512::KERNELS;
+        }
         if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
         {
             return x86::KERNELS;
@@ -140,6 +146,25 @@ fn detect() -> Kernels {
     }
     #[allow(unreachable_code)]
     SCALAR
+}
+
+/// Every kernel set this CPU can run, the scalar one first (for tests and
+/// benchmarks that compare them).
+pub fn available() -> Vec<Kernels> {
+    let mut out = vec![SCALAR];
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            out.push(x86::KERNELS);
+            if std::arch::is_x86_feature_detected!("avx512f") {
+                out.push(x86_512::KERNELS);
+            }
+        }
+    }
+    #[cfg(target_arch = "aarch64")]
+    out.push(neon::KERNELS);
+    out
 }
 
 mod scalar {
@@ -208,6 +233,74 @@ pub fn jaccard_from_sums(lo: f32, hi: f32) -> f32 {
         0.0
     } else {
         1.0 - lo / hi
+    }
+}
+
+/// 16 lanes a step, with a masked load for the tail (no scalar loop).
+/// Jaccard keeps the AVX2 kernel: it is rarely on the hot path.
+#[cfg(target_arch = "x86_64")]
+mod x86_512 {
+    use std::arch::x86_64::*;
+
+    pub const KERNELS: super::Kernels = super::Kernels {
+        isa: "avx512f",
+        l2,
+        ip,
+        jaccard: super::x86::KERNELS.jaccard,
+    };
+
+    fn l2(a: &[f32], b: &[f32]) -> f32 {
+        // SAFETY: KERNELS is only chosen after detecting avx512f (and avx2,
+        // fma for the Jaccard kernel it borrows).
+        unsafe { sums(a, b, true) }
+    }
+
+    fn ip(a: &[f32], b: &[f32]) -> f32 {
+        // SAFETY: as above.
+        1.0 - unsafe { sums(a, b, false) }
+    }
+
+    /// Σ(a−b)² when `l2`, else Σab.
+    #[target_feature(enable = "avx512f")]
+    unsafe fn sums(a: &[f32], b: &[f32], l2: bool) -> f32 {
+        let n = a.len().min(b.len());
+        let (pa, pb) = (a.as_ptr(), b.as_ptr());
+        let mut acc0 = _mm512_setzero_ps();
+        let mut acc1 = _mm512_setzero_ps();
+        let fold = |x: __m512, y: __m512, acc: __m512| {
+            if l2 {
+                let d = _mm512_sub_ps(x, y);
+                _mm512_fmadd_ps(d, d, acc)
+            } else {
+                _mm512_fmadd_ps(x, y, acc)
+            }
+        };
+        let mut i = 0;
+        // SAFETY (every load below): full loads read lanes i..i+16 <= n; the
+        // masked tail load reads only lanes i..n and touches no memory for
+        // the masked-off ones; both slices hold at least n floats.
+        while i + 32 <= n {
+            acc0 = fold(_mm512_loadu_ps(pa.add(i)), _mm512_loadu_ps(pb.add(i)), acc0);
+            acc1 = fold(
+                _mm512_loadu_ps(pa.add(i + 16)),
+                _mm512_loadu_ps(pb.add(i + 16)),
+                acc1,
+            );
+            i += 32;
+        }
+        if i + 16 <= n {
+            acc0 = fold(_mm512_loadu_ps(pa.add(i)), _mm512_loadu_ps(pb.add(i)), acc0);
+            i += 16;
+        }
+        if i < n {
+            let m: __mmask16 = ((1u32 << (n - i)) - 1) as u16;
+            acc1 = fold(
+                _mm512_maskz_loadu_ps(m, pa.add(i)),
+                _mm512_maskz_loadu_ps(m, pb.add(i)),
+                acc1,
+            );
+        }
+        _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1))
     }
 }
 
@@ -438,7 +531,9 @@ mod tests {
     #[test]
     fn chosen_kernels_match_the_f64_reference_at_every_length() {
         let mut rng = Rng::new(7);
-        for &k in &[SCALAR, *kernels()] {
+        let all = available();
+        assert!(all.iter().any(|k| k.isa == kernels().isa));
+        for k in &all {
             for n in (1..=70).chain([127, 128, 129, 300, 960]) {
                 for metric in Metric::ALL {
                     let nonneg = metric == Metric::Jaccard;

@@ -138,7 +138,7 @@ pub trait VectorIndex: Send + Sync {
 
 /// The rows of a row-major matrix of `dim` columns (and `want` rows, if given).
 fn split_rows(data: &[f32], dim: usize, want: Option<usize>) -> Result<Vec<Vec<f32>>> {
-    if dim == 0 || data.len() % dim != 0 {
+    if dim == 0 || !data.len().is_multiple_of(dim) {
         return Err(Error::InvalidArgument(format!(
             "a matrix of {} values is not whole rows of {dim}",
             data.len()

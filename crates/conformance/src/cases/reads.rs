@@ -85,7 +85,7 @@ pub async fn small_ef_still_returns_k(h: &Harness) -> Case {
             got.len()
         );
         ensure!(
-            got.iter().all(|n| (n.id - id_of(0)) % 35 == 0),
+            got.iter().all(|n| (n.id - id_of(0)).is_multiple_of(35)),
             "a deleted id was returned"
         );
         let truth = set.truth(&live, q, 50);
