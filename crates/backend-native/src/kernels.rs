@@ -1,7 +1,7 @@
 //! Distances from an `f32` query to rows stored in half precision or as
-//! 8-bit codes, chosen once at run time for the CPU: AVX-512 (F, BW, VL) or
-//! AVX2 + FMA + F16C on x86-64, scalar elsewhere (aarch64 included, for now:
-//! NEON versions are not written yet).
+//! 8-bit codes, chosen once at run time for the CPU: AVX2 + FMA (+ F16C) on
+//! x86-64, scalar elsewhere (aarch64 included, for now: NEON versions are
+//! not written yet).
 //!
 //! Both kinds decode a row on the fly and compute in f32: an f16 row with
 //! the CPU's conversion instruction, an 8-bit row as `lo + step·code` (one
@@ -68,29 +68,17 @@ pub(crate) fn chosen() -> &'static CodeKernels {
         if std::env::var_os("VECSEARCH_FORCE_SCALAR").is_some() {
             return SCALAR;
         }
-        available().pop().unwrap_or(SCALAR)
-    })
-}
-
-/// Every kernel set this CPU runs, the scalar one first and the fastest last.
-pub(crate) fn available() -> Vec<CodeKernels> {
-    let mut out = vec![SCALAR];
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx2")
-            && std::arch::is_x86_feature_detected!("fma")
-            && std::arch::is_x86_feature_detected!("f16c")
+        #[cfg(target_arch = "x86_64")]
         {
-            out.push(x86::KERNELS);
-            if std::arch::is_x86_feature_detected!("avx512f")
-                && std::arch::is_x86_feature_detected!("avx512bw")
-                && std::arch::is_x86_feature_detected!("avx512vl")
+            if std::arch::is_x86_feature_detected!("avx2")
+                && std::arch::is_x86_feature_detected!("fma")
+                && std::arch::is_x86_feature_detected!("f16c")
             {
-                out.push(x86_512::KERNELS);
+                return x86::KERNELS;
             }
         }
-    }
-    out
+        SCALAR
+    })
 }
 
 /// `lo + step·code`: the value an 8-bit code stands for.
@@ -175,106 +163,6 @@ mod scalar {
     }
     pub(super) fn i8_jaccard(q: &[f32], r: &[u8], lo: f32, step: f32) -> f32 {
         jaccard(q, r, |c| decode_i8(c, lo, step))
-    }
-}
-
-/// 16 lanes a step for the query kernels of L2 and dot products (the hot
-/// ones); Jaccard and the node-to-node kernels are the AVX2 ones.
-#[cfg(target_arch = "x86_64")]
-mod x86_512 {
-    use std::arch::x86_64::*;
-
-    use super::x86::KERNELS as AVX2;
-
-    pub(super) const KERNELS: super::CodeKernels = super::CodeKernels {
-        isa: "avx512f+bw+vl",
-        f16: [f16_l2, f16_ip, AVX2.f16[2]],
-        i8: [i8_l2, i8_ip, AVX2.i8[2]],
-        f16_pair: AVX2.f16_pair,
-    };
-
-    #[inline]
-    #[target_feature(enable = "avx512f")]
-    fn fold(l2: bool, a: __m512, b: __m512, acc: __m512) -> __m512 {
-        if l2 {
-            let d = _mm512_sub_ps(a, b);
-            _mm512_fmadd_ps(d, d, acc)
-        } else {
-            _mm512_fmadd_ps(a, b, acc)
-        }
-    }
-
-    /// The lanes of a 16-lane step with `left` items to go.
-    #[inline]
-    #[target_feature(enable = "avx512f")]
-    fn mask(left: usize) -> __mmask16 {
-        if left >= 16 {
-            0xFFFF
-        } else {
-            ((1u32 << left) - 1) as u16
-        }
-    }
-
-    #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
-    fn f16_sum(l2: bool, q: &[f32], r: &[u16]) -> f32 {
-        let n = q.len().min(r.len());
-        let mut acc = _mm512_setzero_ps();
-        let mut i = 0;
-        while i < n {
-            let m = mask(n - i);
-            // SAFETY: the masked loads read only lanes i..min(i + 16, n),
-            // within both slices, and touch no memory for the others.
-            let (a, b) = unsafe {
-                (
-                    _mm512_maskz_loadu_ps(m, q.as_ptr().add(i)),
-                    _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, r.as_ptr().add(i).cast())),
-                )
-            };
-            acc = fold(l2, a, b, acc);
-            i += 16;
-        }
-        _mm512_reduce_add_ps(acc)
-    }
-
-    #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
-    fn i8_sum(l2: bool, q: &[f32], r: &[u8], lo: f32, stp: f32) -> f32 {
-        let n = q.len().min(r.len());
-        let (vlo, vstep) = (_mm512_set1_ps(lo), _mm512_set1_ps(stp));
-        let mut acc = _mm512_setzero_ps();
-        let mut i = 0;
-        while i < n {
-            let m = mask(n - i);
-            // SAFETY: as in f16_sum. A masked-off code decodes to `lo`, so
-            // the decoded lanes are masked again: both sides are zero there
-            // and add nothing.
-            let (a, codes) = unsafe {
-                (
-                    _mm512_maskz_loadu_ps(m, q.as_ptr().add(i)),
-                    _mm_maskz_loadu_epi8(m, r.as_ptr().add(i).cast()),
-                )
-            };
-            let c = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(codes));
-            let b = _mm512_maskz_mov_ps(m, _mm512_fmadd_ps(vstep, c, vlo));
-            acc = fold(l2, a, b, acc);
-            i += 16;
-        }
-        _mm512_reduce_add_ps(acc)
-    }
-
-    // SAFETY (every wrapper below): KERNELS is only chosen after detecting
-    // avx512f, avx512bw and avx512vl (the masked byte and word loads), the
-    // features the called functions enable.
-    fn f16_l2(q: &[f32], r: &[u16]) -> f32 {
-        unsafe { f16_sum(true, q, r) }
-    }
-    fn f16_ip(q: &[f32], r: &[u16]) -> f32 {
-        1.0 - unsafe { f16_sum(false, q, r) }
-    }
-    fn i8_l2(q: &[f32], r: &[u8], lo: f32, stp: f32) -> f32 {
-        unsafe { i8_sum(true, q, r, lo, stp) }
-    }
-    fn i8_ip(q: &[f32], r: &[u8], lo: f32, stp: f32) -> f32 {
-        1.0 - unsafe { i8_sum(false, q, r, lo, stp) }
     }
 }
 
@@ -474,9 +362,7 @@ mod tests {
     #[test]
     fn code_kernels_match_the_f64_distance_of_the_decoded_row() {
         let mut r = rng(7);
-        let all = available();
-        assert!(all.iter().any(|k| k.isa == chosen().isa));
-        for ks in &all {
+        for ks in [chosen(), &SCALAR] {
             for n in (1..=70).chain([384]) {
                 for metric in [Metric::L2, Metric::InnerProduct, Metric::Jaccard] {
                     let pos = metric == Metric::Jaccard;
