@@ -8,7 +8,7 @@
 
 use std::borrow::Cow;
 
-use vecsearch_core::distance::{distance_fn, DistanceFn};
+use vecsearch_core::distance::{distance_fn_for, DistanceFn};
 use vecsearch_core::{Metric, Storage};
 
 use vecsearch_core::Result;
@@ -47,7 +47,7 @@ impl Rows {
             originals: Originals::new(if kind == Storage::I8 { dim } else { 0 }),
             halves: Vec::new(),
             codes: Vec::new(),
-            f32fn: distance_fn(metric),
+            f32fn: distance_fn_for(metric, dim),
             f16fn: k.f16(metric),
             f16_pair: k.f16_pair(metric),
             i8fn: k.i8(metric),
@@ -378,7 +378,7 @@ mod tests {
                 rows.set(1, &b);
                 let got = rows.vector(1).into_owned();
                 assert_eq!(got, kind.stored(&b), "{kind} {metric}");
-                let want = distance_fn(metric)(&a, &got);
+                let want = vecsearch_core::distance::distance_fn_for(metric, 5)(&a, &got);
                 assert!((rows.exact(&a, 1) - want).abs() < 1e-6, "{kind} {metric}");
                 assert!((rows.between(0, 1) - rows.exact(&rows.vector(0), 1)).abs() < 1e-6);
             }

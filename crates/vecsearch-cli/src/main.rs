@@ -155,16 +155,27 @@ fn main() -> ExitCode {
     }
 }
 
+/// The f32 kernels in use: `avx2+fma`, or `avx2+fma, avx512f from dim 128`.
+fn kernel_names() -> String {
+    use vecsearch::backend::distance;
+    match distance::wide_kernels() {
+        Some(w) => format!(
+            "{}, {} from dim {}",
+            distance::kernels().isa,
+            w.isa,
+            distance::WIDE_MIN_DIM
+        ),
+        None => distance::kernels().isa.to_string(),
+    }
+}
+
 fn info() {
     let names: Vec<String> = engines::Kind::defaults()
         .iter()
         .map(|k| k.name().to_string())
         .collect();
     println!("backends: {}", names.join(", "));
-    println!(
-        "distance kernels: {}",
-        vecsearch::backend::distance::kernels().isa
-    );
+    println!("distance kernels: {}", kernel_names());
     #[cfg(feature = "native")]
     println!(
         "native f16/i8 kernels: {}",
@@ -250,7 +261,7 @@ fn run_bench(a: BenchArgs) -> Result<(), String> {
         a.m,
         a.ef_construction,
         names.join(", "),
-        vecsearch::backend::distance::kernels().isa,
+        kernel_names(),
     );
     let start = std::time::Instant::now();
     let points = bench::run(&kinds, &data, &cfg)?;
@@ -259,7 +270,7 @@ fn run_bench(a: BenchArgs) -> Result<(), String> {
     let settings = json!({
         "dataset": data.name, "n": data.base.len(), "dim": data.base.dim, "queries": data.queries.len(),
         "metric": metric.name(), "m": a.m, "ef_construction": a.ef_construction, "threads": threads,
-        "repeat": a.repeat, "churn": a.churn, "kernels": vecsearch::backend::distance::kernels().isa,
+        "repeat": a.repeat, "churn": a.churn, "kernels": kernel_names(),
     });
     if let Some(p) = &a.json {
         report::write_json(p, settings, &points)?;

@@ -13,7 +13,7 @@ use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use async_trait::async_trait;
 
-use crate::distance::{distance_fn, DistanceFn};
+use crate::distance::{distance_fn_for, DistanceFn};
 use crate::engine::{Create, Engine, Index, Open};
 use crate::persist::{self, Header, Reader, Writer};
 use crate::{exec, Capabilities, Error, Filter, IdMap, IndexSpec, Neighbor, Result, TopK};
@@ -77,7 +77,7 @@ impl Open for FlatEngine {
 impl FlatEngine {
     fn from_data(spec: IndexSpec, data: Data) -> Self {
         let inner = Inner {
-            dist: distance_fn(spec.metric),
+            dist: distance_fn_for(spec.metric, spec.dim),
             spec: spec.clone(),
             data: RwLock::new(data),
         };
