@@ -65,7 +65,7 @@ pub(crate) const SCALAR: CodeKernels = CodeKernels {
 pub(crate) fn chosen() -> &'static CodeKernels {
     static CHOSEN: OnceLock<CodeKernels> = OnceLock::new();
     CHOSEN.get_or_init(|| {
-        if std::env::var_os("VECSEARCH_FORCE_SCALAR").is_some() {
+        if vecsearch_core::distance::force_scalar() {
             return SCALAR;
         }
         #[cfg(target_arch = "x86_64")]

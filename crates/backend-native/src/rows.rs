@@ -9,9 +9,7 @@
 use std::borrow::Cow;
 
 use vecsearch_core::distance::{distance_fn_for, DistanceFn};
-use vecsearch_core::{Metric, Storage};
-
-use vecsearch_core::Result;
+use vecsearch_core::{Metric, Result, Storage};
 
 use crate::kernels::{self, decode_f16, F16Fn, F16PairFn, I8Fn};
 use crate::originals::Originals;
@@ -101,9 +99,7 @@ impl Rows {
                 .extend(v.iter().map(|&x| half::f16::from_f32(x).to_bits())),
             Storage::I8 => {
                 self.originals.push(v)?;
-                let at = self.codes.len();
-                self.codes.resize(at + self.stride(), 0);
-                encode_i8(v, &mut self.codes[at..]);
+                self.push_codes(v);
             }
             _ => self.f32s.extend_from_slice(v),
         }
@@ -291,11 +287,16 @@ impl Rows {
         }
         self.codes = Vec::with_capacity(all.len() / self.dim.max(1) * self.stride());
         for v in all.chunks_exact(self.dim) {
-            let at = self.codes.len();
-            self.codes.resize(at + self.stride(), 0);
-            encode_i8(v, &mut self.codes[at..]);
+            self.push_codes(v);
         }
         self.originals.load(all)
+    }
+
+    /// Appends the 8-bit row of `v`.
+    fn push_codes(&mut self, v: &[f32]) {
+        let at = self.codes.len();
+        self.codes.resize(at + self.stride(), 0);
+        encode_i8(v, &mut self.codes[at..]);
     }
 
     /// F16 rows from saved half bits.

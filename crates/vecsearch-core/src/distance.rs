@@ -135,21 +135,19 @@ pub fn wide_kernels() -> Option<&'static Kernels> {
     static CHOSEN: OnceLock<Option<Kernels>> = OnceLock::new();
     CHOSEN
         .get_or_init(|| {
-            if std::env::var_os("VECSEARCH_FORCE_SCALAR").is_some() {
-                return None;
-            }
             #[cfg(target_arch = "x86_64")]
-            {
-                if std::arch::is_x86_feature_detected!("avx512f")
-                    && std::arch::is_x86_feature_detected!("avx2")
-                    && std::arch::is_x86_feature_detected!("fma")
-                {
-                    return Some(x86_512::KERNELS);
-                }
+            if !force_scalar() && x86_512::runs_here() {
+                return Some(x86_512::KERNELS);
             }
             None
         })
         .as_ref()
+}
+
+/// Whether `VECSEARCH_FORCE_SCALAR` is set: every kernel set then gives
+/// way to the portable one (to compare them, or to rule SIMD out).
+pub fn force_scalar() -> bool {
+    std::env::var_os("VECSEARCH_FORCE_SCALAR").is_some()
 }
 
 /// The distance function for `metric` on vectors of `dim` components: the
@@ -162,15 +160,12 @@ pub fn distance_fn_for(metric: Metric, dim: usize) -> DistanceFn {
 }
 
 fn detect() -> Kernels {
-    if std::env::var_os("VECSEARCH_FORCE_SCALAR").is_some() {
+    if force_scalar() {
         return SCALAR;
     }
     #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-        {
-            return x86::KERNELS;
-        }
+    if x86::runs_here() {
+        return x86::KERNELS;
     }
     #[cfg(target_arch = "aarch64")]
     {
@@ -186,12 +181,11 @@ pub fn available() -> Vec<Kernels> {
     let mut out = vec![SCALAR];
     #[cfg(target_arch = "x86_64")]
     {
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-        {
+        if x86::runs_here() {
             out.push(x86::KERNELS);
-            if std::arch::is_x86_feature_detected!("avx512f") {
-                out.push(x86_512::KERNELS);
-            }
+        }
+        if x86_512::runs_here() {
+            out.push(x86_512::KERNELS);
         }
     }
     #[cfg(target_arch = "aarch64")]
@@ -274,6 +268,11 @@ pub fn jaccard_from_sums(lo: f32, hi: f32) -> f32 {
 mod x86_512 {
     use std::arch::x86_64::*;
 
+    /// AVX-512 (F) for these, AVX2 + FMA for the Jaccard kernel they borrow.
+    pub fn runs_here() -> bool {
+        super::x86::runs_here() && std::arch::is_x86_feature_detected!("avx512f")
+    }
+
     pub const KERNELS: super::Kernels = super::Kernels {
         isa: "avx512f",
         l2,
@@ -339,6 +338,11 @@ mod x86_512 {
 #[cfg(target_arch = "x86_64")]
 mod x86 {
     use std::arch::x86_64::*;
+
+    /// Whether this CPU has what these kernels need.
+    pub fn runs_here() -> bool {
+        std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+    }
 
     pub const KERNELS: super::Kernels = super::Kernels {
         isa: "avx2+fma",
