@@ -53,8 +53,7 @@ pub(crate) fn save(g: &Graph, path: &Path) -> Result<()> {
     w.buf.extend_from_slice(&st.levels);
     w.buf.extend(st.deleted.iter().map(|&d| u8::from(d)));
     if st.rows.kind == Storage::F16 {
-        w.buf
-            .extend(st.rows.halves().iter().flat_map(|h| h.to_le_bytes()));
+        w.u16s(st.rows.halves());
     } else {
         w.f32s(&st.rows.f32s());
     }
@@ -125,12 +124,7 @@ pub(crate) fn load(path: &Path, mut spec: IndexSpec) -> Result<Graph> {
     let levels = r.bytes(n)?.to_vec();
     let deleted_raw = r.bytes(n)?;
     let (vectors, halves) = if storage == Storage::F16 {
-        let raw = r.bytes(n * dim * 2)?;
-        let h: Vec<u16> = raw
-            .chunks_exact(2)
-            .map(|b| u16::from_le_bytes([b[0], b[1]]))
-            .collect();
-        (Vec::new(), h)
+        (Vec::new(), r.u16s(n * dim)?)
     } else {
         (r.f32s(n * dim)?, Vec::new())
     };

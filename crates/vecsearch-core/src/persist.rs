@@ -294,6 +294,17 @@ impl<'a> Reader<'a> {
             .collect())
     }
 
+    /// `n` `u16`s.
+    pub fn u16s(&mut self, n: usize) -> Result<Vec<u16>> {
+        let b = self.bytes(
+            n.checked_mul(2)
+                .ok_or_else(|| Error::corrupt("length overflow"))?,
+        )?;
+        Ok(b.chunks_exact(2)
+            .map(|c| u16::from_le_bytes([c[0], c[1]]))
+            .collect())
+    }
+
     /// `n` `u32`s.
     pub fn u32s(&mut self, n: usize) -> Result<Vec<u32>> {
         let b = self.bytes(
@@ -360,6 +371,13 @@ impl Writer {
     /// Appends `f32`s.
     pub fn f32s(&mut self, v: &[f32]) {
         self.buf.reserve(v.len() * 4);
+        v.iter()
+            .for_each(|x| self.buf.extend_from_slice(&x.to_le_bytes()));
+    }
+
+    /// Appends `u16`s.
+    pub fn u16s(&mut self, v: &[u16]) {
+        self.buf.reserve(v.len() * 2);
         v.iter()
             .for_each(|x| self.buf.extend_from_slice(&x.to_le_bytes()));
     }
