@@ -46,8 +46,8 @@ use std::path::Path;
 use vecsearch_core::{exec, uri};
 
 pub use vecsearch_core::{
-    sort_neighbors, Blocking, Capabilities, Consistency, Error, Filter, FlatIndex, IndexSpec,
-    Metric, Neighbor, Result, SearchParams, Storage, VectorIndex,
+    sort_neighbors, Blocking, Capabilities, Consistency, Error, Filter, FlatIndex, IndexProgress,
+    IndexSpec, Metric, Neighbor, Result, SearchParams, Storage, VectorIndex,
 };
 
 /// For backend authors and tools: the checks, distances, file envelope,

@@ -8,7 +8,15 @@
 //! part or `?api_key=`, else from `VECSEARCH_QDRANT_API_KEY` /
 //! `VECSEARCH_MILVUS_TOKEN`. Options: `timeout_ms` (per request, default
 //! 30000), `retries` (attempts, default 4), `mgmt_port` (Milvus 2.3's
-//! management API, default 9091).
+//! management API, default 9091); for Qdrant, applied when the collection is
+//! created, `indexing_threshold_kb` and `full_scan_threshold_kb` (the sizes
+//! under which Qdrant builds no graph for a segment, or does not search the
+//! graph it has: 10 000 KB of vectors each by default, so a small collection
+//! is answered by exact scan).
+//!
+//! Servers index in the background: `finish_indexing()` waits until searches
+//! go through the index and says how many vectors are still answered by
+//! exact scan. Call it before measuring a server.
 //!
 //! Opening creates the collection for the spec when it is absent and checks
 //! dim and metric when it exists. Requests run on the Tokio runtime that was

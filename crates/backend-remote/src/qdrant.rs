@@ -2,12 +2,13 @@
 //! collection (REST); [`QdrantIndex`] is the front door over it.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use reqwest::Method;
 use serde_json::{json, Value};
 use vecsearch_core::{
-    async_trait, Capabilities, Consistency, Error, Filter, IndexSpec, Metric, Neighbor, Result,
-    SearchParams,
+    async_trait, Capabilities, Consistency, Error, Filter, IndexProgress, IndexSpec, Metric,
+    Neighbor, Result, SearchParams,
 };
 
 use crate::check::{bad_reply, check_hits, check_row_ids, SearchRules};
@@ -18,6 +19,8 @@ use crate::json::{malformed, parse_u64, push_ids, push_vector};
 use crate::uri::{Endpoint, Engine};
 use crate::wire::{finite_vector, qdrant_result, QdrantHit, QdrantPoint};
 
+/// How long `finish_indexing` waits for the optimizers before it reports.
+const INDEX_TIMEOUT: Duration = Duration::from_secs(20 * 60);
 /// Points per upsert request (Qdrant's default body limit is 32 MB).
 const MAX_BODY_BYTES: usize = 8 << 20;
 const MAX_POINTS: usize = 10_000;
@@ -42,6 +45,9 @@ pub struct QdrantEngine {
 struct Inner {
     spec: IndexSpec,
     http: Http,
+    /// Given to Qdrant when the collection is created.
+    indexing_threshold_kb: Option<u64>,
+    full_scan_threshold_kb: Option<u64>,
     /// `http[s]://host:port/collections/<name>`.
     url: String,
     collection: String,
@@ -154,6 +160,8 @@ impl QdrantEngine {
         let inner = Inner {
             spec: spec.clone(),
             http,
+            indexing_threshold_kb: ep.indexing_threshold_kb,
+            full_scan_threshold_kb: ep.full_scan_threshold_kb,
             url,
             collection: ep.collection.clone(),
         };
@@ -203,10 +211,16 @@ impl Inner {
     }
 
     async fn create(&self, distance: &str) -> Result<()> {
-        let body = json!({
+        let mut body = json!({
             "vectors": {"size": self.spec.dim, "distance": distance},
             "hnsw_config": {"m": self.spec.m, "ef_construct": self.spec.ef_construction}
         });
+        if let Some(kb) = self.indexing_threshold_kb {
+            body["optimizers_config"] = json!({ "indexing_threshold": kb });
+        }
+        if let Some(kb) = self.full_scan_threshold_kb {
+            body["hnsw_config"]["full_scan_threshold"] = json!(kb);
+        }
         match self
             .call(Method::PUT, "", Some(body.to_string()), SMALL_REPLY)
             .await
@@ -267,6 +281,75 @@ impl Inner {
             )));
         }
         Ok(())
+    }
+
+    /// Waits until the optimizers are idle (status green, counts holding
+    /// still between two looks) or [`INDEX_TIMEOUT`] passes, then reports
+    /// points outside the HNSW-indexed segments as pending, or all of them
+    /// when the segments are (on average) under the full-scan threshold.
+    async fn indexing(&self) -> Result<IndexProgress> {
+        let start = Instant::now();
+        let mut last = None;
+        let mut nudged = false;
+        loop {
+            let info = self.call(Method::GET, "", None, INFO_REPLY).await?;
+            let count = |key: &str| match info.get(key) {
+                None | Some(Value::Null) => Ok(0),
+                Some(v) => parse_u64(v)
+                    .and_then(|n| usize::try_from(n).ok())
+                    .ok_or_else(|| {
+                        malformed(&format!("collection info: {key} is not a count"), &info)
+                    }),
+            };
+            let (points, indexed) = (count("points_count")?, count("indexed_vectors_count")?);
+            let segments = count("segments_count")?.max(1);
+            let progress = if points / segments < self.full_scan_below(&info)? {
+                IndexProgress::new(points, points)
+            } else {
+                IndexProgress::new(points, points.saturating_sub(indexed))
+            };
+            match info.get("status").and_then(Value::as_str) {
+                Some("green") if progress.complete() || last == Some(progress) => {
+                    return Ok(progress)
+                }
+                Some("green") => last = Some(progress),
+                Some("yellow") => last = None,
+                // Optimisations pending but not started (after a restart):
+                // an update of the optimizer config starts them.
+                Some("grey") if !nudged => {
+                    let body = "{\"optimizers_config\":{}}".to_string();
+                    self.call(Method::PATCH, "", Some(body), SMALL_REPLY)
+                        .await?;
+                    nudged = true;
+                    last = None;
+                }
+                Some("grey") => last = None,
+                Some("red") => {
+                    return Err(Error::Unavailable(format!(
+                        "collection {} reports an optimizer error: {}",
+                        self.collection,
+                        info.get("optimizer_status")
+                            .map_or_else(String::new, Value::to_string)
+                    )))
+                }
+                _ => return Err(malformed("collection info: unknown status", &info)),
+            }
+            if start.elapsed() > INDEX_TIMEOUT {
+                return Ok(progress);
+            }
+            self.http.sleep(Duration::from_millis(500)).await?;
+        }
+    }
+
+    /// Qdrant searches a segment of fewer vectors than this by exact scan,
+    /// graph or not (its `full_scan_threshold`, in KB of f32 vectors).
+    fn full_scan_below(&self, info: &Value) -> Result<usize> {
+        let kb = info
+            .pointer("/config/hnsw_config/full_scan_threshold")
+            .and_then(parse_u64)
+            .ok_or_else(|| malformed("collection info: no hnsw full_scan_threshold", info))?;
+        let row = (self.spec.dim * 4).max(1) as u64;
+        Ok(usize::try_from(kb.saturating_mul(1024) / row).unwrap_or(usize::MAX))
     }
 
     /// The point `id` (its vector when `with_vector`; else an empty one):
@@ -444,6 +527,16 @@ impl vecsearch_core::Engine for QdrantEngine {
 
     async fn fetch(&self, id: u64) -> Result<Option<Vec<f32>>> {
         self.inner.retrieve(id, true).await
+    }
+
+    /// Waits (up to 20 minutes) until Qdrant's optimizers are idle. Points
+    /// Qdrant answers by exact scan stay pending: those in segments under
+    /// the indexing threshold (no graph is built), and all of them when its
+    /// segments are under the full-scan threshold (10 000 KB of vectors
+    /// each, by default). Create the collection with
+    /// `?indexing_threshold_kb=10&full_scan_threshold_kb=10` to search a graph.
+    async fn finish_indexing(&self) -> Result<IndexProgress> {
+        self.inner.indexing().await
     }
 
     async fn contains(&self, id: u64) -> Result<bool> {

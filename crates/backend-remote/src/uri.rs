@@ -49,6 +49,16 @@ pub struct Endpoint {
     pub timeout_ms: u64,
     /// Attempts for a request that failed to connect or got a 5xx (`?retries=`, default 4).
     pub attempts: u32,
+    /// Qdrant only, used when the collection is created: segments holding
+    /// more than this many KB of vectors get an HNSW graph
+    /// (`?indexing_threshold_kb=`; default: the server's, 10 000 in 1.18).
+    /// Below it Qdrant answers by exact scan; 1 makes it index everything.
+    pub indexing_threshold_kb: Option<u64>,
+    /// Qdrant only, used when the collection is created: segments holding
+    /// fewer KB of vectors than this are searched by exact scan even when
+    /// they have a graph (`?full_scan_threshold_kb=`, at least 10; default:
+    /// the server's, 10 000 in 1.18).
+    pub full_scan_threshold_kb: Option<u64>,
 }
 
 // The key stays out of logs and error messages.
@@ -120,6 +130,8 @@ impl Endpoint {
             mgmt_port: 9091,
             timeout_ms: 30_000,
             attempts: 4,
+            indexing_threshold_kb: None,
+            full_scan_threshold_kb: None,
         };
         for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
             let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
@@ -136,6 +148,12 @@ impl Endpoint {
                 }
                 "timeout_ms" => ep.timeout_ms = num("timeout_ms")?.max(1),
                 "retries" => ep.attempts = num("retries")?.clamp(1, 20) as u32,
+                "indexing_threshold_kb" if engine == Engine::Qdrant => {
+                    ep.indexing_threshold_kb = Some(num("indexing_threshold_kb")?)
+                }
+                "full_scan_threshold_kb" if engine == Engine::Qdrant => {
+                    ep.full_scan_threshold_kb = Some(num("full_scan_threshold_kb")?.max(10))
+                }
                 other => return Err(bad(&format!("unknown option {other:?}"))),
             }
         }
@@ -250,6 +268,11 @@ mod tests {
         let e = Endpoint::parse("qdrant+https://[::1]:6334/c?api_key=k%20y").unwrap();
         assert_eq!(e.base_url(), "https://[::1]:6334");
         assert_eq!(e.api_key.as_deref(), Some("k y"));
+        assert_eq!(e.indexing_threshold_kb, None);
+        let e = Endpoint::parse("qdrant://h/c?indexing_threshold_kb=1&full_scan_threshold_kb=1")
+            .unwrap();
+        assert_eq!(e.indexing_threshold_kb, Some(1));
+        assert_eq!(e.full_scan_threshold_kb, Some(10), "Qdrant's least");
     }
 
     #[test]
@@ -262,6 +285,9 @@ mod tests {
             "qdrant://h/a/b",
             "qdrant://h/9c",
             "milvus://h/c?bogus=1",
+            "milvus://h/c?indexing_threshold_kb=1",
+            "milvus://h/c?full_scan_threshold_kb=10",
+            "qdrant://h/c?indexing_threshold_kb=-1",
             "milvus://h/c%zz",
             "milvus:///c",
         ] {

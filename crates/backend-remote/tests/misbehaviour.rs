@@ -339,6 +339,11 @@ fn milvus_v1_healthy(method: &str, path: &str, body: &str) -> Act {
             count_of(body, "data")
         )),
         ("POST", "/v1/vector/delete") => wrap("{}"),
+        ("POST", "/api/v1/persist") => ok(r#"{"status":{}}"#),
+        ("GET", "/api/v1/index/progress") => ok(r#"{"status":{},"indexed_rows":2,"total_rows":2}"#),
+        ("GET", "/api/v1/query-segment-info") => ok(
+            r#"{"status":{},"infos":[{"segmentID":7,"num_rows":2,"index_name":"vector","state":3}]}"#,
+        ),
         _ => Act::Reply(404, "404 page not found".into()),
     }
 }
@@ -395,6 +400,7 @@ enum Op {
     Add,
     /// `add(1, V)` answered well, then `sync`.
     Sync,
+    FinishIndexing,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -403,6 +409,7 @@ enum Want {
     Remote,
     RemoteStatus(u16),
     Unavailable,
+    Unsupported,
 }
 
 struct Row {
@@ -928,6 +935,90 @@ fn table(d: Dialect, victim_port: u16) -> Vec<Row> {
             Act::Big(50 << 20),
             Want::Remote,
         );
+        let info = |status: &str, points: &str, hnsw: &str| {
+            ok(&wrap(
+                d,
+                &format!(
+                    r#"{{"status":"{status}","optimizer_status":"ok","points_count":{points},
+                    "indexed_vectors_count":2,"segments_count":1,"config":{{"params":{{"vectors":
+                    {{"size":4,"distance":"Euclid"}}}}{hnsw}}}}}"#
+                ),
+            ))
+        };
+        let hnsw = r#","hnsw_config":{"full_scan_threshold":10}"#;
+        for (what, act, want) in [
+            ("a healthy description", info("green", "2", hnsw), Want::Ok),
+            ("an unknown status", info("purple", "2", hnsw), Want::Remote),
+            ("a negative count", info("green", "-1", hnsw), Want::Remote),
+            (
+                "an optimizer error",
+                info("red", "2", hnsw),
+                Want::Unavailable,
+            ),
+            (
+                "no full-scan threshold",
+                info("green", "2", ""),
+                Want::Remote,
+            ),
+        ] {
+            let what = format!("finish_indexing: {what}");
+            add(&what, Op::FinishIndexing, p.describe, act, want);
+        }
+    }
+    if d == Dialect::MilvusV1 {
+        let persist = ("POST", "/api/v1/persist");
+        let progress = ("GET", "/api/v1/index/progress");
+        let segments = ("GET", "/api/v1/query-segment-info");
+        for (what, at, act, want) in [
+            (
+                "a healthy server",
+                persist,
+                ok(r#"{"status":{}}"#),
+                Want::Ok,
+            ),
+            (
+                "a refused flush",
+                persist,
+                ok(r#"{"status":{"error_code":1,"reason":"no"}}"#),
+                Want::Remote,
+            ),
+            (
+                "a flush answered 503",
+                persist,
+                Act::Reply(503, "busy".into()),
+                Want::Unavailable,
+            ),
+            (
+                "a progress count that is text",
+                progress,
+                ok(r#"{"status":{},"indexed_rows":"2","total_rows":2}"#),
+                Want::Remote,
+            ),
+            (
+                "segments that are not a list",
+                segments,
+                ok(r#"{"status":{},"infos":"x"}"#),
+                Want::Remote,
+            ),
+            (
+                "a segment row count that is negative",
+                segments,
+                ok(r#"{"status":{},"infos":[{"num_rows":-2,"index_name":"vector"}]}"#),
+                Want::Remote,
+            ),
+        ] {
+            let what = format!("finish_indexing: {what}");
+            add(&what, Op::FinishIndexing, at, act, want);
+        }
+    }
+    if d == Dialect::MilvusV2 {
+        add(
+            "finish_indexing: not built for REST v2",
+            Op::FinishIndexing,
+            p.describe,
+            ok(&wrap(d, "{}")),
+            Want::Unsupported,
+        );
     }
     rows
 }
@@ -940,8 +1031,16 @@ fn uri(d: Dialect, port: u16) -> String {
     } else {
         "milvus"
     };
-    // An API key, so a redirect that carried it would show at the victim.
-    format!("{scheme}://127.0.0.1:{port}/c?timeout_ms=250&retries=2&api_key=secret-key")
+    // An API key, so a redirect that carried it would show at the victim;
+    // Milvus 2.3's management API is the same scripted server.
+    format!(
+        "{scheme}://127.0.0.1:{port}/c?timeout_ms=250&retries=2&api_key=secret-key{}",
+        if d == Dialect::Qdrant {
+            String::new()
+        } else {
+            format!("&mgmt_port={port}")
+        }
+    )
 }
 
 /// The ops of a row, on an index opened before the misbehaviour starts.
@@ -965,6 +1064,7 @@ async fn op_on(idx: &dyn VectorIndex, op: Op) -> Result<String, Error> {
         Op::Len => format!("{:?}", idx.len().await?),
         Op::Add => format!("{:?}", idx.add(1, &q).await?),
         Op::Sync => format!("{:?}", idx.sync().await?),
+        Op::FinishIndexing => format!("{:?}", idx.finish_indexing().await?),
     })
 }
 
@@ -974,6 +1074,7 @@ fn matches_want(got: &Result<String, Error>, want: &Want) -> bool {
         (Want::Remote, Err(Error::Remote { .. })) => true,
         (Want::RemoteStatus(s), Err(Error::Remote { status, .. })) => s == status,
         (Want::Unavailable, Err(Error::Unavailable(_))) => true,
+        (Want::Unsupported, Err(Error::Unsupported(_))) => true,
         _ => false,
     }
 }

@@ -33,6 +33,8 @@ struct Built {
     build_s_1t: f64,
     build_s_nt: f64,
     rss_delta: i64,
+    /// Stored vectors, and those answered by exact scan, after the build.
+    indexing: Option<(usize, usize)>,
 }
 
 /// Runs the whole benchmark and returns every measured point.
@@ -60,22 +62,27 @@ fn build_all(kinds: &[Kind], data: &Data, cfg: &Config) -> Result<Vec<Built>, St
     let rows = data.base.to_rows();
     let mut one = Vec::new();
     for kind in kinds {
-        let (_, secs, _) = build(kind, &ids, &rows, cfg, 1)?;
+        let (_, secs, _, _) = build(kind, &ids, &rows, cfg, 1)?;
         one.push(secs);
     }
     let mut out: Vec<Option<Built>> = kinds.iter().map(|_| None).collect();
     for (i, kind) in kinds.iter().enumerate().rev() {
-        let (engine, secs, rss_delta) = build(kind, &ids, &rows, cfg, cfg.threads)?;
+        let (engine, secs, rss_delta, indexing) = build(kind, &ids, &rows, cfg, cfg.threads)?;
         out[i] = Some(Built {
             kind: kind.clone(),
             engine,
             build_s_1t: one[i],
             build_s_nt: secs,
             rss_delta,
+            indexing,
         });
     }
     Ok(out.into_iter().flatten().collect())
 }
+
+/// A built engine, its build time (the server's indexing included), RSS
+/// growth, and what it reported indexed.
+type BuildResult = (Box<dyn Engine>, f64, i64, Option<(usize, usize)>);
 
 fn build(
     kind: &Kind,
@@ -83,7 +90,7 @@ fn build(
     rows: &[Vec<f32>],
     cfg: &Config,
     threads: usize,
-) -> Result<(Box<dyn Engine>, f64, i64), String> {
+) -> Result<BuildResult, String> {
     let dim = rows.first().map_or(1, Vec::len);
     // The size is known, so the spec reserves it, as a user would (and as
     // hnswlib's `max_elements` does): memory is then the index, not slack.
@@ -102,10 +109,13 @@ fn build(
         engine.add(&ids[i * chunk..i * chunk + c.len()], c)?;
         pb.inc(c.len() as u64);
     }
+    // A server has only taken the vectors in when its upserts return; the
+    // build ends when its searches go through the index.
+    let indexing = engine.finish_indexing()?;
     let secs = start.elapsed().as_secs_f64();
     pb.finish_and_clear();
-    eprintln!("{label}: {secs:.2} s");
-    Ok((engine, secs, rss_bytes() as i64 - rss0 as i64))
+    eprintln!("{label}: {secs:.2} s{}", scan_note(indexing));
+    Ok((engine, secs, rss_bytes() as i64 - rss0 as i64, indexing))
 }
 
 // Alternates engines within every repeat and keeps each (engine, ef)'s
@@ -184,7 +194,17 @@ fn measure(
         recall_at_10: hits as f64 / want.max(1) as f64,
         memory_bytes: e.memory_bytes(),
         rss_delta_bytes: b.rss_delta,
+        indexing: b.indexing,
     })
+}
+
+/// What a row's label adds when the engine did not search all through its index.
+pub fn scan_note(indexing: Option<(usize, usize)>) -> String {
+    match indexing {
+        None => " (index state unknown)".into(),
+        Some((_, 0)) => String::new(),
+        Some((stored, pending)) => format!(" (exact scan: {pending} of {stored})"),
+    }
 }
 
 // Deletes a random `churn_fraction` of the base from every engine that can
@@ -235,6 +255,7 @@ fn churn(
             Some(r) => r?,
         }
         b.engine.add(&new_ids, &new_rows)?;
+        let indexing = b.engine.finish_indexing()?;
         let ef = crate::report::at_target(fresh, &name, cfg.target_recall)
             .and_then(|p| p.ef)
             .unwrap_or(cfg.efs[0]);
@@ -242,22 +263,22 @@ fn churn(
             efs: vec![ef],
             ..cfg.clone()
         };
-        points.extend(sweep(
-            std::slice::from_ref(b),
-            data,
-            &gt,
-            &cfg_one,
-            "after_churn",
-        ));
+        points.extend(
+            sweep(std::slice::from_ref(b), data, &gt, &cfg_one, "after_churn")
+                .into_iter()
+                .map(|p| Point { indexing, ..p }),
+        );
         if b.engine.uses_ef() {
             let rows = live.to_rows();
-            let (engine, secs, rss_delta) = build(&b.kind, &live_ids, &rows, cfg, cfg.threads)?;
+            let (engine, secs, rss_delta, indexing) =
+                build(&b.kind, &live_ids, &rows, cfg, cfg.threads)?;
             let rebuilt = Built {
                 kind: b.kind.clone(),
                 engine,
                 build_s_1t: b.build_s_1t,
                 build_s_nt: secs,
                 rss_delta,
+                indexing,
             };
             let one = std::slice::from_ref(&rebuilt);
             points.extend(sweep(one, data, &gt, &cfg_one, "rebuilt"));

@@ -24,6 +24,9 @@ pub struct Point {
     pub recall_at_10: f64,
     pub memory_bytes: Option<usize>,
     pub rss_delta_bytes: i64,
+    /// What the engine reported after indexing: vectors stored, and of
+    /// those answered by exact scan (`None` where it could not say).
+    pub indexing: Option<(usize, usize)>,
 }
 
 impl Point {
@@ -41,6 +44,8 @@ impl Point {
             "recall_at_10": self.recall_at_10,
             "memory_bytes": self.memory_bytes,
             "rss_delta_bytes": self.rss_delta_bytes,
+            "stored": self.indexing.map(|i| i.0),
+            "exact_scan": self.indexing.map(|i| i.1),
         })
     }
 }
@@ -100,9 +105,10 @@ pub fn table(points: &[Point], target: f64, threads: usize) -> String {
     for p in &chosen {
         out +=
             &format!(
-            "| {}{} | {} | {:.2} | {:.2} | {:.1} | {:.1} | {:.0} | {:.0} | {:.3} | {} | {:.1} |\n",
+            "| {}{}{} | {} | {:.2} | {:.2} | {:.1} | {:.1} | {:.0} | {:.0} | {:.3} | {} | {:.1} |\n",
             p.backend,
             if p.recall_at_10 < target { " (below target)" } else { "" },
+            crate::bench::scan_note(p.indexing),
             ef_label(p.ef),
             p.build_s_1t,
             p.build_s_nt,

@@ -21,8 +21,8 @@ use async_trait::async_trait;
 use crate::distance::prepare;
 use crate::validate::{check_batch, check_id, check_queries, check_vector};
 use crate::{
-    exec, sort_neighbors, Capabilities, Error, Filter, IdMap, IndexSpec, Neighbor, Result,
-    SearchParams, VectorIndex,
+    exec, sort_neighbors, Capabilities, Error, Filter, IdMap, IndexProgress, IndexSpec, Neighbor,
+    Result, SearchParams, VectorIndex,
 };
 
 /// What a backend implements. Every argument has been checked by [`Index`]:
@@ -80,6 +80,12 @@ pub trait Engine: Send + Sync {
     /// See [`VectorIndex::sync`].
     async fn sync(&self) -> Result<()> {
         Ok(())
+    }
+
+    /// See [`VectorIndex::finish_indexing`]; the default (an engine that
+    /// indexes as it writes) reports every vector indexed.
+    async fn finish_indexing(&self) -> Result<IndexProgress> {
+        Ok(IndexProgress::new(self.count().await?, 0))
     }
 
     /// See [`VectorIndex::save`].
@@ -351,6 +357,10 @@ impl<E: Engine> VectorIndex for Index<E> {
 
     async fn sync(&self) -> Result<()> {
         self.engine.sync().await
+    }
+
+    async fn finish_indexing(&self) -> Result<IndexProgress> {
+        self.engine.finish_indexing().await
     }
 
     async fn save(&self, path: &Path) -> Result<()> {

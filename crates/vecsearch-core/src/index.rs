@@ -104,6 +104,22 @@ pub trait VectorIndex: Send + Sync {
         Ok(())
     }
 
+    /// Has the backend index everything written before the call, and waits
+    /// (for a bounded time the backend documents) until its searches go
+    /// through that index. Servers build their index in the background and
+    /// answer by exact scan meanwhile: call this before measuring them.
+    /// Local backends index as they write and return at once.
+    ///
+    /// The answer says how many stored vectors searches still reach only by
+    /// exact scan ([`IndexProgress::pending`]); a server may leave some so on
+    /// purpose (Qdrant does not index a segment below its indexing threshold).
+    async fn finish_indexing(&self) -> Result<IndexProgress> {
+        Ok(IndexProgress {
+            stored: self.len().await?,
+            pending: 0,
+        })
+    }
+
     /// Writes the index to `path` atomically, for a later open by URI.
     /// `Unsupported` where the backend has no persistence.
     async fn save(&self, path: &Path) -> Result<()> {
@@ -133,6 +149,34 @@ pub trait VectorIndex: Send + Sync {
     /// Bytes the index holds in memory, where the backend knows.
     fn memory_bytes(&self) -> Option<usize> {
         None
+    }
+}
+
+/// What [`VectorIndex::finish_indexing`] found: how much of the index its
+/// searches reach through the backend's index structure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct IndexProgress {
+    /// Vectors stored (as the server counts them).
+    pub stored: usize,
+    /// Of those, vectors that searches reach only by exact scan: not yet in
+    /// the index, or in a part the server chose not to index. Servers count
+    /// in whole segments, so this is approximate for them.
+    pub pending: usize,
+}
+
+impl IndexProgress {
+    /// `pending` of `stored` vectors still outside the index.
+    pub fn new(stored: usize, pending: usize) -> IndexProgress {
+        IndexProgress {
+            stored,
+            pending: pending.min(stored),
+        }
+    }
+
+    /// Whether every stored vector is searched through the index.
+    pub fn complete(&self) -> bool {
+        self.pending == 0
     }
 }
 
@@ -222,6 +266,9 @@ macro_rules! forward_index {
             async fn sync(&self) -> Result<()> {
                 (**self).sync().await
             }
+            async fn finish_indexing(&self) -> Result<IndexProgress> {
+                (**self).finish_indexing().await
+            }
             async fn save(&self, path: &Path) -> Result<()> {
                 (**self).save(path).await
             }
@@ -280,6 +327,11 @@ impl<I: VectorIndex + ?Sized> Blocking<I> {
     /// See [`VectorIndex::sync`].
     pub fn sync(&self) -> Result<()> {
         crate::exec::block_on(self.0.sync())
+    }
+
+    /// See [`VectorIndex::finish_indexing`].
+    pub fn finish_indexing(&self) -> Result<IndexProgress> {
+        crate::exec::block_on(self.0.finish_indexing())
     }
 
     /// See [`VectorIndex::add`].

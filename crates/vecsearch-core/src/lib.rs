@@ -27,7 +27,7 @@ pub use engine::{Create, Engine, Index, Open};
 pub use error::{Error, Result};
 pub use filter::{Filter, IdHasher, IdMap};
 pub use flat::{FlatEngine, FlatIndex};
-pub use index::{Blocking, VectorIndex};
+pub use index::{Blocking, IndexProgress, VectorIndex};
 pub use metric::Metric;
 pub use spec::{sort_neighbors, Capabilities, Consistency, IndexSpec, Neighbor, SearchParams};
 pub use storage::Storage;

@@ -2,6 +2,7 @@
 //! v1 (Milvus 2.3) or v2 (Milvus 2.4+).
 
 mod api;
+mod indexing;
 mod schema;
 
 use std::collections::HashSet;
@@ -10,8 +11,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use vecsearch_core::{
-    async_trait, Capabilities, Consistency, Error, Filter, IdMap, IndexSpec, Neighbor, Result,
-    SearchParams,
+    async_trait, Capabilities, Consistency, Error, Filter, IdMap, IndexProgress, IndexSpec,
+    Neighbor, Result, SearchParams,
 };
 
 use self::api::{to_distance, Api, Dialect, MAX_TOPK};
@@ -486,5 +487,14 @@ impl vecsearch_core::Engine for MilvusEngine {
 
     async fn sync(&self) -> Result<()> {
         self.inner.sync().await
+    }
+
+    /// Flushes, then waits (up to 20 minutes, or 2 while nothing moves) until the index is built on
+    /// every sealed segment and the query nodes search them with it. Milvus
+    /// 2.3 (REST v1) only: `Unsupported` on REST v2 servers.
+    async fn finish_indexing(&self) -> Result<IndexProgress> {
+        self.inner.sync().await?;
+        let stored = vecsearch_core::Engine::count(self).await?;
+        indexing::finish(&self.inner.api, stored).await
     }
 }

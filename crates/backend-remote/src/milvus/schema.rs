@@ -295,21 +295,37 @@ pub(crate) async fn wait_loaded(api: &Api) -> Result<Layout> {
 /// A call to Milvus 2.3's management API (port 9091), which answers `{}`
 /// on success and `{"error_code":..,"reason":..}` (or a `status` object) on failure.
 async fn mgmt_post(http: &Http, mgmt: &str, path: &str, body: Value) -> Result<()> {
+    mgmt_call(http, mgmt, Method::POST, path, body)
+        .await
+        .map(|_| ())
+}
+
+/// A management API call (its GETs take a JSON body too); the reply on success.
+pub(crate) async fn mgmt_call(
+    http: &Http,
+    mgmt: &str,
+    method: Method,
+    path: &str,
+    body: Value,
+) -> Result<Value> {
     let reply = http
         .send(
-            Method::POST,
+            method,
             format!("{mgmt}/api/v1/{path}"),
             Some(body.to_string()),
-            SMALL_REPLY,
+            DESCRIBE_REPLY,
         )
         .await?;
-    let Body::Json(v) = &reply.body else {
-        return Err(Error::Remote {
-            status: reply.status,
-            message: format!("management API {path}: {}", reply.describe()),
-        });
+    let v = match reply.body {
+        Body::Json(v) => v,
+        Body::Text(t) => {
+            return Err(Error::Remote {
+                status: reply.status,
+                message: format!("management API {path}: {}", crate::http::shorten(&t)),
+            })
+        }
     };
-    let status = v.get("status").unwrap_or(v);
+    let status = v.get("status").unwrap_or(&v);
     let code = status
         .get("error_code")
         .and_then(Value::as_i64)
@@ -329,7 +345,7 @@ async fn mgmt_post(http: &Http, mgmt: &str, path: &str, body: Value) -> Result<(
             message: format!("management API {path}: {}", crate::http::shorten(reason)),
         });
     }
-    Ok(())
+    Ok(v)
 }
 
 #[cfg(test)]

@@ -10,7 +10,8 @@ use std::sync::{Arc, Mutex};
 use tokio::runtime::Handle;
 use tokio::task::JoinHandle;
 use vecsearch_core::{
-    async_trait, Capabilities, IndexSpec, Neighbor, Result, SearchParams, VectorIndex,
+    async_trait, Capabilities, IndexProgress, IndexSpec, Neighbor, Result, SearchParams,
+    VectorIndex,
 };
 
 /// Collections this process created, and drops still running.
@@ -139,6 +140,9 @@ impl VectorIndex for Dropping {
     }
     async fn sync(&self) -> Result<()> {
         self.inner.sync().await
+    }
+    async fn finish_indexing(&self) -> Result<IndexProgress> {
+        self.inner.finish_indexing().await
     }
     async fn save(&self, path: &Path) -> Result<()> {
         self.inner.save(path).await

@@ -73,6 +73,45 @@ pub async fn recall_after_deleting_half(h: &Harness) -> Case {
     Ok(())
 }
 
+/// `finish_indexing` counts what is stored and changes no answer: after it,
+/// recall holds and ids deleted after it stay hidden. (For a server it is
+/// where data moves into its index: Milvus seals and indexes its segments.)
+pub async fn finish_indexing_keeps_answers(h: &Harness) -> Case {
+    let idx = fresh(h, RECALL_DIM, Metric::L2).await?;
+    let n = scaled(h, 5_000, 2_000);
+    let set = Set::new(n, 100, RECALL_DIM, Metric::L2, 59);
+    fill(&*idx, &set.ids, &set.points).await?;
+    let p = idx.finish_indexing().await?;
+    ensure!(
+        p.stored == n && p.pending <= p.stored,
+        "finish_indexing after {n} adds reported {p:?}"
+    );
+    let gone: Vec<u64> = set.ids.iter().copied().step_by(10).collect();
+    for &id in &gone {
+        ensure!(idx.delete(id).await?, "id {id} was not there to delete");
+    }
+    idx.sync().await?;
+    let live: Vec<(u64, &[f32])> = set
+        .ids
+        .iter()
+        .zip(&set.points)
+        .filter(|(id, _)| !gone.contains(id))
+        .map(|(&id, v)| (id, v.as_slice()))
+        .collect();
+    ensure!(
+        len(&*idx).await? == live.len(),
+        "len is not {} after deleting {} indexed ids",
+        live.len(),
+        gone.len()
+    );
+    let r = mean_recall(&*idx, &set, &live, 10, &default_params()).await?;
+    ensure!(
+        r >= MIN_RECALL,
+        "recall@10 after finish_indexing and deletes is {r:.3} < {MIN_RECALL}"
+    );
+    Ok(())
+}
+
 struct Churn {
     recall: f64,
     memory_before: Option<usize>,

@@ -1,0 +1,112 @@
+//! `finish_indexing` against the real servers: it waits until searches go
+//! through the server's index and says how much is still answered by exact
+//! scan. Each server is skipped, saying so, when its URL is unset.
+
+use std::process::ExitCode;
+
+use vecsearch_core::synthetic::Rng;
+use vecsearch_core::{Error, IndexSpec, Metric, SearchParams, VectorIndex};
+
+const N: usize = 3_000;
+const DIM: usize = 16;
+
+fn rows(seed: u64) -> (Vec<u64>, Vec<Vec<f32>>) {
+    let mut rng = Rng::new(seed);
+    let ids = (1..=N as u64).collect();
+    let vs = (0..N)
+        .map(|_| (0..DIM).map(|_| rng.uniform() as f32).collect())
+        .collect();
+    (ids, vs)
+}
+
+fn uri(base: &str, tag: &str, options: &str) -> String {
+    format!(
+        "{}/vstest_indexing_{tag}_{}{options}",
+        base.trim_end_matches('/'),
+        std::process::id()
+    )
+}
+
+/// Fills a fresh collection, finishes indexing, checks the counts and that
+/// every stored vector is still found as its own nearest neighbour.
+async fn fill_and_finish(uri: &str, want_pending: usize) -> Result<(), String> {
+    let e = |what: &'static str| move |err: Error| format!("{what}: {err}");
+    let idx = vecsearch_remote::open_uri(uri, IndexSpec::new(DIM, Metric::L2))
+        .await
+        .map_err(e("open"))?;
+    let (ids, vs) = rows(7);
+    idx.add_batch(&ids, &vs).await.map_err(e("add_batch"))?;
+    let p = idx.finish_indexing().await.map_err(e("finish_indexing"))?;
+    println!(
+        "indexing: {uri}: {} stored, {} pending",
+        p.stored, p.pending
+    );
+    if p.stored != N || p.pending != want_pending {
+        return Err(format!(
+            "{uri}: expected {N} stored and {want_pending} pending, got {p:?}"
+        ));
+    }
+    let found = idx
+        .search_batch(&vs[..200], 1, &SearchParams::default())
+        .await
+        .map_err(e("search"))?;
+    let hits = found
+        .iter()
+        .zip(&ids)
+        .filter(|(got, &id)| got.first().map(|n| n.id) == Some(id))
+        .count();
+    if hits < 195 {
+        return Err(format!("{uri}: only {hits} of 200 vectors find themselves"));
+    }
+    drop(idx);
+    let _ = vecsearch_remote::drop_collection(uri).await;
+    Ok(())
+}
+
+async fn run() -> Result<usize, String> {
+    let mut ran = 0;
+    match std::env::var("VECSEARCH_QDRANT_URL") {
+        Ok(base) if !base.is_empty() => {
+            // 3,000 × 16 floats is far under Qdrant's default thresholds
+            // (10,000 KB): nothing gets a graph, all is exact scan.
+            fill_and_finish(&uri(&base, "q_default", ""), N).await?;
+            // A graph, but segments under the full-scan threshold.
+            fill_and_finish(&uri(&base, "q_small", "?indexing_threshold_kb=10"), N).await?;
+            let graph = "?indexing_threshold_kb=10&full_scan_threshold_kb=10";
+            fill_and_finish(&uri(&base, "q_graph", graph), 0).await?;
+            ran += 3;
+        }
+        _ => println!("indexing: qdrant skipped (VECSEARCH_QDRANT_URL not set)"),
+    }
+    match std::env::var("VECSEARCH_MILVUS_URL") {
+        Ok(base) if !base.is_empty() => {
+            fill_and_finish(&uri(&base, "m", ""), 0).await?;
+            ran += 1;
+        }
+        _ => println!("indexing: milvus skipped (VECSEARCH_MILVUS_URL not set)"),
+    }
+    Ok(ran)
+}
+
+fn main() -> ExitCode {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(err) => {
+            println!("indexing: FAIL cannot start a runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(run()) {
+        Ok(n) => {
+            println!("indexing: ok ({n} collections)");
+            ExitCode::SUCCESS
+        }
+        Err(why) => {
+            println!("indexing: FAIL {why}");
+            ExitCode::FAILURE
+        }
+    }
+}
