@@ -8,12 +8,13 @@ use reqwest::Method;
 use serde_json::{json, Value};
 use vecsearch_core::{
     async_trait, Capabilities, Consistency, Error, Filter, IndexProgress, IndexSpec, Metric,
-    Neighbor, Result, SearchParams,
+    Neighbor, Result, SearchParams, Storage,
 };
+use vecsearch_core::{distance::exact_distance, sort_neighbors};
 
 use crate::check::{bad_reply, check_hits, check_row_ids, SearchRules};
 use crate::http::{
-    rows_limit, Body, Exec, Http, RawReply, Reply, PER_HIT, REPLY_BASE, SMALL_REPLY,
+    rows_limit, Body, Exec, Http, RawReply, Reply, PER_COMPONENT, PER_HIT, REPLY_BASE, SMALL_REPLY,
 };
 use crate::json::{malformed, parse_u64, push_ids, push_vector};
 use crate::uri::{Endpoint, Engine};
@@ -58,6 +59,59 @@ impl std::fmt::Debug for QdrantEngine {
         f.debug_struct("QdrantEngine")
             .field("collection", &self.inner.collection)
             .finish()
+    }
+}
+
+/// What a Qdrant collection serves: f16 as Qdrant's float16 vectors, i8 as
+/// its int8 scalar quantisation, searched with rescoring by the originals.
+fn capabilities() -> Capabilities {
+    Capabilities {
+        storages: vec![Storage::F32, Storage::F16, Storage::I8],
+        ..Capabilities::server(Consistency::Immediate, u64::MAX)
+    }
+}
+
+/// The vector parameters and quantisation of a collection for `spec`.
+fn vectors_config(spec: &IndexSpec, distance: &str) -> (Value, Value) {
+    let mut vectors = json!({"size": spec.dim, "distance": distance});
+    if spec.storage == Storage::F16 {
+        vectors["datatype"] = json!("float16");
+    }
+    let quantization = match spec.storage {
+        // The range is learned from the data at each optimisation (the whole
+        // range: no quantile clips outliers); originals stay for rescoring.
+        Storage::I8 => json!({"scalar": {"type": "int8", "always_ram": true}}),
+        _ => Value::Null,
+    };
+    (vectors, quantization)
+}
+
+/// The storage kind an existing collection holds: its vectors' datatype and
+/// its quantisation. `InvalidArgument` for what vecsearch does not map.
+fn stored_kind(info: &Value, vectors: &Value) -> Result<Storage> {
+    let datatype = match vectors.get("datatype") {
+        None | Some(Value::Null) => "float32",
+        Some(v) => v
+            .as_str()
+            .ok_or_else(|| malformed("collection info: datatype is not a name", vectors))?,
+    };
+    let quantization = match info.pointer("/config/quantization_config") {
+        None | Some(Value::Null) => None,
+        Some(q) => Some(
+            q.pointer("/scalar/type")
+                .and_then(Value::as_str)
+                .unwrap_or("other"),
+        ),
+    };
+    match (datatype, quantization) {
+        ("float32", None) => Ok(Storage::F32),
+        ("float16", None) => Ok(Storage::F16),
+        ("float32", Some("int8")) => Ok(Storage::I8),
+        (d, q) => Err(Error::InvalidArgument(format!(
+            "the collection holds {d} vectors{}; vecsearch maps float32, float16, and float32 \
+             with int8 scalar quantisation",
+            q.map_or(String::new(), |q| format!(" with {q} quantisation"))
+        ))),
     }
 }
 
@@ -153,9 +207,7 @@ impl QdrantEngine {
     pub async fn open_endpoint(ep: &Endpoint, spec: IndexSpec) -> Result<QdrantIndex> {
         spec.validate()?;
         let distance = distance_name(spec.metric)?;
-        // Qdrant 1.18 has float16 vectors and int8 quantisation; mapping
-        // them (with the server's rescoring) is not built yet.
-        Capabilities::server(Consistency::Immediate, u64::MAX).check("qdrant", &spec)?;
+        capabilities().check("qdrant", &spec)?;
         let (exec, http, url) = connect(ep).await?;
         let inner = Inner {
             spec: spec.clone(),
@@ -211,10 +263,14 @@ impl Inner {
     }
 
     async fn create(&self, distance: &str) -> Result<()> {
+        let (vectors, quantization) = vectors_config(&self.spec, distance);
         let mut body = json!({
-            "vectors": {"size": self.spec.dim, "distance": distance},
+            "vectors": vectors,
             "hnsw_config": {"m": self.spec.m, "ef_construct": self.spec.ef_construction}
         });
+        if !quantization.is_null() {
+            body["quantization_config"] = quantization;
+        }
         if let Some(kb) = self.indexing_threshold_kb {
             body["optimizers_config"] = json!({ "indexing_threshold": kb });
         }
@@ -278,6 +334,13 @@ impl Inner {
                 "collection {} holds {size}-dimensional vectors with distance {dist}, but dim {} \
                  and distance {distance} were asked for (nothing was changed)",
                 self.collection, self.spec.dim
+            )));
+        }
+        let held = stored_kind(info, vectors)?;
+        if held != self.spec.storage {
+            return Err(Error::InvalidArgument(format!(
+                "collection {} stores vectors as {held}, but {} was asked for (nothing was changed)",
+                self.collection, self.spec.storage
             )));
         }
         Ok(())
@@ -400,13 +463,32 @@ impl Inner {
         Ok(())
     }
 
-    fn search_body(&self, q: &[f32], k: usize, params: &SearchParams) -> String {
+    /// Hits asked of Qdrant for `k`: twice as many for f16 collections,
+    /// whose scores use the query rounded to f16 as well, so the best `k`
+    /// by exact distance are among them.
+    fn fetch(&self, k: usize) -> usize {
+        match self.spec.storage {
+            Storage::F16 => k.saturating_mul(2),
+            _ => k,
+        }
+    }
+
+    fn search_body(&self, q: &[f32], k: usize, params: &SearchParams, exact: bool) -> String {
         let ef = params.ef.unwrap_or(self.spec.ef_search).max(k);
+        let (fetch, with_vector) = (self.fetch(k), self.spec.storage == Storage::F16);
         let mut body = String::from("{\"vector\":");
         push_vector(&mut body, q);
         body.push_str(&format!(
-            ",\"limit\":{k},\"with_payload\":false,\"with_vector\":false,\"params\":{{\"hnsw_ef\":{ef}}}"
+            ",\"limit\":{fetch},\"with_payload\":false,\"with_vector\":{with_vector},\"params\":{{\"hnsw_ef\":{ef},\"exact\":{exact}"
         ));
+        if self.spec.storage == Storage::I8 {
+            // Rescore as native does: the whole `ef` list, by the originals.
+            let oversampling = (ef as f64 / k.max(1) as f64).max(1.0);
+            body.push_str(&format!(
+                ",\"quantization\":{{\"rescore\":true,\"oversampling\":{oversampling}}}"
+            ));
+        }
+        body.push('}');
         if let Some(f) = &params.filter {
             body.push_str(",\"filter\":{\"must\":[{\"has_id\":");
             push_ids(&mut body, f.ids());
@@ -418,11 +500,14 @@ impl Inner {
 
     fn parse_hits(
         &self,
+        q: &[f32],
         hits: Vec<QdrantHit>,
         k: usize,
         params: &SearchParams,
     ) -> Result<Vec<Neighbor>> {
-        let mut raw = Vec::with_capacity(hits.len().min(k.saturating_add(1)));
+        let fetch = self.fetch(k);
+        let mut raw = Vec::with_capacity(hits.len().min(fetch.saturating_add(1)));
+        let mut vectors = Vec::new();
         for h in hits {
             let id = h.id.get().ok_or_else(|| {
                 bad_reply(
@@ -431,17 +516,43 @@ impl Inner {
                 )
             })?;
             raw.push((id, to_distance(self.spec.metric, h.score)));
+            if self.spec.storage == Storage::F16 {
+                let v = h
+                    .vector
+                    .as_deref()
+                    .and_then(|v| finite_vector(v, self.spec.dim))
+                    .ok_or_else(|| {
+                        bad_reply("Qdrant search", format!("hit {id} has no usable vector"))
+                    })?;
+                vectors.push((id, v));
+            }
         }
         let rules = SearchRules {
             what: "Qdrant search",
             metric: self.spec.metric,
-            k,
+            k: fetch,
             max_id: u64::MAX,
             filter: params.filter.as_ref(),
         };
-        check_hits(&rules, raw)
+        let mut found = check_hits(&rules, raw)?;
+        if self.spec.storage == Storage::F16 {
+            // The contract's distance: the f32 query to the stored vector.
+            for n in &mut found {
+                if let Some((_, v)) = vectors.iter().find(|(id, _)| *id == n.id) {
+                    n.distance = exact_distance(self.spec.metric, q, v) as f32;
+                }
+            }
+            sort_neighbors(&mut found);
+            found.truncate(k);
+        }
+        Ok(found)
     }
 
+    /// Searches; a query answered with fewer than `k` hits is asked again
+    /// as an exact scan. Qdrant's graph can come back short (2 of 50 hits,
+    /// measured, over a segment with most points deleted while it is being
+    /// rebuilt), and the contract promises `min(k, len)` results; where
+    /// fewer exist, the exact scan confirms it.
     async fn search_many(
         &self,
         queries: &[Vec<f32>],
@@ -451,16 +562,40 @@ impl Inner {
         if k == 0 || params.filter.as_ref().is_some_and(|f| f.is_empty()) {
             return Ok(vec![Vec::new(); queries.len()]);
         }
+        let mut found = self.search_round(queries, k, params, false).await?;
+        let short: Vec<usize> = (0..found.len()).filter(|&i| found[i].len() < k).collect();
+        if !short.is_empty() {
+            let again: Vec<Vec<f32>> = short.iter().map(|&i| queries[i].clone()).collect();
+            let exact = self.search_round(&again, k, params, true).await?;
+            for (i, list) in short.into_iter().zip(exact) {
+                found[i] = list;
+            }
+        }
+        Ok(found)
+    }
+
+    /// One `search/batch` request (by exact scan when `exact`).
+    async fn search_round(
+        &self,
+        queries: &[Vec<f32>],
+        k: usize,
+        params: &SearchParams,
+        exact: bool,
+    ) -> Result<Vec<Vec<Neighbor>>> {
         let mut body = String::from("{\"searches\":[");
         for (i, q) in queries.iter().enumerate() {
             if i > 0 {
                 body.push(',');
             }
-            body.push_str(&self.search_body(q, k, params));
+            body.push_str(&self.search_body(q, k, params, exact));
         }
         body.push_str("]}");
-        let limit =
-            REPLY_BASE.saturating_add(queries.len().saturating_mul(k.saturating_mul(PER_HIT)));
+        let per_hit = match self.spec.storage {
+            Storage::F16 => PER_HIT.saturating_add(self.spec.dim.saturating_mul(PER_COMPONENT)),
+            _ => PER_HIT,
+        };
+        let hits = queries.len().saturating_mul(self.fetch(k));
+        let limit = REPLY_BASE.saturating_add(hits.saturating_mul(per_hit));
         let url = format!("{}/points/search/batch", self.url);
         let raw = self
             .http
@@ -479,7 +614,8 @@ impl Inner {
         }
         lists
             .into_iter()
-            .map(|hits| self.parse_hits(hits, k, params))
+            .zip(queries)
+            .map(|(hits, q)| self.parse_hits(q, hits, k, params))
             .collect()
     }
 }
@@ -495,7 +631,7 @@ impl vecsearch_core::Engine for QdrantEngine {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities::server(Consistency::Immediate, u64::MAX)
+        capabilities()
     }
 
     async fn upsert(&self, ids: Vec<u64>, vectors: Vec<Vec<f32>>) -> Result<()> {
@@ -606,6 +742,32 @@ mod tests {
             distance_name(Metric::Jaccard),
             Err(Error::Unsupported(_))
         ));
+    }
+
+    #[test]
+    fn storage_kinds_map_both_ways() {
+        for kind in [Storage::F32, Storage::F16, Storage::I8] {
+            let spec = IndexSpec::new(4, Metric::L2).with_storage(kind);
+            let (vectors, quantization) = vectors_config(&spec, "Euclid");
+            let info = json!({"config": {"params": {"vectors": vectors},
+                "quantization_config": quantization}});
+            let back = stored_kind(&info, &info["config"]["params"]["vectors"]);
+            assert_eq!(back.ok(), Some(kind));
+        }
+        let v = json!({"size": 4, "distance": "Euclid", "datatype": "uint8"});
+        let info = json!({"config": {"quantization_config": null}});
+        assert!(matches!(
+            stored_kind(&info, &v),
+            Err(Error::InvalidArgument(_))
+        ));
+        let v = json!({"size": 4, "distance": "Euclid"});
+        let info = json!({"config": {"quantization_config": {"binary": {}}}});
+        assert!(matches!(
+            stored_kind(&info, &v),
+            Err(Error::InvalidArgument(_))
+        ));
+        let v = json!({"size": 4, "distance": "Euclid", "datatype": 16});
+        assert!(matches!(stored_kind(&info, &v), Err(Error::Remote { .. })));
     }
 
     #[test]

@@ -40,6 +40,9 @@ impl WireId {
 pub(crate) struct QdrantHit {
     pub id: WireId,
     pub score: f64,
+    /// Present when the search asked for vectors.
+    #[serde(default)]
+    pub vector: Option<Vec<f64>>,
 }
 
 /// One Qdrant point of a retrieve.

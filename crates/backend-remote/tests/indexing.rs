@@ -4,8 +4,9 @@
 
 use std::process::ExitCode;
 
+use vecsearch_core::distance::exact_distance;
 use vecsearch_core::synthetic::Rng;
-use vecsearch_core::{Error, IndexSpec, Metric, SearchParams, VectorIndex};
+use vecsearch_core::{Error, IndexSpec, Metric, SearchParams, Storage, VectorIndex};
 
 const N: usize = 3_000;
 const DIM: usize = 16;
@@ -30,8 +31,13 @@ fn uri(base: &str, tag: &str, options: &str) -> String {
 /// Fills a fresh collection, finishes indexing, checks the counts and that
 /// every stored vector is still found as its own nearest neighbour.
 async fn fill_and_finish(uri: &str, want_pending: usize) -> Result<(), String> {
+    fill_and_finish_as(uri, want_pending, Storage::F32).await
+}
+
+async fn fill_and_finish_as(uri: &str, want_pending: usize, kind: Storage) -> Result<(), String> {
     let e = |what: &'static str| move |err: Error| format!("{what}: {err}");
-    let idx = vecsearch_remote::open_uri(uri, IndexSpec::new(DIM, Metric::L2))
+    let spec = IndexSpec::new(DIM, Metric::L2).with_storage(kind);
+    let idx = vecsearch_remote::open_uri(uri, spec)
         .await
         .map_err(e("open"))?;
     let (ids, vs) = rows(7);
@@ -58,6 +64,39 @@ async fn fill_and_finish(uri: &str, want_pending: usize) -> Result<(), String> {
     if hits < 195 {
         return Err(format!("{uri}: only {hits} of 200 vectors find themselves"));
     }
+    // Distances are exact for what `get` returns (the f16-rounded vector
+    // for f16), searched through the graph and the quantised codes.
+    let (_, queries) = rows(8);
+    let p = SearchParams::default();
+    for q in &queries[..20] {
+        for n in idx.search(q, 10, &p).await.map_err(e("search"))? {
+            let stored = idx
+                .get(n.id)
+                .await
+                .map_err(e("get"))?
+                .ok_or("a hit without a vector")?;
+            let exact = exact_distance(Metric::L2, q, &stored);
+            if (f64::from(n.distance) - exact).abs() > 1e-5 * exact.max(1.0) {
+                return Err(format!(
+                    "{uri}: id {} at {} but exactly {exact}",
+                    n.id, n.distance
+                ));
+            }
+        }
+    }
+    // Opening it as another kind changes nothing and says why.
+    let other = if kind == Storage::F32 {
+        Storage::F16
+    } else {
+        Storage::F32
+    };
+    let spec = IndexSpec::new(DIM, Metric::L2).with_storage(other);
+    if uri.starts_with("qdrant") {
+        match vecsearch_remote::open_uri(uri, spec).await {
+            Err(Error::InvalidArgument(_)) => {}
+            got => return Err(format!("{uri} opened as {other}: {:?}", got.err())),
+        }
+    }
     drop(idx);
     let _ = vecsearch_remote::drop_collection(uri).await;
     Ok(())
@@ -74,7 +113,13 @@ async fn run() -> Result<usize, String> {
             fill_and_finish(&uri(&base, "q_small", "?indexing_threshold_kb=10"), N).await?;
             let graph = "?indexing_threshold_kb=10&full_scan_threshold_kb=10";
             fill_and_finish(&uri(&base, "q_graph", graph), 0).await?;
-            ran += 3;
+            // Float16 vectors (scored by Qdrant with up to 6e-4 relative
+            // error in plain segments: re-scored exactly by the client), and
+            // int8 codes rescored by the originals.
+            fill_and_finish_as(&uri(&base, "q_f16_plain", ""), N, Storage::F16).await?;
+            fill_and_finish_as(&uri(&base, "q_f16", graph), 0, Storage::F16).await?;
+            fill_and_finish_as(&uri(&base, "q_i8", graph), 0, Storage::I8).await?;
+            ran += 6;
         }
         _ => println!("indexing: qdrant skipped (VECSEARCH_QDRANT_URL not set)"),
     }

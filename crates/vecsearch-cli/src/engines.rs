@@ -87,7 +87,7 @@ impl Kind {
     }
 
     /// The same backend storing vectors as `storage` (labelled
-    /// `name/storage`), if it is a local one that serves that kind.
+    /// `name/storage`), if it serves that kind.
     pub fn with_storage(&self, storage: Storage) -> Option<Kind> {
         let Kind::Index { name, uri, .. } = self else {
             return None;
@@ -96,9 +96,13 @@ impl Kind {
             return Some(self.clone());
         }
         let spec = IndexSpec::new(4, Metric::L2).with_storage(storage);
-        let local = !uri.contains("://");
-        let serves =
-            local && vecsearch::backend::exec::block_on(vecsearch::open(uri, spec)).is_ok();
+        // A server is not asked (that would make a collection): Qdrant
+        // serves every kind, Milvus 2.3 f32 only.
+        let serves = if uri.contains("://") {
+            uri.starts_with("qdrant")
+        } else {
+            vecsearch::backend::exec::block_on(vecsearch::open(uri, spec)).is_ok()
+        };
         serves.then(|| Kind::Index {
             name: format!("{name}/{storage}"),
             uri: uri.clone(),

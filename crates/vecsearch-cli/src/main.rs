@@ -74,8 +74,8 @@ struct BenchArgs {
     /// Backends to run (default: every one compiled in, remote ones when their URL is set).
     #[arg(long, value_delimiter = ',')]
     backends: Vec<String>,
-    /// Storage kinds to run (f32, f16, i8): a row per kind for every local
-    /// backend that serves it.
+    /// Storage kinds to run (f32, f16, i8): a row per kind for every
+    /// backend that serves it (native and Qdrant serve all three).
     #[arg(long, value_delimiter = ',', default_value = "f32")]
     storage: Vec<vecsearch::Storage>,
     /// Threads for the multi-threaded build and batch search (0: every core).
