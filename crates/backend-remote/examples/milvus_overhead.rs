@@ -27,10 +27,16 @@ fn vector(rng: &mut Rng) -> Vec<f32> {
     (0..DIM).map(|_| rng.normal() as f32).collect()
 }
 
+/// The management API search the client sends for Milvus 2.3 (REST v1's
+/// own search drops `ef`).
 fn body(collection: &str, q: &[f32]) -> String {
     let v: Vec<String> = q.iter().map(|x| x.to_string()).collect();
     format!(
-        "{{\"collectionName\":\"{collection}\",\"vector\":[{}],\"limit\":{K},\"params\":{{\"ef\":{EF}}}}}",
+        "{{\"collection_name\":\"{collection}\",\"search_params\":[\
+         {{\"key\":\"anns_field\",\"value\":\"vector\"}},{{\"key\":\"topk\",\"value\":\"{K}\"}},\
+         {{\"key\":\"metric_type\",\"value\":\"L2\"}},{{\"key\":\"params\",\"value\":\"{{\\\"ef\\\":{EF}}}\"}},\
+         {{\"key\":\"round_decimal\",\"value\":\"-1\"}}],\"vectors\":[[{}]],\"dsl_type\":1,\"nq\":1,\
+         \"guarantee_timestamp\":2}}",
         v.join(",")
     )
 }
@@ -51,7 +57,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let ep = Endpoint::parse(&uri)?;
     let idx = MilvusEngine::open(&uri, IndexSpec::new(DIM, Metric::L2)).await?;
     if idx.engine().speaks_v2() {
-        return Err("this measurement builds REST v1 bodies; the server speaks v2".into());
+        return Err("this measurement builds Milvus 2.3 bodies; the server speaks v2".into());
     }
     let mut rng = Rng::new(1);
     let ids: Vec<u64> = (0..POINTS as u64).collect();
@@ -72,7 +78,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .map(|q| body(idx.engine().collection(), q))
         .collect();
     let raw = reqwest::Client::builder().tcp_nodelay(true).build()?;
-    let url = format!("{}/v1/vector/search", ep.base_url());
+    let url = format!("{}/api/v1/search", ep.url_with_port(ep.mgmt_port));
     let params = SearchParams::default().with_ef(EF);
 
     // Warm both paths (connections, server caches) before timing.

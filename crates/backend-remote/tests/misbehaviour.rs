@@ -330,7 +330,9 @@ fn milvus_v1_healthy(method: &str, path: &str, body: &str) -> Act {
                 "indexes":[{"fieldName":"vector","indexName":"vector","metricType":"L2"}],
                 "load":"LoadStateLoaded","shardsNum":1}"#,
         ),
-        ("POST", "/v1/vector/search") => wrap(r#"[{"distance":0.5,"id":"1"}]"#),
+        // Milvus 2.3 is searched through its management API (REST v1's
+        // search drops the search parameters).
+        ("POST", "/api/v1/search") => ok(&hits(Dialect::MilvusV1, &[("1", "0.5")])),
         ("POST", "/v1/vector/get") => wrap(r#"[{"id":"1","vector":[1.0,0.0,0.0,0.0]}]"#),
         ("POST", "/v1/vector/query") if body.contains("count(*)") => wrap(r#"[{"count(*)":2}]"#),
         ("POST", "/v1/vector/query") => wrap(&rows_for_filter(body)),
@@ -340,6 +342,9 @@ fn milvus_v1_healthy(method: &str, path: &str, body: &str) -> Act {
         )),
         ("POST", "/v1/vector/delete") => wrap("{}"),
         ("POST", "/api/v1/persist") => ok(r#"{"status":{}}"#),
+        ("GET", "/api/v1/collection") => ok(r#"{"status":{},"collectionID":470831088319070267}"#),
+        ("POST", "/api/v1/compaction") => ok(r#"{"status":{},"compactionID":470831088319688049}"#),
+        ("GET", "/api/v1/compaction/state") => ok(r#"{"status":{},"state":2}"#),
         ("GET", "/api/v1/index/progress") => ok(r#"{"status":{},"indexed_rows":2,"total_rows":2}"#),
         ("GET", "/api/v1/query-segment-info") => ok(
             r#"{"status":{},"infos":[{"segmentID":7,"num_rows":2,"index_name":"vector","state":3}]}"#,
@@ -445,7 +450,7 @@ fn paths(d: Dialect) -> Paths {
         },
         Dialect::MilvusV1 => Paths {
             describe: ("GET", "/v1/vector/collections/describe"),
-            search: ("POST", "/v1/vector/search"),
+            search: ("POST", "/api/v1/search"),
             get: ("POST", "/v1/vector/get"),
             count: ("POST", "/v1/vector/query"),
             query: ("POST", "/v1/vector/query"),
@@ -475,6 +480,9 @@ fn wrap(d: Dialect, data: &str) -> String {
 
 /// A search reply of `hits` (`(id as JSON, score as JSON)`), for one query.
 fn hits(d: Dialect, hits: &[(&str, &str)]) -> String {
+    if d == Dialect::MilvusV1 {
+        return mgmt_hits(hits);
+    }
     let list: Vec<String> = hits
         .iter()
         .map(|(id, s)| match d {
@@ -487,6 +495,28 @@ fn hits(d: Dialect, hits: &[(&str, &str)]) -> String {
         Dialect::Qdrant => wrap(d, &format!("[{list}]")),
         _ => wrap(d, &list),
     }
+}
+
+/// The management API's search reply (Milvus 2.3): parallel lists of
+/// scores and int ids. An id with `,"extra"...` after it puts those extra
+/// fields beside the lists; v1's quoted ids are written as numbers.
+fn mgmt_hits(hits: &[(&str, &str)]) -> String {
+    let mut extra = String::new();
+    let mut ids = Vec::new();
+    for (id, _) in hits {
+        let (id, rest) = id.split_once(',').unwrap_or((id, ""));
+        if !rest.is_empty() {
+            extra = format!(",{rest}");
+        }
+        ids.push(id.trim_matches('"').to_string());
+    }
+    let scores: Vec<&str> = hits.iter().map(|(_, s)| *s).collect();
+    format!(
+        r#"{{"status":{{}},"results":{{"num_queries":1,"top_k":{n},"scores":[{}],"ids":{{"IdField":{{"IntId":{{"data":[{}]}}}}}},"topks":[{n}]{extra}}}}}"#,
+        scores.join(","),
+        ids.join(","),
+        n = hits.len()
+    )
 }
 
 fn table(d: Dialect, victim_port: u16) -> Vec<Row> {
@@ -987,6 +1017,18 @@ fn table(d: Dialect, victim_port: u16) -> Vec<Row> {
                 persist,
                 Act::Reply(503, "busy".into()),
                 Want::Unavailable,
+            ),
+            (
+                "a compaction in an unknown state",
+                ("GET", "/api/v1/compaction/state"),
+                ok(r#"{"status":{},"state":7}"#),
+                Want::Remote,
+            ),
+            (
+                "a collection without its id",
+                ("GET", "/api/v1/collection"),
+                ok(r#"{"status":{}}"#),
+                Want::Remote,
             ),
             (
                 "a progress count that is text",
