@@ -23,3 +23,7 @@ fi
 
 # One optimised build serves the tests and the benchmarks (recall cases need it).
 cargo test --release --workspace --all-features --no-fail-fast "$@"
+
+# The NEON kernels, cross-compiled and run under qemu (skipped, saying so,
+# where the cross tools cannot be had).
+scripts/test-aarch64.sh

@@ -1,7 +1,6 @@
 //! Distances from an `f32` query to rows stored in half precision or as
 //! 8-bit codes, chosen once at run time for the CPU: AVX2 + FMA (+ F16C) on
-//! x86-64, scalar elsewhere (aarch64 included, for now: NEON versions are
-//! not written yet).
+//! x86-64, NEON on aarch64 (part of every aarch64 target), scalar elsewhere.
 //!
 //! Both kinds decode a row on the fly and compute in f32: an f16 row with
 //! the CPU's conversion instruction, an 8-bit row as `lo + step·code` (one
@@ -23,7 +22,7 @@ pub(crate) type F16PairFn = fn(&[u16], &[u16]) -> f32;
 
 /// The kernels of one instruction set, per metric.
 pub(crate) struct CodeKernels {
-    /// `"avx2+fma+f16c"` or `"scalar"`.
+    /// `"avx2+fma+f16c"`, `"neon"` or `"scalar"`.
     pub(crate) isa: &'static str,
     f16: [F16Fn; 3],
     i8: [I8Fn; 3],
@@ -77,6 +76,11 @@ pub(crate) fn chosen() -> &'static CodeKernels {
                 return x86::KERNELS;
             }
         }
+        #[cfg(target_arch = "aarch64")]
+        {
+            return neon::KERNELS;
+        }
+        #[allow(unreachable_code)]
         SCALAR
     })
 }
@@ -336,6 +340,167 @@ mod x86 {
     }
     fn i8_jaccard(q: &[f32], r: &[u8], lo: f32, stp: f32) -> f32 {
         let (a, b) = unsafe { i8_sums(Op::MinMax, q, r, lo, stp) };
+        jaccard_from_sums(a, b)
+    }
+}
+
+#[cfg(target_arch = "aarch64")]
+mod neon {
+    use std::arch::aarch64::*;
+    use std::arch::asm;
+
+    use super::{decode_f16, decode_i8, jaccard_from_sums};
+
+    pub(super) const KERNELS: super::CodeKernels = super::CodeKernels {
+        isa: "neon",
+        f16: [f16_l2, f16_ip, f16_jaccard],
+        i8: [i8_l2, i8_ip, i8_jaccard],
+        f16_pair: [pair_l2, pair_ip, pair_jaccard],
+    };
+
+    /// What a kernel accumulates over decoded lanes.
+    #[derive(Clone, Copy)]
+    enum Op {
+        L2,
+        Dot,
+        MinMax,
+    }
+
+    /// Folds 4 query lanes `a` and 4 decoded lanes `b` into the accumulators.
+    #[inline]
+    fn step(op: Op, a: float32x4_t, b: float32x4_t, acc: &mut [float32x4_t; 2]) {
+        // SAFETY: NEON is part of every aarch64 target.
+        unsafe {
+            match op {
+                Op::L2 => {
+                    let d = vsubq_f32(a, b);
+                    acc[0] = vfmaq_f32(acc[0], d, d);
+                }
+                Op::Dot => acc[0] = vfmaq_f32(acc[0], a, b),
+                Op::MinMax => {
+                    acc[0] = vaddq_f32(acc[0], vminq_f32(a, b));
+                    acc[1] = vaddq_f32(acc[1], vmaxq_f32(a, b));
+                }
+            }
+        }
+    }
+
+    #[inline]
+    fn tail(op: Op, a: f32, b: f32, s0: &mut f32, s1: &mut f32) {
+        match op {
+            Op::L2 => *s0 += (a - b) * (a - b),
+            Op::Dot => *s0 += a * b,
+            Op::MinMax => {
+                *s0 += a.min(b);
+                *s1 += a.max(b);
+            }
+        }
+    }
+
+    /// Four halves (raw bits) widened to f32 with FCVTL, which every aarch64
+    /// CPU has; Rust's intrinsic for it takes the unstable `f16` type.
+    #[inline]
+    fn widen_f16(bits: uint16x4_t) -> float32x4_t {
+        let out: float32x4_t;
+        // SAFETY: FCVTL only reads and writes the named vector registers.
+        unsafe {
+            asm!("fcvtl {o:v}.4s, {i:v}.4h", o = lateout(vreg) out, i = in(vreg) bits,
+                 options(pure, nomem, nostack, preserves_flags));
+        }
+        out
+    }
+
+    fn sums(
+        op: Op,
+        n: usize,
+        lanes: impl Fn(usize) -> (float32x4_t, float32x4_t),
+        rest: impl Fn(usize) -> (f32, f32),
+    ) -> (f32, f32) {
+        // SAFETY: NEON is part of every aarch64 target.
+        let mut acc = unsafe { [vdupq_n_f32(0.0); 2] };
+        let mut i = 0;
+        while i + 4 <= n {
+            let (a, b) = lanes(i);
+            step(op, a, b, &mut acc);
+            i += 4;
+        }
+        // SAFETY: as above.
+        let (mut s0, mut s1) = unsafe { (vaddvq_f32(acc[0]), vaddvq_f32(acc[1])) };
+        for j in i..n {
+            let (a, b) = rest(j);
+            tail(op, a, b, &mut s0, &mut s1);
+        }
+        (s0, s1)
+    }
+
+    fn f16_sums(op: Op, q: &[f32], r: &[u16]) -> (f32, f32) {
+        let n = q.len().min(r.len());
+        // SAFETY: `sums` asks for lanes i..i + 4 only with i + 4 <= n, and
+        // both slices hold at least n items.
+        let lanes = |i: usize| unsafe {
+            (
+                vld1q_f32(q.as_ptr().add(i)),
+                widen_f16(vld1_u16(r.as_ptr().add(i))),
+            )
+        };
+        sums(op, n, lanes, |j| (q[j], decode_f16(r[j])))
+    }
+
+    fn pair_sums(op: Op, a: &[u16], b: &[u16]) -> (f32, f32) {
+        let n = a.len().min(b.len());
+        // SAFETY: as in f16_sums.
+        let lanes = |i: usize| unsafe {
+            (
+                widen_f16(vld1_u16(a.as_ptr().add(i))),
+                widen_f16(vld1_u16(b.as_ptr().add(i))),
+            )
+        };
+        sums(op, n, lanes, |j| (decode_f16(a[j]), decode_f16(b[j])))
+    }
+
+    fn i8_sums(op: Op, q: &[f32], r: &[u8], lo: f32, stp: f32) -> (f32, f32) {
+        let n = q.len().min(r.len());
+        // SAFETY: as in f16_sums; the 4 codes at i are read as one u32
+        // (unaligned read) and widened u8 -> u16 -> u32 -> f32, then
+        // decoded with one FMA: lo + step * code.
+        let lanes = |i: usize| unsafe {
+            let word = r.as_ptr().add(i).cast::<u32>().read_unaligned();
+            let codes = vget_low_u16(vmovl_u8(vcreate_u8(u64::from(word))));
+            let c = vcvtq_f32_u32(vmovl_u16(codes));
+            let b = vfmaq_f32(vdupq_n_f32(lo), vdupq_n_f32(stp), c);
+            (vld1q_f32(q.as_ptr().add(i)), b)
+        };
+        sums(op, n, lanes, |j| (q[j], decode_i8(r[j], lo, stp)))
+    }
+
+    fn f16_l2(q: &[f32], r: &[u16]) -> f32 {
+        f16_sums(Op::L2, q, r).0
+    }
+    fn f16_ip(q: &[f32], r: &[u16]) -> f32 {
+        1.0 - f16_sums(Op::Dot, q, r).0
+    }
+    fn f16_jaccard(q: &[f32], r: &[u16]) -> f32 {
+        let (lo, hi) = f16_sums(Op::MinMax, q, r);
+        jaccard_from_sums(lo, hi)
+    }
+    fn pair_l2(a: &[u16], b: &[u16]) -> f32 {
+        pair_sums(Op::L2, a, b).0
+    }
+    fn pair_ip(a: &[u16], b: &[u16]) -> f32 {
+        1.0 - pair_sums(Op::Dot, a, b).0
+    }
+    fn pair_jaccard(a: &[u16], b: &[u16]) -> f32 {
+        let (lo, hi) = pair_sums(Op::MinMax, a, b);
+        jaccard_from_sums(lo, hi)
+    }
+    fn i8_l2(q: &[f32], r: &[u8], lo: f32, stp: f32) -> f32 {
+        i8_sums(Op::L2, q, r, lo, stp).0
+    }
+    fn i8_ip(q: &[f32], r: &[u8], lo: f32, stp: f32) -> f32 {
+        1.0 - i8_sums(Op::Dot, q, r, lo, stp).0
+    }
+    fn i8_jaccard(q: &[f32], r: &[u8], lo: f32, stp: f32) -> f32 {
+        let (a, b) = i8_sums(Op::MinMax, q, r, lo, stp);
         jaccard_from_sums(a, b)
     }
 }
