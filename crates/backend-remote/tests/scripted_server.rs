@@ -205,8 +205,10 @@ const BAD_MILVUS_DATA: &[&str] = &[
     r#"{"code":200,"data":{"upsertCount":7}}"#,
 ];
 
+/// The scripted server answers Milvus 2.3's management API too (searches go
+/// there): never a real server's port 9091.
 fn milvus_uri(port: u16) -> String {
-    format!("milvus://127.0.0.1:{port}/c?timeout_ms=300&retries=2")
+    format!("milvus://127.0.0.1:{port}/c?timeout_ms=300&retries=2&mgmt_port={port}")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -529,8 +531,10 @@ async fn qdrant_requests_follow_the_rest_api() {
 #[test]
 fn works_without_a_runtime_of_the_callers() {
     let server_rt = tokio::runtime::Runtime::new().unwrap();
+    // A management API search reply: one hit, id 3 at 0.25.
     let server = server_rt.block_on(Server::start(milvus_with(ok(
-        r#"{"code":200,"data":[{"distance":0.25,"id":"3"}]}"#,
+        r#"{"status":{},"results":{"num_queries":1,"top_k":1,"scores":[0.25],
+            "ids":{"IdField":{"IntId":{"data":[3]}}},"topks":[1]}}"#,
     ))));
     let uri = milvus_uri(server.port);
     let idx = vecsearch_core::exec::block_on(vecsearch_remote::open_uri(
