@@ -504,16 +504,13 @@ impl Graph {
                 break;
             }
             links::read(st.list(key_slot(c), level), buf);
-            if let Some(&first) = buf.first() {
-                st.rows.prefetch(first);
+            // The unvisited neighbours' rows are all asked of memory before
+            // the first distance, so their fetches overlap.
+            buf.retain(|&n| visited.visit(n));
+            for &n in buf.iter() {
+                st.rows.prefetch(n);
             }
-            for (i, &n) in buf.iter().enumerate() {
-                if let Some(&next) = buf.get(i + 1) {
-                    st.rows.prefetch(next);
-                }
-                if !visited.visit(n) {
-                    continue;
-                }
+            for &n in buf.iter() {
                 let kn = key(st.rows.dist(q, n), n);
                 if top.len() < ef || top.peek().is_some_and(|&t| kn < t) {
                     candidates.push(!kn);
