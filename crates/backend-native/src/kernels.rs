@@ -85,6 +85,35 @@ pub(crate) fn chosen() -> &'static CodeKernels {
     })
 }
 
+/// What a SIMD kernel accumulates over decoded lanes.
+#[derive(Clone, Copy)]
+#[cfg_attr(
+    not(any(target_arch = "x86_64", target_arch = "aarch64")),
+    allow(dead_code)
+)]
+enum Op {
+    L2,
+    Dot,
+    MinMax,
+}
+
+/// One lane of `op` in scalar code: the SIMD kernels' tails.
+#[inline]
+#[cfg_attr(
+    not(any(target_arch = "x86_64", target_arch = "aarch64")),
+    allow(dead_code)
+)]
+fn tail(op: Op, a: f32, b: f32, s0: &mut f32, s1: &mut f32) {
+    match op {
+        Op::L2 => *s0 += (a - b) * (a - b),
+        Op::Dot => *s0 += a * b,
+        Op::MinMax => {
+            *s0 += a.min(b);
+            *s1 += a.max(b);
+        }
+    }
+}
+
 /// `lo + step·code`: the value an 8-bit code stands for.
 #[inline]
 pub(crate) fn decode_i8(code: u8, lo: f32, step: f32) -> f32 {
@@ -174,7 +203,7 @@ mod scalar {
 mod x86 {
     use std::arch::x86_64::*;
 
-    use super::{decode_f16, decode_i8, jaccard_from_sums};
+    use super::{decode_f16, decode_i8, jaccard_from_sums, tail, Op};
 
     pub(super) const KERNELS: super::CodeKernels = super::CodeKernels {
         isa: "avx2+fma+f16c",
@@ -182,14 +211,6 @@ mod x86 {
         i8: [i8_l2, i8_ip, i8_jaccard],
         f16_pair: [pair_l2, pair_ip, pair_jaccard],
     };
-
-    /// What a kernel accumulates over decoded lanes.
-    #[derive(Clone, Copy)]
-    enum Op {
-        L2,
-        Dot,
-        MinMax,
-    }
 
     #[inline]
     #[target_feature(enable = "avx2,fma")]
@@ -298,18 +319,6 @@ mod x86 {
         (s0, s1)
     }
 
-    #[inline]
-    fn tail(op: Op, a: f32, b: f32, s0: &mut f32, s1: &mut f32) {
-        match op {
-            Op::L2 => *s0 += (a - b) * (a - b),
-            Op::Dot => *s0 += a * b,
-            Op::MinMax => {
-                *s0 += a.min(b);
-                *s1 += a.max(b);
-            }
-        }
-    }
-
     // SAFETY (every wrapper below): KERNELS is only chosen after detecting
     // avx2, fma and f16c, the features the called functions enable.
     fn f16_l2(q: &[f32], r: &[u16]) -> f32 {
@@ -349,7 +358,7 @@ mod neon {
     use std::arch::aarch64::*;
     use std::arch::asm;
 
-    use super::{decode_f16, decode_i8, jaccard_from_sums};
+    use super::{decode_f16, decode_i8, jaccard_from_sums, tail, Op};
 
     pub(super) const KERNELS: super::CodeKernels = super::CodeKernels {
         isa: "neon",
@@ -357,14 +366,6 @@ mod neon {
         i8: [i8_l2, i8_ip, i8_jaccard],
         f16_pair: [pair_l2, pair_ip, pair_jaccard],
     };
-
-    /// What a kernel accumulates over decoded lanes.
-    #[derive(Clone, Copy)]
-    enum Op {
-        L2,
-        Dot,
-        MinMax,
-    }
 
     /// Folds 4 query lanes `a` and 4 decoded lanes `b` into the accumulators.
     #[inline]
@@ -381,18 +382,6 @@ mod neon {
                     acc[0] = vaddq_f32(acc[0], vminq_f32(a, b));
                     acc[1] = vaddq_f32(acc[1], vmaxq_f32(a, b));
                 }
-            }
-        }
-    }
-
-    #[inline]
-    fn tail(op: Op, a: f32, b: f32, s0: &mut f32, s1: &mut f32) {
-        match op {
-            Op::L2 => *s0 += (a - b) * (a - b),
-            Op::Dot => *s0 += a * b,
-            Op::MinMax => {
-                *s0 += a.min(b);
-                *s1 += a.max(b);
             }
         }
     }

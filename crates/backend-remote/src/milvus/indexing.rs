@@ -23,9 +23,11 @@ const STALL_TIMEOUT: Duration = Duration::from_secs(120);
 ///
 /// Why so much: right after a flush Milvus 2.3.5 serves the sealed segment
 /// with every superseded row still in it, masked as deleted, and its HNSW
-/// search then misses live rows (6 of 3,000 at ef 3,000, measured from
-/// Python too), until its own compaction replaces the segment a minute or
-/// so later. Waiting for the compacted segment to be served ends that.
+/// search then misses live rows (3 to 6 of 3,000 at ef 3,000, from plain
+/// HTTP: `scripts/probes/milvus_settle.py`) until its own compaction
+/// replaces the segment, 30 to 110 s later. Waiting for the compacted
+/// segment to be served ends that. Should deleted rows stay (a compaction
+/// that keeps them), the wait ends after two minutes without movement.
 pub(crate) async fn finish(api: &Api, stored: usize) -> Result<IndexProgress> {
     let Dialect::V1 { mgmt } = &api.dialect else {
         // REST v2 servers (2.4+) have other calls for this; none is mapped.
@@ -62,6 +64,18 @@ pub(crate) async fn finish(api: &Api, stored: usize) -> Result<IndexProgress> {
     }
 }
 
+/// `Unavailable` once `what` has taken longer than [`INDEX_TIMEOUT`].
+fn overdue(api: &Api, what: &str, start: Instant) -> Result<()> {
+    if start.elapsed() > INDEX_TIMEOUT {
+        return Err(Error::Unavailable(format!(
+            "{what} of {} not done after {} s",
+            api.collection,
+            INDEX_TIMEOUT.as_secs()
+        )));
+    }
+    Ok(())
+}
+
 /// Waits until the segments the flush sealed are flushed.
 async fn wait_flushed(api: &Api, mgmt: &str, flush: &Value, start: Instant) -> Result<()> {
     let segments = match flush.pointer(&format!("/coll_segIDs/{}/data", api.collection)) {
@@ -79,13 +93,7 @@ async fn wait_flushed(api: &Api, mgmt: &str, flush: &Value, start: Instant) -> R
         if state.get("flushed").and_then(Value::as_bool) == Some(true) {
             return Ok(());
         }
-        if start.elapsed() > INDEX_TIMEOUT {
-            return Err(Error::Unavailable(format!(
-                "flush of {} not done after {} s",
-                api.collection,
-                INDEX_TIMEOUT.as_secs()
-            )));
-        }
+        overdue(api, "flush", start)?;
         api.http.sleep(Duration::from_millis(250)).await?;
     }
 }
@@ -118,13 +126,7 @@ async fn compact(api: &Api, mgmt: &str, start: Instant) -> Result<()> {
             Some(1) => {}
             Some(other) => return Err(malformed(&format!("compaction state {other}"), &state)),
         }
-        if start.elapsed() > INDEX_TIMEOUT {
-            return Err(Error::Unavailable(format!(
-                "compaction of {} not done after {} s",
-                api.collection,
-                INDEX_TIMEOUT.as_secs()
-            )));
-        }
+        overdue(api, "compaction", start)?;
         api.http.sleep(Duration::from_millis(250)).await?;
     }
 }
