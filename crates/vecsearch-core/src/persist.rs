@@ -283,52 +283,45 @@ impl<'a> Reader<'a> {
         usize::try_from(n).map_err(|_| Error::corrupt(format!("{what} too large")))
     }
 
+    /// `n` values of `W` little-endian bytes each, decoded by `from_le`
+    /// (the length is checked against what is left before allocating).
+    fn le_values<T, const W: usize>(
+        &mut self,
+        n: usize,
+        from_le: impl Fn([u8; W]) -> T,
+    ) -> Result<Vec<T>> {
+        let len = n
+            .checked_mul(W)
+            .ok_or_else(|| Error::corrupt("length overflow"))?;
+        Ok(self
+            .bytes(len)?
+            .chunks_exact(W)
+            .map(|c| {
+                let mut a = [0u8; W];
+                a.copy_from_slice(c);
+                from_le(a)
+            })
+            .collect())
+    }
+
     /// `n` `f32`s (the length is checked against what is left before allocating).
     pub fn f32s(&mut self, n: usize) -> Result<Vec<f32>> {
-        let b = self.bytes(
-            n.checked_mul(4)
-                .ok_or_else(|| Error::corrupt("length overflow"))?,
-        )?;
-        Ok(b.chunks_exact(4)
-            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect())
+        self.le_values(n, f32::from_le_bytes)
     }
 
     /// `n` `u16`s.
     pub fn u16s(&mut self, n: usize) -> Result<Vec<u16>> {
-        let b = self.bytes(
-            n.checked_mul(2)
-                .ok_or_else(|| Error::corrupt("length overflow"))?,
-        )?;
-        Ok(b.chunks_exact(2)
-            .map(|c| u16::from_le_bytes([c[0], c[1]]))
-            .collect())
+        self.le_values(n, u16::from_le_bytes)
     }
 
     /// `n` `u32`s.
     pub fn u32s(&mut self, n: usize) -> Result<Vec<u32>> {
-        let b = self.bytes(
-            n.checked_mul(4)
-                .ok_or_else(|| Error::corrupt("length overflow"))?,
-        )?;
-        Ok(b.chunks_exact(4)
-            .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect())
+        self.le_values(n, u32::from_le_bytes)
     }
 
     /// `n` `u64`s.
     pub fn u64s(&mut self, n: usize) -> Result<Vec<u64>> {
-        let b = self.bytes(
-            n.checked_mul(8)
-                .ok_or_else(|| Error::corrupt("length overflow"))?,
-        )?;
-        Ok(b.chunks_exact(8)
-            .map(|c| {
-                let mut a = [0u8; 8];
-                a.copy_from_slice(c);
-                u64::from_le_bytes(a)
-            })
-            .collect())
+        self.le_values(n, u64::from_le_bytes)
     }
 
     /// Fails unless every byte was read (trailing bytes mean a foreign or damaged body).
@@ -368,32 +361,31 @@ impl Writer {
         self.buf.extend_from_slice(&v.to_le_bytes());
     }
 
+    /// Appends `v`, each value as the `W` little-endian bytes of `to_le`.
+    fn le_values<T: Copy, const W: usize>(&mut self, v: &[T], to_le: impl Fn(T) -> [u8; W]) {
+        self.buf.reserve(v.len() * W);
+        v.iter()
+            .for_each(|&x| self.buf.extend_from_slice(&to_le(x)));
+    }
+
     /// Appends `f32`s.
     pub fn f32s(&mut self, v: &[f32]) {
-        self.buf.reserve(v.len() * 4);
-        v.iter()
-            .for_each(|x| self.buf.extend_from_slice(&x.to_le_bytes()));
+        self.le_values(v, f32::to_le_bytes);
     }
 
     /// Appends `u16`s.
     pub fn u16s(&mut self, v: &[u16]) {
-        self.buf.reserve(v.len() * 2);
-        v.iter()
-            .for_each(|x| self.buf.extend_from_slice(&x.to_le_bytes()));
+        self.le_values(v, u16::to_le_bytes);
     }
 
     /// Appends `u32`s.
     pub fn u32s(&mut self, v: &[u32]) {
-        self.buf.reserve(v.len() * 4);
-        v.iter()
-            .for_each(|x| self.buf.extend_from_slice(&x.to_le_bytes()));
+        self.le_values(v, u32::to_le_bytes);
     }
 
     /// Appends `u64`s.
     pub fn u64s(&mut self, v: &[u64]) {
-        self.buf.reserve(v.len() * 8);
-        v.iter()
-            .for_each(|x| self.buf.extend_from_slice(&x.to_le_bytes()));
+        self.le_values(v, u64::to_le_bytes);
     }
 }
 
