@@ -22,6 +22,7 @@ use std::sync::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use vecsearch_core::{exec, sort_neighbors, Filter, IndexSpec, Metric, Neighbor, Result, TopK};
 
 use crate::links;
+use crate::rows::Query;
 use crate::storage::{Job, Store, NONE};
 use crate::visited::{key, key_distance, key_slot, Pool, Scratch};
 
@@ -171,7 +172,8 @@ impl Graph {
             }
         }
         let vc = st.rows.vector(c);
-        self.knn(st, &vc, self.spec.ef_construction, |x| x != c, sc);
+        let q = st.rows.query(&vc);
+        self.knn(st, &q, self.spec.ef_construction, |x| x != c, sc);
         let found = std::mem::take(&mut sc.found);
         for &k in &found {
             self.force_link(st, key_slot(k), c, sc);
@@ -234,8 +236,8 @@ impl Graph {
             self.set_entry(Entry { slot: s, level });
             return;
         };
-        let q = st.rows.vector(s);
-        let q = &*q;
+        let v = st.rows.vector(s);
+        let q = &st.rows.query(&v);
         // Node `s` may already be in the graph (upsert, reuse): it is never
         // its own neighbour, so a start at `s` counts as infinitely far.
         let mut cur = ep.slot;
@@ -349,6 +351,8 @@ impl Graph {
             return;
         };
         let level = st.level(s);
+        let old_q = st.rows.query(old);
+        let old = &old_q;
         let mut cur = ep.slot;
         let mut cur_d = st.rows.dist(old, cur);
         for lev in (level + 1..=ep.level).rev() {
@@ -436,7 +440,7 @@ impl Graph {
     fn greedy(
         &self,
         st: &Store,
-        q: &[f32],
+        q: &Query<'_>,
         mut cur: u32,
         mut cur_d: f32,
         level: usize,
@@ -468,7 +472,7 @@ impl Graph {
     fn search_layer<A: Fn(u32) -> bool>(
         &self,
         st: &Store,
-        q: &[f32],
+        q: &Query<'_>,
         starts: &[u32],
         ef: usize,
         level: usize,
@@ -504,6 +508,11 @@ impl Graph {
                 break;
             }
             links::read(st.list(key_slot(c), level), buf);
+            // The next candidate is likely the current best: its list is
+            // read from memory while this node's neighbours are scored.
+            if let Some(&next) = candidates.peek() {
+                st.prefetch_list(key_slot(!next), level);
+            }
             // The unvisited neighbours' rows are all asked of memory before
             // the first distance, so their fetches overlap.
             buf.retain(|&n| visited.visit(n));
@@ -529,7 +538,7 @@ impl Graph {
     fn knn<A: Fn(u32) -> bool>(
         &self,
         st: &Store,
-        q: &[f32],
+        q: &Query<'_>,
         ef: usize,
         admit: A,
         sc: &mut Scratch,
@@ -621,8 +630,9 @@ impl Graph {
         let mut want = Some(want);
         let mut target = k;
         let n = st.len();
+        let prepared = st.rows.query(q);
         let enough = loop {
-            self.knn(st, q, ef, &admit, &mut sc);
+            self.knn(st, &prepared, ef, &admit, &mut sc);
             if sc.found.len() >= k {
                 break true;
             }
@@ -638,6 +648,13 @@ impl Graph {
             ef = ef.saturating_mul(2).min(n);
         };
         let out = if enough {
+            if st.rows.approximate() {
+                // The re-rank reads every candidate's exact vector: ask for
+                // them all before the first.
+                for &kk in &sc.found {
+                    st.rows.prefetch_exact(key_slot(kk));
+                }
+            }
             let mut out: Vec<Neighbor> = sc
                 .found
                 .iter()
@@ -709,7 +726,8 @@ impl Graph {
             return;
         }
         let mut sc = self.pool.take();
-        let q = st.rows.vector(c);
+        let v = st.rows.vector(c);
+        let q = st.rows.query(&v);
         self.knn(&st, &q, self.spec.ef_search, |x| !st.is_deleted(x), &mut sc);
         let hit = sc
             .found

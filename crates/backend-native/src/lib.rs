@@ -144,10 +144,19 @@ impl NativeEngine {
         self.inner.read().rows.mapped_bytes()
     }
 
-    /// The instruction set of the f16 and i8 kernels on this CPU:
-    /// `"avx2+fma+f16c"` or `"scalar"`.
-    pub fn code_kernels() -> &'static str {
-        kernels::chosen().isa
+    /// The instruction sets of the f16 and i8 kernels on this CPU, as
+    /// `"avx2+fma+f16c"`, `"neon"` or `"scalar"`, followed by
+    /// `", avx512f+bw+vl from dim 128"` where long rows get 16-lane kernels.
+    pub fn code_kernels() -> String {
+        match kernels::wide() {
+            Some(w) => format!(
+                "{}, {} from dim {}",
+                kernels::chosen().isa,
+                w.isa,
+                vecsearch_core::distance::WIDE_MIN_DIM
+            ),
+            None => kernels::chosen().isa.to_string(),
+        }
     }
 
     fn threads(&self) -> usize {

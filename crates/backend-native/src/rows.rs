@@ -11,11 +11,37 @@ use std::borrow::Cow;
 use vecsearch_core::distance::{distance_fn_for, DistanceFn};
 use vecsearch_core::{Metric, Result, Storage};
 
-use crate::kernels::{self, decode_f16, F16Fn, F16PairFn, I8Fn};
+use crate::kernels::{self, decode_f16, decode_i8, F16Fn, F16PairFn, I8Fn, Q16Fn};
 use crate::originals::Originals;
 
-/// Bytes before the codes of an 8-bit row: `lo` and `step`, f32 each.
-const CODE_HEAD: usize = 8;
+/// Bytes before the codes of an 8-bit row: `lo`, `step` and the squared
+/// norm of the decoded row, f32 each. (Rows in memory only: files keep the
+/// originals, and the codes are made again when one opens.)
+const CODE_HEAD: usize = 12;
+
+/// What an 8-bit row's head holds.
+#[derive(Clone, Copy, Default)]
+struct CodeHead {
+    lo: f32,
+    step: f32,
+    /// Σ decoded², for L2 by the 16-bit query kernel.
+    norm2: f32,
+}
+
+/// A query prepared for the rows' kernels: the f32 query, and where the
+/// rows are 8-bit codes and the CPU has integer dot products, its 16-bit
+/// form (see [`Rows::query`]).
+pub(crate) struct Query<'a> {
+    /// The query itself.
+    pub(crate) v: &'a [f32],
+    /// `v ≈ scale·q16` (empty when not used).
+    q16: Vec<i16>,
+    scale: f32,
+    /// Σ scale·q16, for the `lo` part of every decoded row.
+    sum: f32,
+    /// Σ (scale·q16)², for L2.
+    norm2: f32,
+}
 
 /// The rows of every slot.
 pub(crate) struct Rows {
@@ -33,11 +59,15 @@ pub(crate) struct Rows {
     f16fn: F16Fn,
     f16_pair: F16PairFn,
     i8fn: I8Fn,
+    /// Σ q16·code, where the CPU has it and the metric is L2 or a dot.
+    q16fn: Option<Q16Fn>,
+    /// The metric is L2 (else a dot, for `q16fn`).
+    l2: bool,
 }
 
 impl Rows {
     pub(crate) fn new(kind: Storage, dim: usize, metric: Metric) -> Self {
-        let k = kernels::chosen();
+        let k = kernels::chosen_for(dim);
         Rows {
             kind,
             dim,
@@ -49,7 +79,41 @@ impl Rows {
             f16fn: k.f16(metric),
             f16_pair: k.f16_pair(metric),
             i8fn: k.i8(metric),
+            q16fn: match metric {
+                Metric::Jaccard => None,
+                _ if kind == Storage::I8 => kernels::q16_for(dim),
+                _ => None,
+            },
+            l2: metric == Metric::L2,
         }
+    }
+
+    /// `v` prepared for `dist`. With 8-bit rows that get a 16-bit-query
+    /// kernel (`kernels::q16_for`), the query is also rounded to integers
+    /// of at most `q16_limit(dim)` times a scale: `dist` is then the
+    /// distance from that rounded query to the decoded row, its products
+    /// summed exactly in integers. Rounding moves each component by at most
+    /// half of `max|v| / q16_limit` (2^-15.4 of the largest at 384
+    /// components; the codes' own error is 2^-9 of the row's range).
+    pub(crate) fn query<'a>(&self, v: &'a [f32]) -> Query<'a> {
+        let mut q = Query {
+            v,
+            q16: Vec::new(),
+            scale: 0.0,
+            sum: 0.0,
+            norm2: 0.0,
+        };
+        let max = v.iter().fold(0f32, |m, x| m.max(x.abs()));
+        if self.q16fn.is_some() && max.is_finite() && max > 0.0 {
+            q.scale = max / kernels::q16_limit(v.len()) as f32;
+            q.q16 = v.iter().map(|&x| (x / q.scale).round() as i16).collect();
+            // The rounded query throughout: its error then meets the row's
+            // values, not their distance from `lo` (smaller where rows
+            // centre on zero, as embeddings do).
+            let rounded = q.q16.iter().map(|&c| q.scale * f32::from(c));
+            (q.sum, q.norm2) = rounded.fold((0.0, 0.0), |(s, n), x| (s + x, n + x * x));
+        }
+        q
     }
 
     fn stride(&self) -> usize {
@@ -154,33 +218,48 @@ impl Rows {
         self.halves.get(i..i + self.dim).unwrap_or(&[])
     }
 
-    /// The codes of `slot` and their `lo`, `step`.
+    /// The codes of `slot` and their head.
     #[inline]
-    fn code_row(&self, slot: u32) -> (&[u8], f32, f32) {
+    fn code_row(&self, slot: u32) -> (&[u8], CodeHead) {
         let i = slot as usize * self.stride();
         let row = self.codes.get(i..i + self.stride()).unwrap_or(&[]);
         debug_assert!(!row.is_empty(), "slot {slot} out of range");
         match row {
-            [a, b, c, d, e, f, g, h, codes @ ..] => (
+            [a, b, c, d, e, f, g, h, i, j, k, l, codes @ ..] => (
                 codes,
-                f32::from_le_bytes([*a, *b, *c, *d]),
-                f32::from_le_bytes([*e, *f, *g, *h]),
+                CodeHead {
+                    lo: f32::from_le_bytes([*a, *b, *c, *d]),
+                    step: f32::from_le_bytes([*e, *f, *g, *h]),
+                    norm2: f32::from_le_bytes([*i, *j, *k, *l]),
+                },
             ),
-            _ => (&[], 0.0, 0.0),
+            _ => (&[], CodeHead::default()),
         }
     }
 
     /// Distance from the prepared query `q` to the stored row of `slot` (for
     /// I8, to its decoded codes: what the graph walk uses).
     #[inline]
-    pub(crate) fn dist(&self, q: &[f32], slot: u32) -> f32 {
+    pub(crate) fn dist(&self, q: &Query<'_>, slot: u32) -> f32 {
         match self.kind {
-            Storage::F16 => (self.f16fn)(q, self.half_row(slot)),
+            Storage::F16 => (self.f16fn)(q.v, self.half_row(slot)),
             Storage::I8 => {
-                let (codes, lo, step) = self.code_row(slot);
-                (self.i8fn)(q, codes, lo, step)
+                let (codes, h) = self.code_row(slot);
+                match self.q16fn {
+                    Some(f) if !q.q16.is_empty() => {
+                        // q·decoded = lo·Σq + step·Σ q·code.
+                        let dot =
+                            h.lo.mul_add(q.sum, h.step * q.scale * f(&q.q16, codes) as f32);
+                        if self.l2 {
+                            (q.norm2 + h.norm2 - 2.0 * dot).max(0.0)
+                        } else {
+                            1.0 - dot
+                        }
+                    }
+                    _ => (self.i8fn)(q.v, codes, h.lo, h.step),
+                }
             }
-            _ => (self.f32fn)(q, self.f32_row(slot)),
+            _ => (self.f32fn)(q.v, self.f32_row(slot)),
         }
     }
 
@@ -194,8 +273,8 @@ impl Rows {
     #[inline]
     pub(crate) fn exact(&self, q: &[f32], slot: u32) -> f32 {
         match self.kind {
-            Storage::I8 => (self.f32fn)(q, self.f32_row(slot)),
-            _ => self.dist(q, slot),
+            Storage::F16 => (self.f16fn)(q, self.half_row(slot)),
+            _ => (self.f32fn)(q, self.f32_row(slot)),
         }
     }
 
@@ -222,46 +301,44 @@ impl Rows {
     /// Asks the CPU to start loading the whole row `dist` reads for `slot`.
     #[inline]
     pub(crate) fn prefetch(&self, slot: u32) {
-        #[cfg(target_arch = "x86_64")]
-        {
-            use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-            let p: *const i8 = match self.kind {
-                Storage::F16 => self
-                    .halves
+        // Every line of the row: the search asks for all the unvisited
+        // neighbours' rows before the first distance, and fetching them
+        // whole, in parallel, is what made shorter rows pay (minilm-384,
+        // 50k, ef 24: f16 1.30-1.36x and i8 1.38-1.41x f32's QPS, against
+        // 1.12x and 1.37x with the first line only).
+        let (p, bytes): (*const u8, usize) = match self.kind {
+            Storage::F16 => (
+                self.halves
                     .as_ptr()
                     .wrapping_add(slot as usize * self.dim)
                     .cast(),
-                Storage::I8 => self
-                    .codes
+                self.dim * 2,
+            ),
+            Storage::I8 => (
+                self.codes
                     .as_ptr()
-                    .wrapping_add(slot as usize * self.stride())
-                    .cast(),
-                _ => self
-                    .f32s
+                    .wrapping_add(slot as usize * self.stride()),
+                self.stride(),
+            ),
+            _ => (
+                self.f32s
                     .as_ptr()
                     .wrapping_add(slot as usize * self.dim)
                     .cast(),
-            };
-            // Every line of the row: the search asks for all the unvisited
-            // neighbours' rows before the first distance, and fetching them
-            // whole, in parallel, is what made shorter rows pay (minilm-384,
-            // 50k, ef 24: f16 1.30-1.36x and i8 1.38-1.41x f32's QPS, against
-            // 1.12x and 1.37x with the first line only).
-            let bytes = match self.kind {
-                Storage::F16 => self.dim * 2,
-                Storage::I8 => self.stride(),
-                _ => self.dim * 4,
-            };
-            for off in (0..bytes).step_by(64) {
-                // SAFETY: SSE is part of the x86-64 baseline, so the
-                // instruction exists; a prefetch is a hint that never faults
-                // and never reads into the program, whatever the address
-                // (`wrapping_add` never asserts the address is in bounds).
-                unsafe { _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(off)) };
-            }
+                self.dim * 4,
+            ),
+        };
+        prefetch(p, bytes);
+    }
+
+    /// Asks the CPU to start loading the vector `exact` reads for `slot`,
+    /// where that is not the row `dist` reads (I8: its original).
+    #[inline]
+    pub(crate) fn prefetch_exact(&self, slot: u32) {
+        if self.kind == Storage::I8 {
+            let row = self.originals.row(slot);
+            prefetch(row.as_ptr().cast(), std::mem::size_of_val(row));
         }
-        #[cfg(not(target_arch = "x86_64"))]
-        let _ = slot;
     }
 
     /// Heap bytes allocated (I8 originals in a mapped file are not heap).
@@ -317,8 +394,26 @@ impl Rows {
     }
 }
 
+/// Asks the CPU to start loading the `bytes` from `p` into its caches. A
+/// hint only: any address is allowed, none is read by the program.
+#[inline]
+pub(crate) fn prefetch(p: *const u8, bytes: usize) {
+    #[cfg(target_arch = "x86_64")]
+    for off in (0..bytes).step_by(64) {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        // SAFETY: SSE is part of the x86-64 baseline, so the instruction
+        // exists; a prefetch is a hint that never faults and never reads
+        // into the program, whatever the address (`wrapping_add` never
+        // asserts the address is in bounds).
+        unsafe { _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(off).cast()) };
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (p, bytes);
+}
+
 /// Quantises `v` over its own range into `out` (`CODE_HEAD + v.len()` bytes):
-/// `lo = min`, `step = (max - min) / 255`, `code = round((x - lo) / step)`.
+/// `lo = min`, `step = (max - min) / 255`, `code = round((x - lo) / step)`,
+/// and the squared norm of the decoded row.
 fn encode_i8(v: &[f32], out: &mut [u8]) {
     let lo = v.iter().copied().fold(f32::INFINITY, f32::min);
     let hi = v.iter().copied().fold(f32::NEG_INFINITY, f32::max);
@@ -328,16 +423,20 @@ fn encode_i8(v: &[f32], out: &mut [u8]) {
         (if lo.is_finite() { lo } else { 0.0 }, 0.0)
     };
     let (head, codes) = out.split_at_mut(CODE_HEAD.min(out.len()));
-    if let [a, b, c, d, e, f, g, h] = head {
-        [*a, *b, *c, *d] = lo.to_le_bytes();
-        [*e, *f, *g, *h] = step.to_le_bytes();
-    }
+    let mut norm2 = 0f32;
     for (c, &x) in codes.iter_mut().zip(v) {
         *c = if step > 0.0 {
             ((x - lo) / step).round().clamp(0.0, 255.0) as u8
         } else {
             0
         };
+        let d = decode_i8(*c, lo, step);
+        norm2 += d * d;
+    }
+    if let [a, b, c, d, e, f, g, h, i, j, k, l] = head {
+        [*a, *b, *c, *d] = lo.to_le_bytes();
+        [*e, *f, *g, *h] = step.to_le_bytes();
+        [*i, *j, *k, *l] = norm2.to_le_bytes();
     }
 }
 
@@ -353,7 +452,6 @@ pub(crate) fn grow_exact<T>(v: &mut Vec<T>, len: usize, grow: usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kernels::decode_i8;
 
     #[test]
     fn i8_codes_stay_within_half_a_step_and_flat_vectors_decode_exactly() {
@@ -375,6 +473,72 @@ mod tests {
         assert!(out[CODE_HEAD..]
             .iter()
             .all(|&c| decode_i8(c, lo, step) == 2.5));
+    }
+
+    /// I8 rows scored through the 16-bit query (where the CPU has it) give
+    /// the distance from the rounded query to the decoded row, and stay
+    /// within the rounding's reach of the f32 query's distance.
+    #[test]
+    fn i8_rows_score_the_decoded_row_with_a_16_bit_query() {
+        for dim in [50, 384] {
+            i8_rows_score_with_a_16_bit_query(dim);
+        }
+    }
+
+    fn i8_rows_score_with_a_16_bit_query(dim: usize) {
+        let mut x = 0.37f32;
+        let mut next = move || {
+            x = (x * 9301.0 + 49297.0) % 233280.0;
+            x / 233280.0 - 0.5
+        };
+        for metric in [Metric::L2, Metric::InnerProduct, Metric::Cosine] {
+            let mut rows = Rows::new(Storage::I8, dim, metric);
+            if rows.q16fn.is_none() {
+                eprintln!("skipped: this CPU has no 16-bit-query kernel for {dim} components");
+                return;
+            }
+            let v: Vec<f32> = (0..dim).map(|_| next()).collect();
+            let q: Vec<f32> = (0..dim).map(|_| next() * 3.0).collect();
+            rows.grow(0, 1).unwrap();
+            rows.push(&v).unwrap();
+            let (codes, h) = rows.code_row(0);
+            let decoded: Vec<f32> = codes.iter().map(|&c| decode_i8(c, h.lo, h.step)).collect();
+            // Rows hold cosine vectors normalised: their distance is 1 - dot.
+            let as_dot = if metric == Metric::Cosine {
+                Metric::InnerProduct
+            } else {
+                metric
+            };
+            let prepared = rows.query(&q);
+            assert!(!prepared.q16.is_empty());
+            let got = f64::from(rows.dist(&prepared, 0));
+            // Exact, up to f32 arithmetic, for the rounded query.
+            let rounded: Vec<f32> = prepared
+                .q16
+                .iter()
+                .map(|&c| prepared.scale * f32::from(c))
+                .collect();
+            let want = vecsearch_core::distance::exact_distance(as_dot, &rounded, &decoded);
+            assert!(
+                (got - want).abs() <= 1e-5 * want.abs().max(1.0),
+                "{metric}: {got} vs {want}"
+            );
+            // Within the rounding's bound of the f32 query's distance.
+            let exact = vecsearch_core::distance::exact_distance(as_dot, &q, &decoded);
+            let half = f64::from(prepared.scale) / 2.0;
+            let bound: f64 = q
+                .iter()
+                .zip(&decoded)
+                .map(|(&a, &b)| match metric {
+                    Metric::L2 => half * (2.0 * f64::from(a - b).abs() + half),
+                    _ => half * f64::from(b).abs(),
+                })
+                .sum();
+            assert!(
+                (got - exact).abs() <= bound + 1e-5,
+                "{metric}: {got} vs {exact} (bound {bound})"
+            );
+        }
     }
 
     #[test]

@@ -204,6 +204,13 @@ impl Store {
         }
     }
 
+    /// Asks the CPU to start loading the link list of `slot` on `level`.
+    #[inline]
+    pub(crate) fn prefetch_list(&self, slot: u32, level: usize) {
+        let list = self.list(slot, level);
+        crate::rows::prefetch(list.as_ptr().cast(), std::mem::size_of_val(list));
+    }
+
     /// The level-0 in-degree counter of `slot` (see [`Store::indegree`]).
     #[inline]
     pub(crate) fn indegree(&self, slot: u32) -> Option<&AtomicU32> {

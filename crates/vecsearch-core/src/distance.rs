@@ -136,7 +136,7 @@ pub fn wide_kernels() -> Option<&'static Kernels> {
     CHOSEN
         .get_or_init(|| {
             #[cfg(target_arch = "x86_64")]
-            if !force_scalar() && x86_512::runs_here() {
+            if !force_scalar() && !no_wide() && x86_512::runs_here() {
                 return Some(x86_512::KERNELS);
             }
             None
@@ -148,6 +148,13 @@ pub fn wide_kernels() -> Option<&'static Kernels> {
 /// way to the portable one (to compare them, or to rule SIMD out).
 pub fn force_scalar() -> bool {
     std::env::var_os("VECSEARCH_FORCE_SCALAR").is_some()
+}
+
+/// Whether `VECSEARCH_NO_AVX512` is set: long vectors then keep the 8-lane
+/// kernels too, as on a CPU without AVX-512 (to measure what such a CPU
+/// gets, on one that has it).
+pub fn no_wide() -> bool {
+    std::env::var_os("VECSEARCH_NO_AVX512").is_some()
 }
 
 /// The distance function for `metric` on vectors of `dim` components: the
