@@ -106,24 +106,41 @@ pub(crate) fn wide() -> Option<&'static CodeKernels> {
 /// AVX2's); NEON's widening one. None with the scalar kernels, or where
 /// the query could not keep 7 bits.
 pub(crate) fn q16_for(dim: usize) -> Option<Q16Fn> {
+    q16_pick(dim).map(|(_, f)| f)
+}
+
+/// [`q16_for`]'s choice, with the name of its instruction set.
+fn q16_pick(dim: usize) -> Option<(&'static str, Q16Fn)> {
     if q16_limit(dim) < 127 || vecsearch_core::distance::force_scalar() {
         return None;
     }
     #[cfg(target_arch = "x86_64")]
     {
         if dim >= WIDE_MIN_DIM && wide().is_some() && x86_512::vnni_here() {
-            return Some(x86_512::q16_dot);
+            return Some(("avx512vnni", x86_512::q16_dot));
         }
         if chosen().isa == x86::KERNELS.isa {
-            return Some(x86::q16_dot);
+            return Some(("avx2", x86::q16_dot));
         }
     }
     #[cfg(target_arch = "aarch64")]
     {
-        return Some(neon::q16_dot);
+        return Some(("neon", neon::q16_dot));
     }
     #[allow(unreachable_code)]
     None
+}
+
+/// The instruction sets of the 16-bit-query kernels this CPU runs (as
+/// [`q16_for`] picks them), or `"none"`.
+pub(crate) fn q16_names() -> String {
+    let name = |dim| q16_pick(dim).map_or("none", |(isa, _)| isa);
+    let (short, long) = (name(WIDE_MIN_DIM - 1), name(WIDE_MIN_DIM));
+    if short == long {
+        short.to_string()
+    } else {
+        format!("{short}, {long} from dim {WIDE_MIN_DIM}")
+    }
 }
 
 /// The fastest kernels this CPU runs, detected once.

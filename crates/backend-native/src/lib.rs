@@ -146,9 +146,11 @@ impl NativeEngine {
 
     /// The instruction sets of the f16 and i8 kernels on this CPU, as
     /// `"avx2+fma+f16c"`, `"neon"` or `"scalar"`, followed by
-    /// `", avx512f+bw+vl from dim 128"` where long rows get 16-lane kernels.
+    /// `", avx512f+bw+vl from dim 128"` where long rows get 16-lane kernels,
+    /// then those of the i8 rows' integer kernels (`"; i8 integer: avx2,
+    /// avx512vnni from dim 128"`).
     pub fn code_kernels() -> String {
-        match kernels::wide() {
+        let float = match kernels::wide() {
             Some(w) => format!(
                 "{}, {} from dim {}",
                 kernels::chosen().isa,
@@ -156,7 +158,8 @@ impl NativeEngine {
                 vecsearch_core::distance::WIDE_MIN_DIM
             ),
             None => kernels::chosen().isa.to_string(),
-        }
+        };
+        format!("{float}; i8 integer: {}", kernels::q16_names())
     }
 
     fn threads(&self) -> usize {

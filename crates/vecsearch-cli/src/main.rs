@@ -155,8 +155,20 @@ fn main() -> ExitCode {
     }
 }
 
-/// The f32 kernels in use: `avx2+fma`, or `avx2+fma, avx512f from dim 128`.
+/// The f32 kernels in use (`avx2+fma`, or `avx2+fma, avx512f from dim
+/// 128`), and with native, its f16/i8 ones.
 fn kernel_names() -> String {
+    let f32s = f32_kernel_names();
+    #[cfg(feature = "native")]
+    return format!(
+        "{f32s}; native f16/i8: {}",
+        vecsearch::native::NativeEngine::code_kernels()
+    );
+    #[cfg(not(feature = "native"))]
+    f32s
+}
+
+fn f32_kernel_names() -> String {
     use vecsearch::backend::distance;
     match distance::wide_kernels() {
         Some(w) => format!(
@@ -175,7 +187,7 @@ fn info() {
         .map(|k| k.name().to_string())
         .collect();
     println!("backends: {}", names.join(", "));
-    println!("distance kernels: {}", kernel_names());
+    println!("distance kernels: {}", f32_kernel_names());
     #[cfg(feature = "native")]
     println!(
         "native f16/i8 kernels: {}",

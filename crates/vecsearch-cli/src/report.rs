@@ -77,6 +77,49 @@ pub fn at_target<'a>(points: &'a [Point], backend: &str, target: f64) -> Option<
         .copied()
 }
 
+/// `backend`'s single-thread QPS where its fresh recall curve crosses
+/// `target`: linear between the two sweep points around the crossing.
+/// `None` when no point reaches the target, or the first one already does
+/// (nothing to read between).
+pub fn qps_on_curve(points: &[Point], backend: &str, target: f64) -> Option<f64> {
+    let mut mine: Vec<&Point> = points
+        .iter()
+        .filter(|p| p.backend == backend && p.phase == "fresh" && p.ef.is_some())
+        .collect();
+    mine.sort_by_key(|p| p.ef);
+    let i = mine.iter().position(|p| p.recall_at_10 >= target)?;
+    let (a, b) = (mine.get(i.checked_sub(1)?)?, mine.get(i)?);
+    let t = (target - a.recall_at_10) / (b.recall_at_10 - a.recall_at_10);
+    Some(a.qps_1t + t * (b.qps_1t - a.qps_1t))
+}
+
+// Every graph backend's QPS read on its curve at the target, as a multiple
+// of native's: the table's first-ef rule can put two curves that cross the
+// target a hair apart a whole ef step apart.
+fn on_curve(points: &[Point], names: &[&str], target: f64) -> String {
+    let read: Vec<(&str, f64)> = names
+        .iter()
+        .filter_map(|n| qps_on_curve(points, n, target).map(|q| (*n, q)))
+        .collect();
+    if read.is_empty() {
+        return String::new();
+    }
+    let native = read.iter().find(|(n, _)| *n == "native").map(|r| r.1);
+    let cells: Vec<String> = read
+        .iter()
+        .map(|(n, q)| match native {
+            Some(base) if *n != "native" => format!("{n} {q:.0} ({:.2}x native)", q / base),
+            _ => format!("{n} {q:.0}"),
+        })
+        .collect();
+    format!(
+        "
+QPS at recall@10 = {target} on each curve (linear between the two sweep points around it): {}
+",
+        cells.join(", ")
+    )
+}
+
 fn mb(bytes: Option<usize>) -> String {
     bytes.map_or("-".into(), |b| format!("{:.1}", b as f64 / 1e6))
 }
@@ -122,6 +165,7 @@ pub fn table(points: &[Point], target: f64, threads: usize) -> String {
         );
     }
     out += &ratios(&chosen);
+    out += &on_curve(points, &names, target);
     let churned: Vec<&Point> = points.iter().filter(|p| p.phase == "after_churn").collect();
     if !churned.is_empty() {
         out += "\nAfter deleting a random share and adding as many new points (same ef), \
@@ -281,4 +325,47 @@ pub fn plot(path: &Path, title: &str, points: &[Point]) -> Result<(), String> {
         .draw()
         .map_err(e)?;
     root.present().map_err(e)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn point(ef: usize, recall: f64, qps: f64) -> Point {
+        Point {
+            backend: "native".into(),
+            phase: "fresh".into(),
+            ef: Some(ef),
+            build_s_1t: 1.0,
+            build_s_nt: 1.0,
+            p50_us: 1.0,
+            p99_us: 1.0,
+            qps_1t: qps,
+            qps_batch: qps,
+            recall_at_10: recall,
+            memory_bytes: None,
+            rss_delta_bytes: 0,
+            indexing: None,
+        }
+    }
+
+    #[test]
+    fn qps_is_read_between_the_points_around_the_target() {
+        // Out of order on purpose: the curve is read by ascending ef.
+        let pts = [
+            point(32, 0.97, 20.0),
+            point(10, 0.90, 100.0),
+            point(16, 0.94, 60.0),
+        ];
+        // A third of the way from 0.94 to 0.97: a third of the way from 60 to 20.
+        let q = qps_on_curve(&pts, "native", 0.95).unwrap();
+        assert!((q - (60.0 - 40.0 / 3.0)).abs() < 1e-9, "{q}");
+        assert_eq!(qps_on_curve(&pts, "native", 0.99), None, "never reached");
+        assert_eq!(
+            qps_on_curve(&pts, "native", 0.85),
+            None,
+            "reached at the first ef"
+        );
+        assert_eq!(qps_on_curve(&pts, "hnswlib", 0.95), None, "no such backend");
+    }
 }
