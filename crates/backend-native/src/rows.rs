@@ -103,8 +103,11 @@ impl Rows {
             sum: 0.0,
             norm2: 0.0,
         };
+        if self.q16fn.is_none() {
+            return q;
+        }
         let max = v.iter().fold(0f32, |m, x| m.max(x.abs()));
-        if self.q16fn.is_some() && max.is_finite() && max > 0.0 {
+        if max.is_finite() && max > 0.0 {
             q.scale = max / kernels::q16_limit(v.len()) as f32;
             q.q16 = v.iter().map(|&x| (x / q.scale).round() as i16).collect();
             // The rounded query throughout: its error then meets the row's
