@@ -3,61 +3,37 @@
 //! machine is shared): what an A/B of a kernel or search-loop change needs.
 //! Built indexes are saved beside the data and reused by later runs.
 //!
-//! `cargo run -p vecsearch-native --release --example storage_ab -- <file.npy> [n] [efs] [repeat]`
+//! `cargo run -p vecsearch-cli --release --example storage_ab -- <file.npy> [n] [efs] [repeat]`
 //!
 //! The file is an `(rows, dim)` little-endian f32 `.npy` (the bench's
 //! `minilm_384.npy`); the first `n` rows are indexed, the last 1,000 are the
-//! queries, cosine, M 16, ef_construction 200.
+//! queries, cosine, M 16, ef_construction 200. It reads the file and keeps
+//! the exact neighbours with the `vecsearch` command's own `.npy` and
+//! `.ivecs` code.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use vecsearch_core::synthetic::recall;
-use vecsearch_core::{
-    exec, Blocking, Error, FlatIndex, IndexSpec, Metric, Neighbor, Result, SearchParams, Storage,
+use vecsearch::backend::exec;
+use vecsearch::backend::synthetic::recall;
+use vecsearch::native::NativeIndex;
+use vecsearch::{
+    Blocking, Error, FlatIndex, IndexSpec, Metric, Neighbor, Result, SearchParams, Storage,
     VectorIndex,
 };
-use vecsearch_native::NativeIndex;
+
+// The command's own readers and writers; this example uses part of each.
+#[path = "../src/npy.rs"]
+#[allow(dead_code)]
+mod npy;
+#[path = "../src/vecs.rs"]
+#[allow(dead_code)]
+mod vecs;
 
 const NQ: usize = 1000;
 
-/// Rows of a 2-d little-endian f32 `.npy` file.
-fn read_npy(path: &Path) -> Result<(usize, Vec<f32>)> {
-    let bad = |why: &str| Error::InvalidArgument(format!("{}: {why}", path.display()));
-    let bytes = std::fs::read(path).map_err(|e| bad(&e.to_string()))?;
-    if bytes.len() < 10 || &bytes[..6] != b"\x93NUMPY" {
-        return Err(bad("not an .npy file"));
-    }
-    let (hlen, start) = if bytes[6] == 1 {
-        (usize::from(u16::from_le_bytes([bytes[8], bytes[9]])), 10)
-    } else {
-        let b: [u8; 4] = bytes[8..12].try_into().map_err(|_| bad("short header"))?;
-        (u32::from_le_bytes(b) as usize, 12)
-    };
-    let header = String::from_utf8_lossy(&bytes[start..start + hlen]).to_string();
-    if !header.contains("<f4") {
-        return Err(bad("not little-endian f32"));
-    }
-    let shape = header
-        .split("shape")
-        .nth(1)
-        .and_then(|s| s.split(')').next())
-        .ok_or_else(|| bad("no shape"))?;
-    let dims: Vec<usize> = shape
-        .split(|c: char| !c.is_ascii_digit())
-        .filter_map(|s| s.parse().ok())
-        .collect();
-    let [_, dim] = dims[..] else {
-        return Err(bad("not 2-d"));
-    };
-    let data = bytes[start + hlen..]
-        .chunks_exact(4)
-        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-        .collect();
-    Ok((dim, data))
-}
-
-/// The exact top 10 of every query, cached in `path` (ids as u32).
+/// The exact top 10 of every query, cached in `path` (`.ivecs`, ids
+/// only: recall compares ids, so the distances read back are 0).
 fn truth(
     path: &Path,
     spec: &IndexSpec,
@@ -65,32 +41,31 @@ fn truth(
     points: &[Vec<f32>],
     queries: &[Vec<f32>],
 ) -> Result<Vec<Vec<Neighbor>>> {
-    if let Ok(b) = std::fs::read(path) {
-        if b.len() == queries.len() * 40 {
-            return Ok(b
-                .chunks_exact(40)
-                .map(|q| {
-                    q.chunks_exact(4)
-                        .map(|c| Neighbor {
-                            id: u64::from(u32::from_le_bytes([c[0], c[1], c[2], c[3]])),
-                            distance: 0.0,
-                        })
-                        .collect()
-                })
-                .collect());
+    let as_neighbors = |t: Vec<Vec<u64>>| -> Vec<Vec<Neighbor>> {
+        t.into_iter()
+            .map(|r| {
+                r.into_iter()
+                    .map(|id| Neighbor { id, distance: 0.0 })
+                    .collect()
+            })
+            .collect()
+    };
+    if let Ok(t) = vecs::read_ivecs(path) {
+        if t.len() == queries.len() {
+            return Ok(as_neighbors(t));
         }
     }
     let flat = Blocking::new(Box::new(FlatIndex::new(spec.clone())?));
     flat.add_batch(ids, points)?;
-    let truth = flat.search_batch(queries, 10, &SearchParams::default())?;
-    let bytes: Vec<u8> = truth
-        .iter()
-        .flat_map(|t| t.iter().flat_map(|n| (n.id as u32).to_le_bytes()))
+    let truth: Vec<Vec<u64>> = flat
+        .search_batch(queries, 10, &SearchParams::default())?
+        .into_iter()
+        .map(|t| t.into_iter().map(|n| n.id).collect())
         .collect();
-    if bytes.len() == queries.len() * 40 {
-        let _ = std::fs::write(path, bytes);
+    if let Err(e) = vecs::write_ivecs(path, &truth) {
+        eprintln!("note: exact neighbours not cached: {e}");
     }
-    Ok(truth)
+    Ok(as_neighbors(truth))
 }
 
 fn arg(i: usize) -> Option<String> {
@@ -108,8 +83,9 @@ fn main() -> Result<()> {
         .filter_map(|s| s.parse().ok())
         .collect();
     let repeat: usize = arg(4).and_then(|s| s.parse().ok()).unwrap_or(3);
-    let (dim, data) = read_npy(&file)?;
-    let rows: Vec<Vec<f32>> = data.chunks_exact(dim).map(<[f32]>::to_vec).collect();
+    let all = npy::read(&file).map_err(Error::InvalidArgument)?;
+    let dim = all.dim;
+    let rows = all.to_rows();
     if rows.len() < n + NQ {
         return Err(Error::InvalidArgument(format!(
             "{} rows, fewer than n + {NQ}",
@@ -126,7 +102,7 @@ fn main() -> Result<()> {
         .file_stem()
         .map_or("data".into(), |s| s.to_string_lossy().to_string());
     let truth = truth(
-        &dir.join(format!("ab-{stem}-truth-{n}.bin")),
+        &dir.join(format!("ab-{stem}-truth-{n}.ivecs")),
         &spec,
         &ids,
         points,
