@@ -6,11 +6,11 @@
 //! stack or aborts the process. The locking discipline hnswlib needs (see
 //! `index.rs`) is the Rust side's job; the shim takes `&self` everywhere.
 
-use vecsearch_core::Filter;
+use vecsearch_core::IdFilter;
 
 /// The allow-list of a filtered search, as hnswlib's `BaseFilterFunctor`
 /// sees it: the shim asks [`AllowList::allows`] for every label it visits.
-pub struct AllowList(pub Filter);
+pub struct AllowList(pub IdFilter);
 
 impl AllowList {
     fn allows(&self, id: u64) -> bool {
@@ -126,6 +126,8 @@ pub(crate) mod bridge {
         fn max_elements(self: &Hnsw) -> usize;
         /// Bytes held: level 0 block, upper link lists, locks, lookups.
         fn memory_bytes(self: &Hnsw) -> usize;
+        /// Every live label, in slot order.
+        fn labels(self: &Hnsw) -> Vec<u64>;
     }
 }
 

@@ -86,7 +86,7 @@ fn stream_of(handle: &Handle, tmp: &TempFile) -> Result<Vec<u8>> {
 }
 
 /// Writes the envelope file.
-pub(crate) fn save(handle: &Handle, path: &Path) -> Result<()> {
+pub(crate) fn save(handle: &Handle, path: &Path, payloads: &[u8]) -> Result<()> {
     let tmp = TempFile::in_dir(&dir_of(path), &stem_of(path));
     let body = stream_of(handle, &tmp)?;
     let spec = handle.spec();
@@ -98,7 +98,7 @@ pub(crate) fn save(handle: &Handle, path: &Path) -> Result<()> {
         dim: spec.dim,
         count: layout.live() as u64,
     };
-    persist::write_atomic(path, &header, &body)
+    persist::write_atomic_with(path, &header, &body, payloads)
 }
 
 /// Writes a bare hnswlib file atomically.
@@ -115,9 +115,9 @@ pub(crate) fn export(handle: &Handle, path: &Path) -> Result<()> {
 }
 
 /// Opens an envelope file.
-pub(crate) fn open(path: &Path, spec: IndexSpec) -> Result<Handle> {
+pub(crate) fn open(path: &Path, spec: IndexSpec) -> Result<(Handle, Option<Vec<u8>>)> {
     spec.validate()?;
-    let (header, body) = persist::read_checked(path, MAGIC, VERSION)?;
+    let (header, body, section) = persist::read_checked_with(path, MAGIC, VERSION)?;
     persist::check_matches(&header, &spec)?;
     let layout = format::validate(&body, spec.dim, spec.metric)?;
     if layout.live() as u64 != header.count {
@@ -127,7 +127,7 @@ pub(crate) fn open(path: &Path, spec: IndexSpec) -> Result<Handle> {
             layout.live()
         )));
     }
-    load(&body, layout, spec)
+    Ok((load(&body, layout, spec)?, section))
 }
 
 /// Imports a bare hnswlib file.

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use vecsearch_core::validate::check_vector;
 use vecsearch_core::{
-    exec, Capabilities, Create, Engine, Error, Filter, Index, IndexSpec, Neighbor, Open, Result,
+    exec, Capabilities, Create, Engine, Error, IdFilter, Index, IndexSpec, Neighbor, Open, Result,
 };
 
 use crate::ffi::bridge::{self, LabelState};
@@ -69,10 +69,10 @@ impl Open for HnswlibEngine {
     /// Opens an index saved by [`Engine::save`]. Dim and metric come from
     /// the file and must match `spec`'s; `M` and `ef_construction` are the
     /// file's; the rest (ef_search, threads, capacity) is `spec`'s.
-    async fn open(path: &Path, spec: IndexSpec) -> Result<Self> {
+    async fn open(path: &Path, spec: IndexSpec) -> Result<(Self, Option<Vec<u8>>)> {
         let path = path.to_path_buf();
-        let handle = exec::offload(move || crate::files::open(&path, spec)).await?;
-        Ok(Self::from_handle(handle))
+        let (handle, section) = exec::offload(move || crate::files::open(&path, spec)).await?;
+        Ok((Self::from_handle(handle), section))
     }
 }
 
@@ -95,7 +95,7 @@ impl HnswlibEngine {
         spec.validate()?;
         let path = path.as_ref().to_path_buf();
         let handle = exec::offload(move || crate::files::import(&path, spec)).await?;
-        Ok(Index::from_engine(Self::from_handle(handle)))
+        Index::with_payloads(Self::from_handle(handle), None).await
     }
 
     /// Writes the index in hnswlib's own `saveIndex` format, atomically, for
@@ -227,7 +227,7 @@ fn search(
     q: &[f32],
     k: usize,
     width: usize,
-    filter: Option<&Filter>,
+    filter: Option<&IdFilter>,
 ) -> Result<Vec<Neighbor>> {
     let live = live(hnsw);
     if live == 0 {
@@ -237,7 +237,7 @@ fn search(
     // would visit everything anyway, and only a scan is sure to be exact.
     let hits = match filter {
         None if width >= live => {
-            let everyone = AllowList(Filter::default());
+            let everyone = AllowList(IdFilter::allow([]));
             hnsw.scan(q, k, false, &everyone)
                 .map_err(|e| ffi_err("scanning", e))?
         }
@@ -298,7 +298,7 @@ fn widening(
         }
         width = width.saturating_mul(2).min(slots);
     }
-    let everyone = AllowList(Filter::default());
+    let everyone = AllowList(IdFilter::allow([]));
     let (filtered, allow) = match allow {
         Some(a) => (true, a),
         None => (false, &everyone),
@@ -361,7 +361,7 @@ impl Engine for HnswlibEngine {
         queries: Vec<Vec<f32>>,
         k: usize,
         ef: usize,
-        filter: Option<&Filter>,
+        filter: Option<&IdFilter>,
     ) -> Result<Vec<Vec<Neighbor>>> {
         if let [q] = queries.as_slice() {
             return Ok(vec![search(&self.handle.read(), q, k, ef, filter)?]);
@@ -384,10 +384,15 @@ impl Engine for HnswlibEngine {
         .await
     }
 
-    async fn save(&self, path: &Path) -> Result<()> {
+    async fn ids(&self) -> Result<Vec<u64>> {
+        Ok(self.handle.read().labels())
+    }
+
+    async fn save(&self, path: &Path, payloads: &[u8]) -> Result<()> {
         let handle = Arc::clone(&self.handle);
         let path = path.to_path_buf();
-        exec::offload(move || crate::files::save(&handle, &path)).await
+        let payloads = payloads.to_vec();
+        exec::offload(move || crate::files::save(&handle, &path, &payloads)).await
     }
 
     fn memory_bytes(&self) -> Option<usize> {

@@ -227,6 +227,17 @@ size_t Hnsw::file_size() const { return index_->indexFileSize(); }
 
 size_t Hnsw::element_count() const { return index_->cur_element_count; }
 
+rust::Vec<uint64_t> Hnsw::labels() const {
+    rust::Vec<uint64_t> out;
+    size_t n = index_->cur_element_count;
+    out.reserve(n);
+    for (size_t i = 0; i < n; i++) {
+        auto id = static_cast<hnswlib::tableint>(i);
+        if (!index_->isMarkedDeleted(id)) out.push_back(index_->getExternalLabel(id));
+    }
+    return out;
+}
+
 size_t Hnsw::deleted_count() const { return index_->num_deleted_; }
 
 size_t Hnsw::max_elements() const { return index_->max_elements_; }

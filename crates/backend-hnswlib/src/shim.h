@@ -52,6 +52,7 @@ class Hnsw {
     size_t deleted_count() const;
     size_t max_elements() const;
     size_t memory_bytes() const;
+    rust::Vec<uint64_t> labels() const;
 
   private:
     void check_dim(rust::Slice<const float> v) const;

@@ -19,7 +19,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use vecsearch_core::{exec, sort_neighbors, Filter, IndexSpec, Metric, Neighbor, Result, TopK};
+use vecsearch_core::{exec, sort_neighbors, IdFilter, IndexSpec, Metric, Neighbor, Result, TopK};
 
 use crate::links;
 use crate::rows::Query;
@@ -577,7 +577,7 @@ impl Graph {
         q: &[f32],
         k: usize,
         ef: usize,
-        filter: Option<&Filter>,
+        filter: Option<&IdFilter>,
     ) -> Vec<Neighbor> {
         let st = self.read();
         let live = st.live();

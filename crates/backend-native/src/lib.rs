@@ -64,7 +64,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use vecsearch_core::{
-    exec, Capabilities, Create, Engine, Filter, Index, IndexSpec, Neighbor, Open, Result, Storage,
+    exec, Capabilities, Create, Engine, IdFilter, Index, IndexSpec, Neighbor, Open, Result, Storage,
 };
 
 use crate::graph::Graph;
@@ -111,13 +111,14 @@ impl Open for NativeEngine {
     /// Opens an index saved by [`Engine::save`]. The file's dim and metric
     /// must match `spec`'s; M and ef_construction are the file's (the graph
     /// was built with them), ef_search and threads are `spec`'s.
-    async fn open(path: &Path, spec: IndexSpec) -> Result<Self> {
+    async fn open(path: &Path, spec: IndexSpec) -> Result<(Self, Option<Vec<u8>>)> {
         let path = path.to_path_buf();
-        let graph = exec::offload(move || persist::load(&path, spec)).await?;
-        Ok(NativeEngine {
+        let (graph, section) = exec::offload(move || persist::load(&path, spec)).await?;
+        let engine = NativeEngine {
             spec: graph.spec.clone(),
             inner: Arc::new(graph),
-        })
+        };
+        Ok((engine, section))
     }
 }
 
@@ -214,7 +215,7 @@ impl Engine for NativeEngine {
         queries: Vec<Vec<f32>>,
         k: usize,
         ef: usize,
-        filter: Option<&Filter>,
+        filter: Option<&IdFilter>,
     ) -> Result<Vec<Vec<Neighbor>>> {
         if let [q] = queries.as_slice() {
             return Ok(vec![self.inner.search(q, k, ef, filter)]);
@@ -228,10 +229,16 @@ impl Engine for NativeEngine {
         .await
     }
 
-    async fn save(&self, path: &Path) -> Result<()> {
+    async fn ids(&self) -> Result<Vec<u64>> {
+        let st = self.inner.read();
+        Ok(st.live_slots().map(|s| st.ids[s as usize]).collect())
+    }
+
+    async fn save(&self, path: &Path, payloads: &[u8]) -> Result<()> {
         let inner = Arc::clone(&self.inner);
         let path: PathBuf = path.to_path_buf();
-        exec::offload(move || persist::save(&inner, &path)).await
+        let payloads = payloads.to_vec();
+        exec::offload(move || persist::save(&inner, &path, &payloads)).await
     }
 
     fn memory_bytes(&self) -> Option<usize> {

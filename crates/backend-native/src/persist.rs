@@ -34,7 +34,7 @@ const MAGIC: &[u8; 8] = b"VSNATIVE";
 const VERSION: u32 = 2;
 
 /// Writes the graph to `path` atomically.
-pub(crate) fn save(g: &Graph, path: &Path) -> Result<()> {
+pub(crate) fn save(g: &Graph, path: &Path, payloads: &[u8]) -> Result<()> {
     let st = g.read();
     // Read under the store lock: the entry's slot exists in this store.
     let entry = g.entry();
@@ -81,14 +81,14 @@ pub(crate) fn save(g: &Graph, path: &Path) -> Result<()> {
         count: st.live() as u64,
     };
     drop(st);
-    persist::write_atomic(path, &header, &w.buf)
+    persist::write_atomic_with(path, &header, &w.buf, payloads)
 }
 
 /// Reads a graph saved by [`save`]. Dim and metric must match `spec`; M and
 /// ef_construction come from the file, the rest (ef_search, threads) from `spec`.
-pub(crate) fn load(path: &Path, mut spec: IndexSpec) -> Result<Graph> {
+pub(crate) fn load(path: &Path, mut spec: IndexSpec) -> Result<(Graph, Option<Vec<u8>>)> {
     spec.validate()?;
-    let (header, body) = persist::read_checked(path, MAGIC, VERSION)?;
+    let (header, body, section) = persist::read_checked_with(path, MAGIC, VERSION)?;
     persist::check_matches(&header, &spec)?;
     let dim = header.dim;
     let mut r = Reader::new(&body);
@@ -168,7 +168,7 @@ pub(crate) fn load(path: &Path, mut spec: IndexSpec) -> Result<Graph> {
     spec.m = m;
     spec.ef_construction = ef_construction as usize;
     spec.storage = storage;
-    Ok(Graph::new(spec, store, entry))
+    Ok((Graph::new(spec, store, entry), section))
 }
 
 fn check_entry(n: usize, slot: u32, level: usize, levels: &[u8]) -> Result<Option<Entry>> {

@@ -13,7 +13,7 @@
 
 use std::collections::HashSet;
 
-use vecsearch_core::{sort_neighbors, Error, Filter, IdMap, Metric, Neighbor, Result};
+use vecsearch_core::{sort_neighbors, Error, IdFilter, IdMap, Metric, Neighbor, Result};
 
 /// Rounding a reported distance may carry: a cosine distance of `-1e-7`
 /// for a vector and itself is rounding, `-0.5` is not.
@@ -37,8 +37,9 @@ pub(crate) struct SearchRules<'a> {
     pub k: usize,
     /// The backend's largest id.
     pub max_id: u64,
-    /// The allow-list sent with the request, if any.
-    pub filter: Option<&'a Filter>,
+    /// The filter sent with the request, if any (its ids are checked
+    /// where it is an allow-list).
+    pub filter: Option<&'a IdFilter>,
 }
 
 /// Checks hits (id, distance as the contract defines it, computed in `f64`
@@ -143,7 +144,7 @@ pub(crate) fn check_row_ids<R>(
 mod tests {
     use super::*;
 
-    fn rules(metric: Metric, k: usize, filter: Option<&Filter>) -> SearchRules<'_> {
+    fn rules(metric: Metric, k: usize, filter: Option<&IdFilter>) -> SearchRules<'_> {
         SearchRules {
             what: "test",
             metric,
@@ -169,7 +170,7 @@ mod tests {
 
     #[test]
     fn impossible_hits_are_refused() {
-        let allow = Filter::allow([1, 2]);
+        let allow = IdFilter::allow([1, 2]);
         let bad: Vec<(SearchRules<'_>, Vec<(u64, f64)>)> = vec![
             (rules(Metric::L2, 1, None), vec![(1, 0.0), (2, 1.0)]),
             (rules(Metric::L2, 3, None), vec![(1, 0.0), (1, 1.0)]),

@@ -30,6 +30,7 @@ mod json;
 mod milvus;
 mod pending;
 mod qdrant;
+mod translate;
 mod uri;
 mod wire;
 

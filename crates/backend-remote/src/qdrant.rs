@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 use reqwest::Method;
 use serde_json::{json, Value};
 use vecsearch_core::{
-    async_trait, Capabilities, Consistency, Error, Filter, IndexProgress, IndexSpec, Metric,
-    Neighbor, Result, SearchParams, Storage,
+    async_trait, Capabilities, Consistency, Error, Filter, IdFilter, IndexProgress, IndexSpec,
+    Metric, Neighbor, Payload, Result, Storage,
 };
 use vecsearch_core::{distance::exact_distance, sort_neighbors};
 
@@ -16,12 +16,16 @@ use crate::check::{bad_reply, check_hits, check_row_ids, SearchRules};
 use crate::http::{
     rows_limit, Body, Exec, Http, RawReply, Reply, PER_COMPONENT, PER_HIT, REPLY_BASE, SMALL_REPLY,
 };
-use crate::json::{malformed, parse_u64, push_ids, push_vector};
+use crate::json::{malformed, parse_u64, push_vector};
+use crate::translate;
 use crate::uri::{Endpoint, Engine};
 use crate::wire::{finite_vector, qdrant_result, QdrantHit, QdrantPoint};
 
 /// How long `finish_indexing` waits for the optimizers before it reports.
 const INDEX_TIMEOUT: Duration = Duration::from_secs(20 * 60);
+/// The largest reply to a payload read: a payload holds at most 64 fields
+/// of up to 1,024 elements of up to 1 KiB.
+const PAYLOAD_REPLY: usize = 72 << 20;
 /// Points per upsert request (Qdrant's default body limit is 32 MB).
 const MAX_BODY_BYTES: usize = 8 << 20;
 const MAX_POINTS: usize = 10_000;
@@ -63,12 +67,22 @@ impl std::fmt::Debug for QdrantEngine {
 }
 
 /// What a Qdrant collection serves: f16 as Qdrant's float16 vectors, i8 as
-/// its int8 scalar quantisation, searched with rescoring by the originals.
+/// its int8 scalar quantisation, searched with rescoring by the originals;
+/// payloads, with a payload index per schema field.
 fn capabilities() -> Capabilities {
     Capabilities {
         storages: vec![Storage::F32, Storage::F16, Storage::I8],
+        payloads: true,
         ..Capabilities::server(Consistency::Immediate, u64::MAX)
     }
+}
+
+/// One search as the engine sends it: the width, and the filter with its
+/// Qdrant form (translated once per call, not per query).
+struct Ask {
+    ef: usize,
+    filter: Option<IdFilter>,
+    filter_json: Option<String>,
 }
 
 /// The vector parameters and quantisation of a collection for `spec`.
@@ -227,6 +241,7 @@ impl QdrantEngine {
             let info = check(reply)?;
             inner.check_matches(&info, distance)?;
         }
+        inner.index_payload_fields().await?;
         Ok(vecsearch_core::Index::from_engine(QdrantEngine {
             spec,
             inner: Arc::new(inner),
@@ -295,6 +310,74 @@ impl Inner {
             }
             Err(e) => Err(e),
         }
+    }
+
+    /// A payload index per schema field (Qdrant answers filters on indexed
+    /// fields from the index; creating an existing index again is a no-op).
+    async fn index_payload_fields(&self) -> Result<()> {
+        for f in self.spec.schema.fields() {
+            let body = json!({
+                "field_name": f.name,
+                "field_schema": translate::qdrant_index_type(f.ty),
+            });
+            self.write(Method::PUT, "/index?wait=true", body.to_string())
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// The Qdrant form of a (validated) filter.
+    fn filter_json(&self, filter: &Filter) -> Result<Value> {
+        translate::qdrant(filter, &self.spec.schema)
+    }
+
+    /// The payload of `id`: `None` if absent.
+    async fn retrieve_payload(&self, id: u64) -> Result<Option<Payload>> {
+        let body = format!("{{\"ids\":[{id}],\"with_vector\":false,\"with_payload\":true}}");
+        let limit = rows_limit(1, 0).saturating_add(PAYLOAD_REPLY);
+        let result = self
+            .call(Method::POST, "/points", Some(body), limit)
+            .await?;
+        let rows = result
+            .as_array()
+            .ok_or_else(|| malformed("retrieve: result is not a list", &result))?;
+        let row = match rows.as_slice() {
+            [] => return Ok(None),
+            [row] if row.get("id").and_then(parse_u64) == Some(id) => row,
+            _ => {
+                return Err(bad_reply(
+                    "Qdrant retrieve",
+                    format!("rows that are not id {id}'s"),
+                ))
+            }
+        };
+        let raw = row.get("payload").cloned().unwrap_or_else(|| json!({}));
+        let raw = if raw.is_null() { json!({}) } else { raw };
+        let p = Payload::from_json(&raw)
+            .and_then(|p| self.spec.schema.check(&p).map(|()| p))
+            .map_err(|e| bad_reply("Qdrant retrieve", format!("id {id}'s payload: {e}")))?;
+        Ok(Some(p.normalised(&self.spec.schema)))
+    }
+
+    /// Exact count of the points `filter` (Qdrant form) admits.
+    async fn count_json(&self, filter: Option<&Value>) -> Result<usize> {
+        let body = match filter {
+            Some(f) => json!({"exact": true, "filter": f}),
+            None => json!({"exact": true}),
+        };
+        let result = self
+            .call(
+                Method::POST,
+                "/points/count",
+                Some(body.to_string()),
+                SMALL_REPLY,
+            )
+            .await?;
+        result
+            .get("count")
+            .and_then(parse_u64)
+            .and_then(|n| usize::try_from(n).ok())
+            .ok_or_else(|| malformed("count: no count", &result))
     }
 
     fn check_matches(&self, info: &Value, distance: &str) -> Result<()> {
@@ -445,20 +528,36 @@ impl Inner {
     /// request has no defined order) and the vectors prepared (cosine
     /// normalised in f64: Qdrant normalises in f32, where a tiny vector
     /// loses its direction).
-    async fn upsert(&self, ids: &[u64], vectors: &[Vec<f32>]) -> Result<()> {
+    async fn upsert(
+        &self,
+        ids: &[u64],
+        vectors: &[Vec<f32>],
+        payloads: Option<&[Payload]>,
+    ) -> Result<()> {
         let per = (MAX_BODY_BYTES / (32 + self.spec.dim * 16)).clamp(1, MAX_POINTS);
-        for (chunk_ids, chunk_vs) in ids.chunks(per).zip(vectors.chunks(per)) {
+        let mut start = 0;
+        while start < ids.len() {
             let mut body = String::from("{\"points\":[");
-            for (n, (id, v)) in chunk_ids.iter().zip(chunk_vs).enumerate() {
-                if n > 0 {
+            let mut i = start;
+            // A point replaces the whole point, payload included: an upsert
+            // without payload leaves the id with none.
+            while i < ids.len() && (i == start || (i - start < per && body.len() < MAX_BODY_BYTES))
+            {
+                if i > start {
                     body.push(',');
                 }
-                body.push_str(&format!("{{\"id\":{id},\"vector\":"));
-                push_vector(&mut body, v);
+                body.push_str(&format!("{{\"id\":{},\"vector\":", ids[i]));
+                push_vector(&mut body, &vectors[i]);
+                if let Some(p) = payloads.map(|p| &p[i]).filter(|p| !p.is_empty()) {
+                    body.push_str(",\"payload\":");
+                    body.push_str(&p.to_json().to_string());
+                }
                 body.push('}');
+                i += 1;
             }
             body.push_str("]}");
             self.write(Method::PUT, "/points?wait=true", body).await?;
+            start = i;
         }
         Ok(())
     }
@@ -473,8 +572,8 @@ impl Inner {
         }
     }
 
-    fn search_body(&self, q: &[f32], k: usize, params: &SearchParams, exact: bool) -> String {
-        let ef = params.ef.unwrap_or(self.spec.ef_search).max(k);
+    fn search_body(&self, q: &[f32], k: usize, params: &Ask, exact: bool) -> String {
+        let ef = params.ef.max(k);
         let (fetch, with_vector) = (self.fetch(k), self.spec.storage == Storage::F16);
         let mut body = String::from("{\"vector\":");
         push_vector(&mut body, q);
@@ -489,10 +588,9 @@ impl Inner {
             ));
         }
         body.push('}');
-        if let Some(f) = &params.filter {
-            body.push_str(",\"filter\":{\"must\":[{\"has_id\":");
-            push_ids(&mut body, f.ids());
-            body.push_str("}]}");
+        if let Some(f) = &params.filter_json {
+            body.push_str(",\"filter\":");
+            body.push_str(f);
         }
         body.push('}');
         body
@@ -503,7 +601,7 @@ impl Inner {
         q: &[f32],
         hits: Vec<QdrantHit>,
         k: usize,
-        params: &SearchParams,
+        params: &Ask,
     ) -> Result<Vec<Neighbor>> {
         let fetch = self.fetch(k);
         let mut raw = Vec::with_capacity(hits.len().min(fetch.saturating_add(1)));
@@ -557,9 +655,14 @@ impl Inner {
         &self,
         queries: &[Vec<f32>],
         k: usize,
-        params: &SearchParams,
+        params: &Ask,
     ) -> Result<Vec<Vec<Neighbor>>> {
-        if k == 0 || params.filter.as_ref().is_some_and(|f| f.is_empty()) {
+        if k == 0
+            || params
+                .filter
+                .as_ref()
+                .is_some_and(|f| f.expr().is_empty_allow_list())
+        {
             return Ok(vec![Vec::new(); queries.len()]);
         }
         let mut found = self.search_round(queries, k, params, false).await?;
@@ -579,7 +682,7 @@ impl Inner {
         &self,
         queries: &[Vec<f32>],
         k: usize,
-        params: &SearchParams,
+        params: &Ask,
         exact: bool,
     ) -> Result<Vec<Vec<Neighbor>>> {
         let mut body = String::from("{\"searches\":[");
@@ -635,7 +738,53 @@ impl vecsearch_core::Engine for QdrantEngine {
     }
 
     async fn upsert(&self, ids: Vec<u64>, vectors: Vec<Vec<f32>>) -> Result<()> {
-        self.inner.upsert(&ids, &vectors).await
+        self.inner.upsert(&ids, &vectors, None).await
+    }
+
+    fn holds_payloads(&self) -> bool {
+        true
+    }
+
+    async fn upsert_with_payloads(
+        &self,
+        ids: Vec<u64>,
+        vectors: Vec<Vec<f32>>,
+        payloads: Vec<Payload>,
+    ) -> Result<()> {
+        self.inner.upsert(&ids, &vectors, Some(&payloads)).await
+    }
+
+    async fn set_payload(&self, id: u64, payload: Payload) -> Result<bool> {
+        if self.inner.retrieve(id, false).await?.is_none() {
+            return Ok(false);
+        }
+        // PUT overwrites the whole payload (POST would merge).
+        let body = json!({"payload": payload.to_json(), "points": [id]});
+        self.inner
+            .write(Method::PUT, "/points/payload?wait=true", body.to_string())
+            .await?;
+        Ok(true)
+    }
+
+    async fn get_payload(&self, id: u64) -> Result<Option<Payload>> {
+        self.inner.retrieve_payload(id).await
+    }
+
+    async fn count_where(&self, filter: &Filter) -> Result<usize> {
+        let f = self.inner.filter_json(filter)?;
+        self.inner.count_json(Some(&f)).await
+    }
+
+    async fn delete_where(&self, filter: &Filter) -> Result<usize> {
+        let f = self.inner.filter_json(filter)?;
+        let n = self.inner.count_json(Some(&f)).await?;
+        if n > 0 {
+            let body = json!({"filter": f});
+            self.inner
+                .write(Method::POST, "/points/delete?wait=true", body.to_string())
+                .await?;
+        }
+        Ok(n)
     }
 
     async fn remove(&self, id: u64) -> Result<bool> {
@@ -680,20 +829,7 @@ impl vecsearch_core::Engine for QdrantEngine {
     }
 
     async fn count(&self) -> Result<usize> {
-        let result = self
-            .inner
-            .call(
-                Method::POST,
-                "/points/count",
-                Some("{\"exact\":true}".into()),
-                SMALL_REPLY,
-            )
-            .await?;
-        result
-            .get("count")
-            .and_then(parse_u64)
-            .and_then(|n| usize::try_from(n).ok())
-            .ok_or_else(|| malformed("count: no count", &result))
+        self.inner.count_json(None).await
     }
 
     async fn knn(
@@ -701,11 +837,15 @@ impl vecsearch_core::Engine for QdrantEngine {
         queries: Vec<Vec<f32>>,
         k: usize,
         ef: usize,
-        filter: Option<&Filter>,
+        filter: Option<&IdFilter>,
     ) -> Result<Vec<Vec<Neighbor>>> {
-        let params = SearchParams {
-            ef: Some(ef),
+        let filter_json = filter
+            .map(|f| self.inner.filter_json(f.expr()).map(|v| v.to_string()))
+            .transpose()?;
+        let params = Ask {
+            ef,
             filter: filter.cloned(),
+            filter_json,
         };
         if queries.len() <= QUERIES_PER_REQUEST {
             return self.inner.search_many(&queries, k, &params).await;

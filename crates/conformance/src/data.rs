@@ -59,7 +59,7 @@ pub async fn mean_recall(
         let admitted: Vec<(u64, &[f32])> = match &params.filter {
             Some(f) => live
                 .iter()
-                .filter(|(id, _)| f.admits(*id))
+                .filter(|(id, _)| f.admits(*id, None))
                 .copied()
                 .collect(),
             None => live.to_vec(),

@@ -15,14 +15,16 @@
 //! ([`crate::FlatEngine`]) is the worked example.
 
 use std::path::{Path, PathBuf};
+use std::sync::{Condvar, Mutex, RwLock};
 
 use async_trait::async_trait;
 
 use crate::distance::prepare;
+use crate::store::PayloadStore;
 use crate::validate::{check_batch, check_id, check_queries, check_vector};
 use crate::{
-    exec, sort_neighbors, Capabilities, Error, Filter, IdMap, IndexProgress, IndexSpec, Neighbor,
-    Result, SearchParams, VectorIndex,
+    exec, sort_neighbors, Capabilities, Error, Filter, IdFilter, IdMap, IdSet, IndexProgress,
+    IndexSpec, Neighbor, Payload, Result, SearchParams, VectorIndex,
 };
 
 /// What a backend implements. Every argument has been checked by [`Index`]:
@@ -33,7 +35,13 @@ use crate::{
 /// - ids are within `capabilities().max_id`, and the ids of one `upsert`
 ///   are distinct (the last of equal ids was kept);
 /// - `knn` gets `k >= 1`, `ef >= k`, at least one query, and a filter that
-///   admits at least one id, if any.
+///   admits at least one id, if any. For an engine that does not hold
+///   payloads (the local ones), the filter is resolved: the exact set of
+///   admitted live ids ([`IdFilter::admits`], [`IdFilter::len`]); the front
+///   door keeps the payloads and evaluates the expression. An engine that
+///   holds payloads itself ([`Engine::holds_payloads`], the servers) gets
+///   the expression ([`IdFilter::expr`]), validated against the schema, and
+///   translates it exactly or answers `Unsupported`.
 ///
 /// `knn` may return its neighbours in any order and more than `k`: `Index`
 /// sorts by distance, then id, and truncates. It must not return an id
@@ -74,8 +82,60 @@ pub trait Engine: Send + Sync {
         queries: Vec<Vec<f32>>,
         k: usize,
         ef: usize,
-        filter: Option<&Filter>,
+        filter: Option<&IdFilter>,
     ) -> Result<Vec<Vec<Neighbor>>>;
+
+    /// Every live id, in no particular order. Local engines serve it (the
+    /// front door builds its payload store from it when a file is opened).
+    async fn ids(&self) -> Result<Vec<u64>> {
+        Err(Error::Unsupported(format!(
+            "the {} backend does not list its ids",
+            self.backend()
+        )))
+    }
+
+    /// Whether the engine keeps payloads itself (a server). If not, the
+    /// front door keeps them, with every live id, and the payload calls
+    /// below are never made.
+    fn holds_payloads(&self) -> bool {
+        false
+    }
+
+    /// Inserts or replaces every `(ids[i], vectors[i], payloads[i])` (each
+    /// payload checked against the schema; an empty one means none).
+    async fn upsert_with_payloads(
+        &self,
+        ids: Vec<u64>,
+        vectors: Vec<Vec<f32>>,
+        payloads: Vec<Payload>,
+    ) -> Result<()> {
+        let _ = (ids, vectors, payloads);
+        Err(no_payloads(self.backend()))
+    }
+
+    /// Replaces the payload of a present `id`; whether it was present.
+    async fn set_payload(&self, id: u64, payload: Payload) -> Result<bool> {
+        let _ = (id, payload);
+        Err(no_payloads(self.backend()))
+    }
+
+    /// The payload of `id` (`None` if absent; an empty one if it has none).
+    async fn get_payload(&self, id: u64) -> Result<Option<Payload>> {
+        let _ = id;
+        Err(no_payloads(self.backend()))
+    }
+
+    /// How many ids the (validated) filter admits.
+    async fn count_where(&self, filter: &Filter) -> Result<usize> {
+        let _ = filter;
+        Err(no_payloads(self.backend()))
+    }
+
+    /// Deletes every id the (validated) filter admits; how many.
+    async fn delete_where(&self, filter: &Filter) -> Result<usize> {
+        let _ = filter;
+        Err(no_payloads(self.backend()))
+    }
 
     /// See [`VectorIndex::sync`].
     async fn sync(&self) -> Result<()> {
@@ -88,9 +148,11 @@ pub trait Engine: Send + Sync {
         Ok(IndexProgress::new(self.count().await?, 0))
     }
 
-    /// See [`VectorIndex::save`].
-    async fn save(&self, path: &Path) -> Result<()> {
-        let _ = path;
+    /// See [`VectorIndex::save`]. `payloads` is the front door's payload
+    /// section: the engine stores it verbatim with its own data
+    /// ([`crate::persist::write_atomic_with`]) and hands it back at open.
+    async fn save(&self, path: &Path, payloads: &[u8]) -> Result<()> {
+        let _ = (path, payloads);
         Err(Error::Unsupported(format!(
             "the {} backend does not save to files",
             self.backend()
@@ -112,8 +174,53 @@ pub trait Create: Engine + Sized {
 /// An engine opened from a file it saved.
 #[async_trait]
 pub trait Open: Engine + Sized {
-    /// Opens the engine saved at `path`; the file's dim and metric must match `spec`'s.
-    async fn open(path: &Path, spec: IndexSpec) -> Result<Self>;
+    /// Opens the engine saved at `path`; the file's dim and metric must
+    /// match `spec`'s. Returns the payload section saved with it, if any.
+    async fn open(path: &Path, spec: IndexSpec) -> Result<(Self, Option<Vec<u8>>)>;
+}
+
+fn no_payloads(backend: &str) -> Error {
+    Error::Unsupported(format!("the {backend} backend does not store payloads"))
+}
+
+/// Ids being written: a write claims its ids before it reaches the engine
+/// and releases them after the payload store has followed, so two writes of
+/// one id never leave the vector of one beside the payload of the other.
+/// (A claim holds no lock across the engine call: a future holding it
+/// stays `Send`.)
+#[derive(Default)]
+struct InFlight {
+    ids: Mutex<IdSet>,
+    freed: Condvar,
+}
+
+struct Claim<'a> {
+    owner: &'a InFlight,
+    ids: Vec<u64>,
+}
+
+impl InFlight {
+    fn claim(&self, ids: &[u64]) -> Claim<'_> {
+        let mut set = self.ids.lock().unwrap_or_else(|e| e.into_inner());
+        while ids.iter().any(|id| set.contains(id)) {
+            set = self.freed.wait(set).unwrap_or_else(|e| e.into_inner());
+        }
+        set.extend(ids.iter().copied());
+        Claim {
+            owner: self,
+            ids: ids.to_vec(),
+        }
+    }
+}
+
+impl Drop for Claim<'_> {
+    fn drop(&mut self) {
+        let mut set = self.owner.ids.lock().unwrap_or_else(|e| e.into_inner());
+        for id in &self.ids {
+            set.remove(id);
+        }
+        self.owner.freed.notify_all();
+    }
 }
 
 /// Batches at least this long are prepared on every allowed core.
@@ -124,20 +231,69 @@ const PARALLEL_PREPARE_MIN: usize = 4096;
 pub struct Index<E> {
     engine: E,
     caps: Capabilities,
+    /// The engine's spec with the schema in force (a file's, once opened).
+    spec: IndexSpec,
     /// The file the index was opened from (or is to be created at), for
     /// [`VectorIndex::save_in_place`].
     origin: Option<PathBuf>,
+    /// Every live id and its payload, for engines that keep no payloads.
+    store: Option<RwLock<PayloadStore>>,
+    in_flight: InFlight,
 }
 
 impl<E: Engine> Index<E> {
-    /// Puts the front door before `engine`.
+    /// Puts the front door before `engine`, which must be empty unless it
+    /// keeps its own payloads (use [`Index::with_payloads`] for one that
+    /// holds vectors already).
     pub fn from_engine(engine: E) -> Self {
         let caps = engine.capabilities();
+        let spec = engine.spec().clone();
+        let store =
+            (!engine.holds_payloads()).then(|| RwLock::new(PayloadStore::new(spec.schema.clone())));
         Index {
             engine,
             caps,
+            spec,
             origin: None,
+            store,
+            in_flight: InFlight::default(),
         }
+    }
+
+    /// The front door before an engine that already holds vectors (opened
+    /// from a file): its live ids, and the payload section saved with them
+    /// (which brings its schema; the engine spec's, if not empty, must equal it).
+    pub async fn with_payloads(engine: E, section: Option<Vec<u8>>) -> Result<Self> {
+        Self::with_payloads_of(Self::from_engine(engine), section).await
+    }
+
+    async fn with_payloads_of(mut index: Self, section: Option<Vec<u8>>) -> Result<Self> {
+        if index.store.is_none() {
+            return Ok(index);
+        }
+        let ids = index.engine.ids().await?;
+        let store = match section {
+            Some(bytes) => {
+                let store = PayloadStore::from_section(&bytes, ids)?;
+                let asked = &index.spec.schema;
+                if !asked.is_empty() && asked != store.schema() {
+                    return Err(Error::InvalidArgument(format!(
+                        "the file's payload schema is {:?}, but {:?} was asked for",
+                        store.schema(),
+                        asked
+                    )));
+                }
+                index.spec.schema = store.schema().clone();
+                store
+            }
+            None => {
+                let mut store = PayloadStore::new(index.spec.schema.clone());
+                store.mark_live(ids);
+                store
+            }
+        };
+        index.store = Some(RwLock::new(store));
+        Ok(index)
     }
 
     /// Remembers `path` as the index's file: [`VectorIndex::save_in_place`]
@@ -158,9 +314,9 @@ impl<E: Engine> Index<E> {
     }
 
     fn prepare_all(&self, vectors: &[Vec<f32>]) -> Vec<Vec<f32>> {
-        let metric = self.engine.spec().metric;
+        let metric = self.spec.metric;
         if vectors.len() >= PARALLEL_PREPARE_MIN {
-            exec::parallel_map(self.engine.spec().effective_threads(), vectors, |v| {
+            exec::parallel_map(self.spec.effective_threads(), vectors, |v| {
                 prepare(metric, v)
             })
         } else {
@@ -176,8 +332,132 @@ impl<E: Engine> Index<E> {
                 "ef must be at least 1 (None means the index's ef_search)".into(),
             )),
             Some(ef) => Ok(ef.max(k)),
-            None => Ok(self.engine.spec().ef_search.max(k)),
+            None => Ok(self.spec.ef_search.max(k)),
         }
+    }
+
+    /// The store, read-locked (local engines only).
+    fn read_store(&self) -> Option<std::sync::RwLockReadGuard<'_, PayloadStore>> {
+        self.store
+            .as_ref()
+            .map(|s| s.read().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    fn write_store(&self) -> Option<std::sync::RwLockWriteGuard<'_, PayloadStore>> {
+        self.store
+            .as_ref()
+            .map(|s| s.write().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Checks a filter against the schema and, for a local engine, resolves
+    /// it to the exact set of admitted live ids.
+    fn compile(&self, filter: &Filter) -> Result<IdFilter> {
+        if !self.caps.filter {
+            return Err(Error::Unsupported(format!(
+                "the {} backend does not filter searches",
+                self.engine.backend()
+            )));
+        }
+        filter.validate(&self.spec.schema)?;
+        Ok(match self.read_store() {
+            Some(store) => IdFilter::resolved(filter.clone(), store.eval(filter)),
+            None => IdFilter::expression(filter.clone()),
+        })
+    }
+
+    /// Checks a payload against the schema; its normal form.
+    fn check_payload(&self, payload: &Payload) -> Result<Payload> {
+        if !self.caps.payloads {
+            return Err(no_payloads(self.engine.backend()));
+        }
+        self.spec.schema.check(payload)?;
+        Ok(payload.clone().normalised(&self.spec.schema))
+    }
+
+    /// Writes checked, prepared, distinct-id rows, with their payloads (an
+    /// upsert without payloads clears the ids' payloads).
+    async fn write(
+        &self,
+        ids: Vec<u64>,
+        vectors: Vec<Vec<f32>>,
+        payloads: Option<Vec<Payload>>,
+    ) -> Result<()> {
+        if self.store.is_none() {
+            return match payloads {
+                Some(p) => self.engine.upsert_with_payloads(ids, vectors, p).await,
+                None => self.engine.upsert(ids, vectors).await,
+            };
+        }
+        let _claim = self.in_flight.claim(&ids);
+        self.engine.upsert(ids.clone(), vectors).await?;
+        if let Some(mut store) = self.write_store() {
+            let mut payloads = payloads.map(Vec::into_iter);
+            for id in ids {
+                store.put(id, payloads.as_mut().and_then(Iterator::next));
+            }
+        }
+        Ok(())
+    }
+
+    /// `add_batch` with optional payloads: validation of everything first,
+    /// the last of equal ids kept.
+    async fn add_all(
+        &self,
+        ids: &[u64],
+        vectors: &[Vec<f32>],
+        payloads: Option<&[Payload]>,
+    ) -> Result<()> {
+        check_batch(&self.spec, self.caps.max_id, ids, vectors)?;
+        let payloads = match payloads {
+            Some(p) if p.len() != ids.len() => {
+                return Err(Error::InvalidArgument(format!(
+                    "{} ids but {} payloads",
+                    ids.len(),
+                    p.len()
+                )))
+            }
+            Some(p) => Some(
+                p.iter()
+                    .enumerate()
+                    .map(|(i, p)| {
+                        self.check_payload(p).map_err(|e| match e {
+                            Error::InvalidArgument(m) => {
+                                Error::InvalidArgument(format!("payload of id {}: {m}", ids[i]))
+                            }
+                            e => e,
+                        })
+                    })
+                    .collect::<Result<Vec<Payload>>>()?,
+            ),
+            None => None,
+        };
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let keep = last_occurrences(ids);
+        if keep.len() == ids.len() {
+            let prepared = self.prepare_all(vectors);
+            return self.write(ids.to_vec(), prepared, payloads).await;
+        }
+        let kept_ids: Vec<u64> = keep.iter().map(|&i| ids[i]).collect();
+        let kept: Vec<Vec<f32>> = keep.iter().map(|&i| vectors[i].clone()).collect();
+        let kept_payloads =
+            payloads.map(|p| keep.iter().map(|&i| p[i].clone()).collect::<Vec<_>>());
+        let prepared = self.prepare_all(&kept);
+        self.write(kept_ids, prepared, kept_payloads).await
+    }
+
+    /// Deletes `id` from the engine and the store.
+    async fn remove(&self, id: u64) -> Result<bool> {
+        if self.store.is_none() {
+            return self.engine.remove(id).await;
+        }
+        let _claim = self.in_flight.claim(&[id]);
+        let removed = self.engine.remove(id).await?;
+        if let Some(mut store) = self.write_store() {
+            store.remove(id);
+        }
+        Ok(removed)
     }
 
     async fn knn(
@@ -188,14 +468,18 @@ impl<E: Engine> Index<E> {
     ) -> Result<Vec<Vec<Neighbor>>> {
         let n = queries.len();
         let ef = self.ef(params, k)?;
-        let nothing = k == 0 || n == 0 || params.filter.as_ref().is_some_and(Filter::is_empty);
-        if nothing {
+        let filter = params
+            .filter
+            .as_ref()
+            .map(|f| self.compile(f))
+            .transpose()?;
+        let empty = filter
+            .as_ref()
+            .is_some_and(|f| f.is_empty() || f.expr().is_empty_allow_list());
+        if k == 0 || n == 0 || empty {
             return Ok(vec![Vec::new(); n]);
         }
-        let mut out = self
-            .engine
-            .knn(queries, k, ef, params.filter.as_ref())
-            .await?;
+        let mut out = self.engine.knn(queries, k, ef, filter.as_ref()).await?;
         if out.len() != n {
             return Err(Error::Internal(format!(
                 "the {} engine answered {} of {n} queries",
@@ -204,7 +488,7 @@ impl<E: Engine> Index<E> {
             )));
         }
         for hits in &mut out {
-            self.check_hits(hits, params.filter.as_ref())?;
+            self.check_hits(hits, filter.as_ref())?;
             sort_neighbors(hits);
             hits.truncate(k);
         }
@@ -213,7 +497,7 @@ impl<E: Engine> Index<E> {
 
     /// What no engine may return, whatever it is: NaN distances, one id
     /// twice, ids the filter does not admit.
-    fn check_hits(&self, hits: &[Neighbor], filter: Option<&Filter>) -> Result<()> {
+    fn check_hits(&self, hits: &[Neighbor], filter: Option<&IdFilter>) -> Result<()> {
         let bad = |what: String| {
             Err(Error::Internal(format!(
                 "the {} engine returned {what}",
@@ -252,7 +536,14 @@ impl<E: Create> Index<E> {
         spec.validate()?;
         let engine = E::create(spec.clone())?;
         engine.capabilities().check(engine.backend(), &spec)?;
-        Ok(Self::from_engine(engine))
+        let mut index = Self::from_engine(engine);
+        // The spec the caller gave is the one in force (the engine's may
+        // leave out what it does not use).
+        index.spec.schema = spec.schema;
+        if let Some(mut store) = index.write_store() {
+            *store = PayloadStore::new(index.spec.schema.clone());
+        }
+        Ok(index)
     }
 }
 
@@ -261,11 +552,24 @@ impl<E: Open> Index<E> {
     pub async fn open(path: impl AsRef<Path>, spec: IndexSpec) -> Result<Self> {
         spec.validate()?;
         let path = path.as_ref();
-        let engine = E::open(path, spec).await?;
-        engine
-            .capabilities()
-            .check(engine.backend(), engine.spec())?;
-        Ok(Self::from_engine(engine).with_origin(path))
+        let schema = spec.schema.clone();
+        let (engine, section) = E::open(path, spec).await?;
+        engine.capabilities().check(
+            engine.backend(),
+            &IndexSpec {
+                schema: crate::Schema::new(),
+                ..engine.spec().clone()
+            },
+        )?;
+        let mut index = Self::from_engine(engine);
+        index.spec.schema = schema;
+        let index = Self::with_payloads_of(index, section)
+            .await
+            .map_err(|e| match e {
+                Error::Corrupt(m) => Error::Corrupt(format!("{}: {m}", path.display())),
+                e => e,
+            })?;
+        Ok(index.with_origin(path))
     }
 }
 
@@ -276,7 +580,7 @@ impl<E: Engine> VectorIndex for Index<E> {
     }
 
     fn spec(&self) -> &IndexSpec {
-        self.engine.spec()
+        &self.spec
     }
 
     fn capabilities(&self) -> Capabilities {
@@ -285,25 +589,88 @@ impl<E: Engine> VectorIndex for Index<E> {
 
     async fn add(&self, id: u64, vector: &[f32]) -> Result<()> {
         check_id(self.caps.max_id, id)?;
-        check_vector(self.engine.spec(), vector)?;
-        let v = prepare(self.engine.spec().metric, vector);
-        self.engine.upsert(vec![id], vec![v]).await
+        check_vector(&self.spec, vector)?;
+        let v = prepare(self.spec.metric, vector);
+        self.write(vec![id], vec![v], None).await
+    }
+
+    async fn add_with_payload(&self, id: u64, vector: &[f32], payload: &Payload) -> Result<()> {
+        check_id(self.caps.max_id, id)?;
+        check_vector(&self.spec, vector)?;
+        let payload = self.check_payload(payload)?;
+        let v = prepare(self.spec.metric, vector);
+        self.write(vec![id], vec![v], Some(vec![payload])).await
     }
 
     async fn add_batch(&self, ids: &[u64], vectors: &[Vec<f32>]) -> Result<()> {
-        check_batch(self.engine.spec(), self.caps.max_id, ids, vectors)?;
-        if ids.is_empty() {
-            return Ok(());
+        self.add_all(ids, vectors, None).await
+    }
+
+    async fn add_batch_with_payloads(
+        &self,
+        ids: &[u64],
+        vectors: &[Vec<f32>],
+        payloads: &[Payload],
+    ) -> Result<()> {
+        self.add_all(ids, vectors, Some(payloads)).await
+    }
+
+    async fn set_payload(&self, id: u64, payload: &Payload) -> Result<bool> {
+        let payload = self.check_payload(payload)?;
+        if id > self.caps.max_id {
+            return Ok(false);
         }
-        let keep = last_occurrences(ids);
-        if keep.len() == ids.len() {
-            let prepared = self.prepare_all(vectors);
-            return self.engine.upsert(ids.to_vec(), prepared).await;
+        if self.store.is_none() {
+            return self.engine.set_payload(id, payload).await;
         }
-        let ids: Vec<u64> = keep.iter().map(|&i| ids[i]).collect();
-        let kept: Vec<Vec<f32>> = keep.iter().map(|&i| vectors[i].clone()).collect();
-        let prepared = self.prepare_all(&kept);
-        self.engine.upsert(ids, prepared).await
+        let _claim = self.in_flight.claim(&[id]);
+        Ok(self.write_store().is_some_and(|mut s| s.set(id, payload)))
+    }
+
+    async fn get_payload(&self, id: u64) -> Result<Option<Payload>> {
+        if !self.caps.payloads {
+            return Err(no_payloads(self.engine.backend()));
+        }
+        if id > self.caps.max_id {
+            return Ok(None);
+        }
+        if self.store.is_none() {
+            return self.engine.get_payload(id).await;
+        }
+        Ok(self.read_store().and_then(|s| s.get(id)))
+    }
+
+    async fn count(&self, filter: &Filter) -> Result<usize> {
+        if self.store.is_none() {
+            filter.validate(&self.spec.schema)?;
+            return self.engine.count_where(filter).await;
+        }
+        Ok(self.compile(filter)?.len())
+    }
+
+    async fn delete_where(&self, filter: &Filter) -> Result<usize> {
+        if self.store.is_none() {
+            filter.validate(&self.spec.schema)?;
+            return self.engine.delete_where(filter).await;
+        }
+        let matched: Vec<u64> = self.compile(filter)?.ids().collect();
+        let mut removed = 0;
+        for id in matched {
+            let _claim = self.in_flight.claim(&[id]);
+            // A write may have changed the id since the filter was evaluated.
+            let still = self
+                .read_store()
+                .and_then(|s| s.contains(id).then(|| s.get(id)))
+                .flatten()
+                .is_some_and(|p| filter.admits(id, Some(&p)));
+            if still && self.engine.remove(id).await? {
+                if let Some(mut s) = self.write_store() {
+                    s.remove(id);
+                }
+                removed += 1;
+            }
+        }
+        Ok(removed)
     }
 
     async fn delete(&self, id: u64) -> Result<bool> {
@@ -311,7 +678,7 @@ impl<E: Engine> VectorIndex for Index<E> {
         if id > self.caps.max_id {
             return Ok(false);
         }
-        self.engine.remove(id).await
+        self.remove(id).await
     }
 
     async fn get(&self, id: u64) -> Result<Option<Vec<f32>>> {
@@ -332,14 +699,26 @@ impl<E: Engine> VectorIndex for Index<E> {
         self.engine.count().await
     }
 
+    async fn ids(&self) -> Result<Vec<u64>> {
+        let mut ids: Vec<u64> = if self.store.is_some() {
+            self.read_store()
+                .map(|s| s.ids().collect())
+                .unwrap_or_default()
+        } else {
+            self.engine.ids().await?
+        };
+        ids.sort_unstable();
+        Ok(ids)
+    }
+
     async fn search(
         &self,
         query: &[f32],
         k: usize,
         params: &SearchParams,
     ) -> Result<Vec<Neighbor>> {
-        check_vector(self.engine.spec(), query)?;
-        let q = prepare(self.engine.spec().metric, query);
+        check_vector(&self.spec, query)?;
+        let q = prepare(self.spec.metric, query);
         let mut out = self.knn(vec![q], k, params).await?;
         Ok(out.pop().unwrap_or_default())
     }
@@ -350,7 +729,7 @@ impl<E: Engine> VectorIndex for Index<E> {
         k: usize,
         params: &SearchParams,
     ) -> Result<Vec<Vec<Neighbor>>> {
-        check_queries(self.engine.spec(), queries)?;
+        check_queries(&self.spec, queries)?;
         let prepared = self.prepare_all(queries);
         self.knn(prepared, k, params).await
     }
@@ -364,7 +743,13 @@ impl<E: Engine> VectorIndex for Index<E> {
     }
 
     async fn save(&self, path: &Path) -> Result<()> {
-        self.engine.save(path).await
+        // Payloads go with the file only where there are some: a file
+        // without them opens in builds that predate payloads.
+        let section = match self.read_store() {
+            Some(s) if !s.schema().is_empty() => s.to_section(),
+            _ => Vec::new(),
+        };
+        self.engine.save(path, &section).await
     }
 
     fn origin(&self) -> Option<&Path> {
@@ -372,7 +757,8 @@ impl<E: Engine> VectorIndex for Index<E> {
     }
 
     fn memory_bytes(&self) -> Option<usize> {
-        self.engine.memory_bytes()
+        let store = self.read_store().map_or(0, |s| s.memory_bytes());
+        self.engine.memory_bytes().map(|b| b + store)
     }
 }
 

@@ -16,7 +16,7 @@ use async_trait::async_trait;
 use crate::distance::{distance_fn_for, DistanceFn};
 use crate::engine::{Create, Engine, Index, Open};
 use crate::persist::{self, Header, Reader, Writer};
-use crate::{exec, Capabilities, Error, Filter, IdMap, IndexSpec, Neighbor, Result, TopK};
+use crate::{exec, Capabilities, Error, IdFilter, IdMap, IndexSpec, Neighbor, Result, TopK};
 
 const MAGIC: &[u8; 8] = b"VSFLAT01";
 const VERSION: u32 = 1;
@@ -68,7 +68,7 @@ impl Open for FlatEngine {
     /// Opens an index saved by [`Engine::save`]. `spec` supplies the
     /// run-time settings (threads); dim and metric come from the file and
     /// must match `spec`'s.
-    async fn open(path: &Path, spec: IndexSpec) -> Result<Self> {
+    async fn open(path: &Path, spec: IndexSpec) -> Result<(Self, Option<Vec<u8>>)> {
         let path = path.to_path_buf();
         exec::offload(move || Self::open_blocking(&path, spec)).await
     }
@@ -87,9 +87,9 @@ impl FlatEngine {
         }
     }
 
-    fn open_blocking(path: &Path, spec: IndexSpec) -> Result<Self> {
+    fn open_blocking(path: &Path, spec: IndexSpec) -> Result<(Self, Option<Vec<u8>>)> {
         spec.validate()?;
-        let (header, body) = persist::read_checked(path, MAGIC, VERSION)?;
+        let (header, body, section) = persist::read_checked_with(path, MAGIC, VERSION)?;
         persist::check_matches(&header, &spec)?;
         let mut r = Reader::new(&body);
         let dim = header.dim;
@@ -110,14 +110,15 @@ impl FlatEngine {
                 return Err(Error::corrupt(format!("id {id} is stored twice")));
             }
         }
-        Ok(Self::from_data(
+        let engine = Self::from_data(
             spec,
             Data {
                 ids,
                 vectors,
                 slot_of,
             },
-        ))
+        );
+        Ok((engine, section))
     }
 }
 
@@ -131,7 +132,7 @@ impl Inner {
     }
 
     /// `q` is prepared; `k >= 1`.
-    fn search(&self, q: &[f32], k: usize, filter: Option<&Filter>) -> Vec<Neighbor> {
+    fn search(&self, q: &[f32], k: usize, filter: Option<&IdFilter>) -> Vec<Neighbor> {
         let data = self.read();
         let k = k.min(data.ids.len());
         let dim = self.spec.dim;
@@ -184,7 +185,7 @@ impl Inner {
         }
     }
 
-    fn save(&self, path: &Path) -> Result<()> {
+    fn save(&self, path: &Path, payloads: &[u8]) -> Result<()> {
         let data = self.read();
         let mut w = Writer::with_capacity(8 + data.ids.len() * 8 + data.vectors.len() * 4);
         w.u64(data.ids.len() as u64);
@@ -198,7 +199,7 @@ impl Inner {
             count: data.ids.len() as u64,
         };
         drop(data);
-        persist::write_atomic(path, &header, &w.buf)
+        persist::write_atomic_with(path, &header, &w.buf, payloads)
     }
 }
 
@@ -266,7 +267,7 @@ impl Engine for FlatEngine {
         queries: Vec<Vec<f32>>,
         k: usize,
         _ef: usize,
-        filter: Option<&Filter>,
+        filter: Option<&IdFilter>,
     ) -> Result<Vec<Vec<Neighbor>>> {
         if let [q] = queries.as_slice() {
             // One query scans on the caller's thread (in parallel when large).
@@ -283,10 +284,15 @@ impl Engine for FlatEngine {
         .await
     }
 
-    async fn save(&self, path: &Path) -> Result<()> {
+    async fn ids(&self) -> Result<Vec<u64>> {
+        Ok(self.inner.read().ids.clone())
+    }
+
+    async fn save(&self, path: &Path, payloads: &[u8]) -> Result<()> {
         let inner = Arc::clone(&self.inner);
         let path: PathBuf = path.to_path_buf();
-        exec::offload(move || inner.save(&path)).await
+        let payloads = payloads.to_vec();
+        exec::offload(move || inner.save(&path, &payloads)).await
     }
 
     fn memory_bytes(&self) -> Option<usize> {

@@ -4,7 +4,7 @@ use std::path::Path;
 
 use async_trait::async_trait;
 
-use crate::{Capabilities, Error, IndexSpec, Neighbor, Result, SearchParams};
+use crate::{Capabilities, Error, Filter, IndexSpec, Neighbor, Payload, Result, SearchParams};
 
 /// An approximate nearest-neighbour index. Every method takes `&self`: an
 /// index is shared by threads and tasks without an outer lock.
@@ -38,6 +38,71 @@ pub trait VectorIndex: Send + Sync {
 
     /// Removes `id`; returns whether it was present.
     async fn delete(&self, id: u64) -> Result<bool>;
+
+    /// `add` with a payload (checked against the spec's schema first: an
+    /// unknown field or a wrong type is `InvalidArgument` and nothing is
+    /// written). Upsert replaces vector and payload together; a plain `add`
+    /// of an existing id leaves it with no payload.
+    async fn add_with_payload(&self, id: u64, vector: &[f32], payload: &Payload) -> Result<()> {
+        let _ = (id, vector, payload);
+        Err(no_payloads(self.backend()))
+    }
+
+    /// `add_batch` with one payload per row (an empty payload for none).
+    async fn add_batch_with_payloads(
+        &self,
+        ids: &[u64],
+        vectors: &[Vec<f32>],
+        payloads: &[Payload],
+    ) -> Result<()> {
+        let _ = (ids, vectors, payloads);
+        Err(no_payloads(self.backend()))
+    }
+
+    /// `add_rows` with one payload per row.
+    async fn add_rows_with_payloads(
+        &self,
+        ids: &[u64],
+        rows: &[f32],
+        payloads: &[Payload],
+    ) -> Result<()> {
+        let rows = split_rows(rows, self.spec().dim, Some(ids.len()))?;
+        self.add_batch_with_payloads(ids, &rows, payloads).await
+    }
+
+    /// Replaces the payload of `id` without touching its vector; whether
+    /// `id` was present (nothing is written if not).
+    async fn set_payload(&self, id: u64, payload: &Payload) -> Result<bool> {
+        let _ = (id, payload);
+        Err(no_payloads(self.backend()))
+    }
+
+    /// The payload of `id`: `None` if `id` is absent, an empty payload if
+    /// it has none.
+    async fn get_payload(&self, id: u64) -> Result<Option<Payload>> {
+        let _ = id;
+        Err(no_payloads(self.backend()))
+    }
+
+    /// How many stored ids `filter` admits (exact).
+    async fn count(&self, filter: &Filter) -> Result<usize> {
+        let _ = filter;
+        Err(no_payloads(self.backend()))
+    }
+
+    /// Deletes every id `filter` admits; how many were deleted.
+    async fn delete_where(&self, filter: &Filter) -> Result<usize> {
+        let _ = filter;
+        Err(no_payloads(self.backend()))
+    }
+
+    /// Every stored id, ascending.
+    async fn ids(&self) -> Result<Vec<u64>> {
+        Err(Error::Unsupported(format!(
+            "the {} backend does not list its ids",
+            self.backend()
+        )))
+    }
 
     /// The stored vector of `id` (normalised, for `Cosine`, where the backend
     /// stores it so).
@@ -152,6 +217,10 @@ pub trait VectorIndex: Send + Sync {
     }
 }
 
+fn no_payloads(backend: &str) -> Error {
+    Error::Unsupported(format!("the {backend} backend does not store payloads"))
+}
+
 /// What [`VectorIndex::finish_indexing`] found: how much of the index its
 /// searches reach through the backend's index structure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -220,6 +289,40 @@ macro_rules! forward_index {
             }
             async fn delete(&self, id: u64) -> Result<bool> {
                 (**self).delete(id).await
+            }
+            async fn add_with_payload(&self, id: u64, vector: &[f32], payload: &Payload) -> Result<()> {
+                (**self).add_with_payload(id, vector, payload).await
+            }
+            async fn add_batch_with_payloads(
+                &self,
+                ids: &[u64],
+                vectors: &[Vec<f32>],
+                payloads: &[Payload],
+            ) -> Result<()> {
+                (**self).add_batch_with_payloads(ids, vectors, payloads).await
+            }
+            async fn add_rows_with_payloads(
+                &self,
+                ids: &[u64],
+                rows: &[f32],
+                payloads: &[Payload],
+            ) -> Result<()> {
+                (**self).add_rows_with_payloads(ids, rows, payloads).await
+            }
+            async fn set_payload(&self, id: u64, payload: &Payload) -> Result<bool> {
+                (**self).set_payload(id, payload).await
+            }
+            async fn get_payload(&self, id: u64) -> Result<Option<Payload>> {
+                (**self).get_payload(id).await
+            }
+            async fn count(&self, filter: &Filter) -> Result<usize> {
+                (**self).count(filter).await
+            }
+            async fn delete_where(&self, filter: &Filter) -> Result<usize> {
+                (**self).delete_where(filter).await
+            }
+            async fn ids(&self) -> Result<Vec<u64>> {
+                (**self).ids().await
             }
             async fn get(&self, id: u64) -> Result<Option<Vec<f32>>> {
                 (**self).get(id).await
@@ -347,6 +450,56 @@ impl<I: VectorIndex + ?Sized> Blocking<I> {
     /// See [`VectorIndex::delete`].
     pub fn delete(&self, id: u64) -> Result<bool> {
         crate::exec::block_on(self.0.delete(id))
+    }
+
+    /// See [`VectorIndex::add_with_payload`].
+    pub fn add_with_payload(&self, id: u64, vector: &[f32], payload: &Payload) -> Result<()> {
+        crate::exec::block_on(self.0.add_with_payload(id, vector, payload))
+    }
+
+    /// See [`VectorIndex::add_batch_with_payloads`].
+    pub fn add_batch_with_payloads(
+        &self,
+        ids: &[u64],
+        vectors: &[Vec<f32>],
+        payloads: &[Payload],
+    ) -> Result<()> {
+        crate::exec::block_on(self.0.add_batch_with_payloads(ids, vectors, payloads))
+    }
+
+    /// See [`VectorIndex::add_rows_with_payloads`].
+    pub fn add_rows_with_payloads(
+        &self,
+        ids: &[u64],
+        rows: &[f32],
+        payloads: &[Payload],
+    ) -> Result<()> {
+        crate::exec::block_on(self.0.add_rows_with_payloads(ids, rows, payloads))
+    }
+
+    /// See [`VectorIndex::set_payload`].
+    pub fn set_payload(&self, id: u64, payload: &Payload) -> Result<bool> {
+        crate::exec::block_on(self.0.set_payload(id, payload))
+    }
+
+    /// See [`VectorIndex::get_payload`].
+    pub fn get_payload(&self, id: u64) -> Result<Option<Payload>> {
+        crate::exec::block_on(self.0.get_payload(id))
+    }
+
+    /// See [`VectorIndex::count`].
+    pub fn count(&self, filter: &Filter) -> Result<usize> {
+        crate::exec::block_on(self.0.count(filter))
+    }
+
+    /// See [`VectorIndex::delete_where`].
+    pub fn delete_where(&self, filter: &Filter) -> Result<usize> {
+        crate::exec::block_on(self.0.delete_where(filter))
+    }
+
+    /// See [`VectorIndex::ids`].
+    pub fn ids(&self) -> Result<Vec<u64>> {
+        crate::exec::block_on(self.0.ids())
     }
 
     /// See [`VectorIndex::get`].

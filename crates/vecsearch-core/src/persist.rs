@@ -9,7 +9,7 @@
 //! | 8..12 | body format version |
 //! | 12..16 | metric code ([`Metric::code`]) |
 //! | 16..20 | dim |
-//! | 20..24 | reserved, 0 |
+//! | 20..24 | flags: bit 0 = the body ends with a payload section |
 //! | 24..32 | number of vectors |
 //! | 32..40 | body length in bytes |
 //! | 40..44 | CRC-32 of the body |
@@ -20,6 +20,11 @@
 //! checks length, both checksums and every header field before the backend
 //! sees a byte of the body, and the body length must equal the file's size,
 //! so nothing is allocated that the file does not justify.
+//!
+//! A payload section (the front door's payloads, see [`crate::store`]) sits
+//! at the end of the body, followed by its length as a `u64`, and flag bit 0
+//! says it is there: files saved without payloads, and those saved before
+//! payloads existed, have the bit clear and open as they did.
 
 use std::fs::File;
 use std::io::{Read, Write};
@@ -57,7 +62,22 @@ pub struct Header {
 /// one), fsync, rename over the target, fsync of the folder. Whoever opens the
 /// path meanwhile sees the old file or one whole new one.
 pub fn write_atomic(path: &Path, header: &Header, body: &[u8]) -> Result<()> {
-    let head = encode_header(header, body)?;
+    write_atomic_with(path, header, body, &[])
+}
+
+/// [`write_atomic`] with a payload section after the body (none if empty).
+pub fn write_atomic_with(path: &Path, header: &Header, body: &[u8], section: &[u8]) -> Result<()> {
+    let mut joined;
+    let (body, flags) = if section.is_empty() {
+        (body, 0)
+    } else {
+        joined = Vec::with_capacity(body.len() + section.len() + 8);
+        joined.extend_from_slice(body);
+        joined.extend_from_slice(section);
+        joined.extend_from_slice(&(section.len() as u64).to_le_bytes());
+        (&joined[..], FLAG_PAYLOADS)
+    };
+    let head = encode_header(header, body, flags)?;
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
@@ -78,7 +98,10 @@ pub fn write_atomic(path: &Path, header: &Header, body: &[u8]) -> Result<()> {
     Ok(())
 }
 
-fn encode_header(header: &Header, body: &[u8]) -> Result<Vec<u8>> {
+/// Header flag: the body ends with a payload section and its length.
+const FLAG_PAYLOADS: u32 = 1;
+
+fn encode_header(header: &Header, body: &[u8], flags: u32) -> Result<Vec<u8>> {
     let dim = u32::try_from(header.dim)
         .map_err(|_| Error::InvalidArgument("dim does not fit the file format".into()))?;
     let mut head = Vec::with_capacity(HEADER_LEN);
@@ -86,7 +109,7 @@ fn encode_header(header: &Header, body: &[u8]) -> Result<Vec<u8>> {
     head.extend_from_slice(&header.version.to_le_bytes());
     head.extend_from_slice(&header.metric.code().to_le_bytes());
     head.extend_from_slice(&dim.to_le_bytes());
-    head.extend_from_slice(&0u32.to_le_bytes());
+    head.extend_from_slice(&flags.to_le_bytes());
     head.extend_from_slice(&header.count.to_le_bytes());
     head.extend_from_slice(&(body.len() as u64).to_le_bytes());
     head.extend_from_slice(&crc32fast::hash(body).to_le_bytes());
@@ -108,6 +131,16 @@ fn sync_parent(path: &Path) {
 /// Reads and checks a file written by [`write_atomic`] with magic `magic`
 /// and a body version of at most `max_version`; returns the header and body.
 pub fn read_checked(path: &Path, magic: &[u8; 8], max_version: u32) -> Result<(Header, Vec<u8>)> {
+    read_checked_with(path, magic, max_version).map(|(h, body, _)| (h, body))
+}
+
+/// [`read_checked`], also returning the payload section, if the file has
+/// one (split off the body, so the backend parses its body as before).
+pub fn read_checked_with(
+    path: &Path,
+    magic: &[u8; 8],
+    max_version: u32,
+) -> Result<(Header, Vec<u8>, Option<Vec<u8>>)> {
     let mut f = File::open(path).map_err(|e| Error::io("opening", path, e))?;
     let file_len = f
         .metadata()
@@ -122,7 +155,7 @@ pub fn read_checked(path: &Path, magic: &[u8; 8], max_version: u32) -> Result<(H
     let mut head = [0u8; HEADER_LEN];
     f.read_exact(&mut head)
         .map_err(|e| Error::io("reading", path, e))?;
-    let header = parse_header(&head, magic, max_version)?;
+    let (header, flags) = parse_header(&head, magic, max_version)?;
     let mut r = Reader::new(&head[32..44]);
     let body_len = r.u64()?;
     let body_crc = r.u32()?;
@@ -141,7 +174,25 @@ pub fn read_checked(path: &Path, magic: &[u8; 8], max_version: u32) -> Result<(H
             "body checksum mismatch (the file is damaged)",
         ));
     }
-    Ok((header, body))
+    let section = if flags & FLAG_PAYLOADS != 0 {
+        Some(split_section(&mut body)?)
+    } else {
+        None
+    };
+    Ok((header, body, section))
+}
+
+/// Splits the payload section (and its length) off the end of `body`.
+fn split_section(body: &mut Vec<u8>) -> Result<Vec<u8>> {
+    let short = || Error::corrupt("the payload section's length is missing or too large");
+    let at = body.len().checked_sub(8).ok_or_else(short)?;
+    let mut len = [0u8; 8];
+    len.copy_from_slice(&body[at..]);
+    let len = usize::try_from(u64::from_le_bytes(len)).map_err(|_| short())?;
+    let start = at.checked_sub(len).ok_or_else(short)?;
+    let section = body[start..at].to_vec();
+    body.truncate(start);
+    Ok(section)
 }
 
 /// The header of the file `backend` (`flat`, `native`, `hnswlib`) saved at
@@ -162,10 +213,14 @@ pub fn read_header(path: &Path, backend: &str) -> Result<Header> {
         )),
         _ => Error::io("reading", path, e),
     })?;
-    parse_header(&head, magic, u32::MAX)
+    parse_header(&head, magic, u32::MAX).map(|(h, _)| h)
 }
 
-fn parse_header(head: &[u8; HEADER_LEN], magic: &[u8; 8], max_version: u32) -> Result<Header> {
+fn parse_header(
+    head: &[u8; HEADER_LEN],
+    magic: &[u8; 8],
+    max_version: u32,
+) -> Result<(Header, u32)> {
     let found: [u8; 8] = head[..8].try_into().map_err(|_| Error::corrupt("header"))?;
     if &found != magic {
         let want = name_of(magic).unwrap_or("this backend");
@@ -196,15 +251,23 @@ fn parse_header(head: &[u8; HEADER_LEN], magic: &[u8; 8], max_version: u32) -> R
     if dim == 0 {
         return Err(Error::corrupt("dim is 0"));
     }
-    let _reserved = r.u32()?;
+    let flags = r.u32()?;
+    if flags & !FLAG_PAYLOADS != 0 {
+        return Err(Error::corrupt(format!(
+            "unknown header flags {flags:#x} (a newer format, or damage)"
+        )));
+    }
     let count = r.u64()?;
-    Ok(Header {
-        magic: found,
-        version,
-        metric,
-        dim,
-        count,
-    })
+    Ok((
+        Header {
+            magic: found,
+            version,
+            metric,
+            dim,
+            count,
+        },
+        flags,
+    ))
 }
 
 /// Fails with `InvalidArgument` unless a file's dim and metric are the ones

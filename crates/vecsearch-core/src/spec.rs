@@ -1,7 +1,7 @@
 //! What an index is built for, what a search asks, what comes back, and what
 //! a backend can do.
 
-use crate::{Error, Filter, Metric, Result, Storage};
+use crate::{Error, Filter, Metric, Result, Schema, Storage};
 
 /// How an index is built. Backends take what applies to them; HNSW backends
 /// use all of it.
@@ -23,6 +23,9 @@ pub struct IndexSpec {
     pub threads: usize,
     /// How vectors are held in memory (default [`Storage::F32`]).
     pub storage: Storage,
+    /// The payload fields the index takes (empty: no payloads). A saved
+    /// file keeps its schema.
+    pub schema: Schema,
 }
 
 impl IndexSpec {
@@ -38,7 +41,15 @@ impl IndexSpec {
             capacity: 0,
             threads: 0,
             storage: Storage::F32,
+            schema: Schema::new(),
         }
+    }
+
+    /// Sets the payload schema: the fields (and their types) payloads may
+    /// have and filters may name.
+    pub fn with_schema(mut self, schema: Schema) -> Self {
+        self.schema = schema;
+        self
     }
 
     /// Sets how vectors are stored; a backend that cannot store them so
@@ -98,7 +109,7 @@ impl IndexSpec {
                 "ef_construction and ef_search must be at least 1".into(),
             ));
         }
-        Ok(())
+        self.schema.validate()
     }
 
     /// The number of threads batch calls use: `threads`, or every core when 0.
@@ -113,7 +124,7 @@ pub struct SearchParams {
     /// Search width; `None` uses the index's `ef_search`. Backends use at
     /// least `k`.
     pub ef: Option<usize>,
-    /// Only ids the filter admits are returned.
+    /// Only ids the filter admits are returned (see [`Filter`]).
     pub filter: Option<Filter>,
 }
 
@@ -124,7 +135,7 @@ impl SearchParams {
         self
     }
 
-    /// Restricts results to the filter's ids.
+    /// Restricts results to the ids the filter admits.
     pub fn with_filter(mut self, filter: Filter) -> Self {
         self.filter = Some(filter);
         self
@@ -160,13 +171,16 @@ pub enum Consistency {
 pub struct Capabilities {
     /// Metrics the backend serves; others fail at creation with `Unsupported`.
     pub metrics: Vec<Metric>,
-    /// Whether `SearchParams::filter` is served.
+    /// Whether `SearchParams::filter` is served (`has_id` at least).
     pub filter: bool,
+    /// Whether payloads (and filters on their fields, `count` and
+    /// `delete_where`) are served.
+    pub payloads: bool,
     /// Whether `save` and opening a saved file are served.
     pub persistence: bool,
     /// When writes become visible.
     pub consistency: Consistency,
-    /// The largest id the backend can hold (Milvus: `i64::MAX`).
+    /// The largest id the backend can hold (Milvus: `i64::MAX - 1`).
     pub max_id: u64,
     /// Whether `memory_bytes` reports the index's size (for the bounded-churn check).
     pub reports_memory: bool,
@@ -180,6 +194,7 @@ impl Capabilities {
         Capabilities {
             metrics: Metric::ALL.to_vec(),
             filter: true,
+            payloads: true,
             persistence: true,
             consistency: Consistency::Immediate,
             max_id: u64::MAX,
@@ -194,6 +209,7 @@ impl Capabilities {
         Capabilities {
             metrics: vec![Metric::L2, Metric::Cosine, Metric::InnerProduct],
             filter: true,
+            payloads: false,
             persistence: false,
             consistency,
             max_id,
@@ -214,6 +230,11 @@ impl Capabilities {
             return Err(Error::Unsupported(format!(
                 "{backend} does not serve the {} metric",
                 spec.metric
+            )));
+        }
+        if !self.payloads && !spec.schema.is_empty() {
+            return Err(Error::Unsupported(format!(
+                "{backend} does not store payloads (the spec has a schema)"
             )));
         }
         if !self.serves_storage(spec.storage) {

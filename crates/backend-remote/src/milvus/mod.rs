@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use vecsearch_core::{
-    async_trait, Capabilities, Consistency, Error, Filter, IdMap, IndexProgress, IndexSpec,
-    Neighbor, Result, SearchParams,
+    async_trait, Capabilities, Consistency, Error, IdFilter, IdMap, IndexProgress, IndexSpec,
+    Neighbor, Result,
 };
 
 use self::api::{to_distance, Api, Dialect, MAX_TOPK};
@@ -20,11 +20,23 @@ use crate::check::{bad_reply, check_hits, check_row_ids, SearchRules};
 use crate::http::{join_all, rows_limit, Exec, Http, SMALL_REPLY};
 use crate::json::{malformed, parse_id, parse_u64, parse_vector, push_ids};
 use crate::pending::{fingerprint, Pending, State};
+use crate::translate;
 use crate::uri::{Endpoint, Engine};
+
+/// One search as the engine sends it: the width, the filter and its
+/// boolean expression (translated once per call; `none` when it admits no
+/// id Milvus can hold).
+struct Ask {
+    ef: usize,
+    filter: Option<IdFilter>,
+    expr: Option<String>,
+    none: bool,
+}
 
 /// Ids are int64 in Milvus, and Milvus 2.3.5's retrieval by key (query,
 /// get, search with output fields) misses the row keyed `i64::MAX` while
 /// search and count see it (measured), so that one key is refused too.
+
 const MAX_ID: u64 = (i64::MAX - 1) as u64;
 /// Rows per upsert request: well under Milvus's 64 MB gRPC message limit.
 const MAX_BODY_BYTES: usize = 4 << 20;
@@ -222,7 +234,7 @@ impl Inner {
         Ok(!ids.is_empty())
     }
 
-    async fn search(&self, q: &[f32], k: usize, params: &SearchParams) -> Result<Vec<Neighbor>> {
+    async fn search(&self, q: &[f32], k: usize, params: &Ask) -> Result<Vec<Neighbor>> {
         if k == 0 {
             return Ok(Vec::new());
         }
@@ -231,24 +243,14 @@ impl Inner {
                 "k = {k} is above Milvus's limit of {MAX_TOPK}"
             )));
         }
-        let filter = match &params.filter {
-            None => None,
-            Some(f) => {
-                let mut ids: Vec<u64> = f.ids().filter(|&id| id <= MAX_ID).collect();
-                if ids.is_empty() {
-                    return Ok(Vec::new());
-                }
-                ids.sort_unstable();
-                let mut expr = format!("{} in ", self.pk);
-                push_ids(&mut expr, ids);
-                Some(expr)
-            }
-        };
+        if params.none {
+            return Ok(Vec::new());
+        }
         // Milvus's HNSW refuses ef < k.
-        let ef = params.ef.unwrap_or(self.spec.ef_search).max(k);
+        let ef = params.ef.max(k);
         let rows = self
             .api
-            .search(&self.vf, q, k, ef, filter.as_deref(), self.metric_name)
+            .search(&self.vf, q, k, ef, params.expr.as_deref(), self.metric_name)
             .await?;
         let mut raw = Vec::with_capacity(rows.len().min(k.saturating_add(1)));
         for h in rows {
@@ -464,11 +466,16 @@ impl vecsearch_core::Engine for MilvusEngine {
         queries: Vec<Vec<f32>>,
         k: usize,
         ef: usize,
-        filter: Option<&Filter>,
+        filter: Option<&IdFilter>,
     ) -> Result<Vec<Vec<Neighbor>>> {
-        let params = SearchParams {
-            ef: Some(ef),
+        let expr = filter
+            .map(|f| translate::milvus(f.expr(), &self.spec.schema, &self.inner.pk, MAX_ID))
+            .transpose()?;
+        let params = Ask {
+            ef,
             filter: filter.cloned(),
+            none: expr.as_ref().is_some_and(Option::is_none),
+            expr: expr.flatten(),
         };
         if let [q] = queries.as_slice() {
             return Ok(vec![self.inner.search(q, k, &params).await?]);

@@ -16,7 +16,7 @@ async fn filter_case(h: &Harness, n: usize, keep_every: usize, min_recall: f64) 
     for q in &set.queries[..5] {
         let got = idx.search(q, 10, &params).await?;
         ensure!(
-            got.iter().all(|n| f.admits(n.id)),
+            got.iter().all(|n| f.admits(n.id, None)),
             "a result outside the allow-list"
         );
     }

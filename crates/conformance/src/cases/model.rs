@@ -370,7 +370,7 @@ fn check_search(
 ) -> Result<(), String> {
     let admitted: Vec<(u64, f64)> = model
         .iter()
-        .filter(|(id, _)| p.filter.as_ref().is_none_or(|f| f.admits(**id)))
+        .filter(|(id, _)| p.filter.as_ref().is_none_or(|f| f.admits(**id, None)))
         .map(|(&id, v)| (id, exact_distance(metric, v, q)))
         .collect();
     let want_len = k.min(admitted.len());
@@ -401,7 +401,7 @@ fn check_search(
         }
     }
     let ef = p.ef.unwrap_or(default_ef).max(k);
-    let small = ef >= model.len() || p.filter.as_ref().is_some_and(|f| f.len() <= ef);
+    let small = ef >= model.len() || (p.filter.is_some() && admitted.len() <= ef);
     if small {
         let mut exact: Vec<f64> = admitted.iter().map(|&(_, d)| d).collect();
         exact.sort_by(f64::total_cmp);

@@ -1,0 +1,680 @@
+//! The payload store the local backends share: every live id, its payload,
+//! and indexes over the schema's fields, so a filter is evaluated to the
+//! exact set of admitted ids without looking at every payload.
+//!
+//! Indexes: a posting list (an id set) per value of every keyword, integer
+//! and bool field and per element of every list field; a sorted map from
+//! value to ids for integer and float fields (ranges); the ids holding each
+//! field (`is_null`, `not_in`). `len` conditions scan the payloads.
+//!
+//! The store is rebuilt from the payloads when a file is opened, so a saved
+//! file holds the payloads only and its indexes can never disagree with them.
+
+use std::collections::{BTreeMap, HashMap};
+use std::ops::Bound;
+
+use crate::filter::{FieldValues, IdSet, Number, Range, Scalar};
+use crate::payload::{FieldType, Payload, Schema, Value};
+use crate::{Error, Filter, IdMap, Result};
+
+/// A float with a total order, for the range index.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Key64(f64);
+impl Eq for Key64 {}
+impl PartialOrd for Key64 {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Key64 {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.0.total_cmp(&other.0)
+    }
+}
+
+/// The value a posting list is keyed by.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Key {
+    Bool(bool),
+    Int(i64),
+    Str(String),
+}
+
+impl Key {
+    fn of(s: &Scalar) -> Key {
+        match s {
+            Scalar::Bool(b) => Key::Bool(*b),
+            Scalar::Integer(i) => Key::Int(*i),
+            Scalar::Keyword(k) => Key::Str(k.clone()),
+        }
+    }
+}
+
+/// The indexes of one field.
+#[derive(Default)]
+struct FieldIndex {
+    /// Ids holding the field (any value, an empty list included).
+    present: IdSet,
+    /// Value (or list element) to ids.
+    postings: HashMap<Key, IdSet>,
+    /// Integer fields: value to ids, for ranges.
+    ints: BTreeMap<i64, IdSet>,
+    /// Float fields: value to ids, for ranges.
+    floats: BTreeMap<Key64, IdSet>,
+}
+
+/// Every live id of a local index with its payload, and the field indexes.
+pub struct PayloadStore {
+    schema: Schema,
+    /// Every live id; `None` for an id without payload.
+    live: IdMap<Option<Box<Payload>>>,
+    fields: Vec<FieldIndex>,
+}
+
+impl std::fmt::Debug for PayloadStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PayloadStore")
+            .field("schema", &self.schema)
+            .field("ids", &self.live.len())
+            .finish()
+    }
+}
+
+impl PayloadStore {
+    /// An empty store for `schema` (already validated).
+    pub fn new(schema: Schema) -> Self {
+        let fields = schema
+            .fields()
+            .iter()
+            .map(|_| FieldIndex::default())
+            .collect();
+        PayloadStore {
+            schema,
+            live: IdMap::default(),
+            fields,
+        }
+    }
+
+    /// The schema.
+    pub fn schema(&self) -> &Schema {
+        &self.schema
+    }
+
+    /// The number of live ids.
+    pub fn len(&self) -> usize {
+        self.live.len()
+    }
+
+    /// Whether no id is live.
+    pub fn is_empty(&self) -> bool {
+        self.live.is_empty()
+    }
+
+    /// Whether `id` is live.
+    pub fn contains(&self, id: u64) -> bool {
+        self.live.contains_key(&id)
+    }
+
+    /// Marks `id` live with `payload` (checked against the schema by the
+    /// caller), replacing what it had.
+    pub fn put(&mut self, id: u64, payload: Option<Payload>) {
+        self.unindex(id);
+        let payload = payload.filter(|p| !p.is_empty());
+        if let Some(p) = &payload {
+            self.index(id, p);
+        }
+        self.live.insert(id, payload.map(Box::new));
+    }
+
+    /// Replaces the payload of a live `id`; whether it was live.
+    pub fn set(&mut self, id: u64, payload: Payload) -> bool {
+        if !self.live.contains_key(&id) {
+            return false;
+        }
+        self.put(id, Some(payload));
+        true
+    }
+
+    /// Forgets `id`; whether it was live.
+    pub fn remove(&mut self, id: u64) -> bool {
+        self.unindex(id);
+        self.live.remove(&id).is_some()
+    }
+
+    /// The payload of `id`: `None` if it is not live, an empty payload if
+    /// it has none.
+    pub fn get(&self, id: u64) -> Option<Payload> {
+        self.live
+            .get(&id)
+            .map(|p| p.as_deref().cloned().unwrap_or_default())
+    }
+
+    /// Every live id with a non-empty payload.
+    pub fn payloads(&self) -> impl Iterator<Item = (u64, &Payload)> {
+        self.live
+            .iter()
+            .filter_map(|(&id, p)| p.as_deref().map(|p| (id, p)))
+    }
+
+    /// Every live id, in no particular order.
+    pub fn ids(&self) -> impl Iterator<Item = u64> + '_ {
+        self.live.keys().copied()
+    }
+
+    /// An estimate of the bytes held.
+    pub fn memory_bytes(&self) -> usize {
+        let per_entry = std::mem::size_of::<(u64, Option<Box<Payload>>)>() + 1;
+        let mut bytes = self.live.capacity() * per_entry;
+        for p in self.live.values().flatten() {
+            bytes += 48 * p.len();
+        }
+        for f in &self.fields {
+            let sets = f
+                .postings
+                .values()
+                .chain(f.ints.values())
+                .chain(f.floats.values());
+            bytes += sets.map(|s| s.capacity() * 9 + 48).sum::<usize>() + f.present.capacity() * 9;
+        }
+        bytes
+    }
+
+    fn field(&self, name: &str) -> Option<(usize, FieldType)> {
+        self.schema
+            .fields()
+            .iter()
+            .position(|f| f.name == name)
+            .map(|i| (i, self.schema.fields()[i].ty))
+    }
+
+    fn index(&mut self, id: u64, p: &Payload) {
+        self.each_entry(p, |fi, entry| match entry {
+            Entry::Present => {
+                fi.present.insert(id);
+            }
+            Entry::Key(k) => {
+                fi.postings.entry(k).or_default().insert(id);
+            }
+            Entry::Int(i) => {
+                fi.ints.entry(i).or_default().insert(id);
+            }
+            Entry::Float(x) => {
+                fi.floats.entry(Key64(x)).or_default().insert(id);
+            }
+        });
+    }
+
+    fn unindex(&mut self, id: u64) {
+        let Some(Some(p)) = self.live.get(&id).map(|p| p.as_deref().cloned()) else {
+            return;
+        };
+        fn drop_from<K>(id: u64, k: K, map: &mut impl MapLike<K>) {
+            map.remove_id(k, id);
+        }
+        self.each_entry(&p, |fi, entry| match entry {
+            Entry::Present => {
+                fi.present.remove(&id);
+            }
+            Entry::Key(k) => drop_from(id, k, &mut fi.postings),
+            Entry::Int(i) => drop_from(id, i, &mut fi.ints),
+            Entry::Float(x) => drop_from(id, Key64(x), &mut fi.floats),
+        });
+    }
+
+    fn each_entry(&mut self, p: &Payload, mut f: impl FnMut(&mut FieldIndex, Entry)) {
+        for (name, value) in p.iter() {
+            let Some(i) = self.schema.fields().iter().position(|f| f.name == name) else {
+                continue;
+            };
+            let fi = &mut self.fields[i];
+            f(fi, Entry::Present);
+            match value {
+                Value::Bool(b) => f(fi, Entry::Key(Key::Bool(*b))),
+                Value::Integer(x) => match self.schema.fields()[i].ty {
+                    FieldType::Float => f(fi, Entry::Float(*x as f64)),
+                    _ => {
+                        f(fi, Entry::Key(Key::Int(*x)));
+                        f(fi, Entry::Int(*x));
+                    }
+                },
+                Value::Float(x) => f(fi, Entry::Float(*x)),
+                Value::Keyword(s) => f(fi, Entry::Key(Key::Str(s.clone()))),
+                Value::IntegerList(l) => {
+                    for x in l {
+                        f(fi, Entry::Key(Key::Int(*x)));
+                    }
+                }
+                Value::KeywordList(l) => {
+                    for s in l {
+                        f(fi, Entry::Key(Key::Str(s.clone())));
+                    }
+                }
+            }
+        }
+    }
+
+    /// The exact set of live ids `filter` admits (validated by the caller).
+    pub fn eval(&self, filter: &Filter) -> IdSet {
+        match filter {
+            Filter::And(list) => self.eval_and(list),
+            Filter::Or(list) => {
+                let mut out = IdSet::default();
+                for f in list {
+                    let s = self.eval(f);
+                    if out.is_empty() {
+                        out = s;
+                    } else {
+                        out.extend(s);
+                    }
+                }
+                out
+            }
+            Filter::Not(f) => self.complement(&self.eval(f)),
+            Filter::Eq(fv) => self.posting(&fv.field, &fv.value),
+            Filter::In(fv) => self.any_of(fv),
+            Filter::NotIn(fv) => {
+                let hit = self.any_of(fv);
+                self.present(&fv.field)
+                    .iter()
+                    .copied()
+                    .filter(|id| !hit.contains(id))
+                    .collect()
+            }
+            Filter::Range(r) => self.range(&r.field, &r.range),
+            Filter::Contains(fv) => self.posting(&fv.field, &fv.value),
+            Filter::ContainsAny(fv) => self.any_of(fv),
+            Filter::ContainsAll(fv) => {
+                let mut sets: Vec<IdSet> = fv
+                    .values
+                    .iter()
+                    .map(|v| self.posting(&fv.field, v))
+                    .collect();
+                if sets.is_empty() {
+                    return self.present(&fv.field).clone();
+                }
+                sets.sort_by_key(IdSet::len);
+                let first = sets.remove(0);
+                first
+                    .into_iter()
+                    .filter(|id| sets.iter().all(|s| s.contains(id)))
+                    .collect()
+            }
+            Filter::IsNull(f) => self.complement(self.present(&f.field)),
+            Filter::Len(_) | Filter::HasId(_) => self
+                .live
+                .iter()
+                .filter(|(&id, p)| filter.admits(id, p.as_deref()))
+                .map(|(&id, _)| id)
+                .collect(),
+        }
+    }
+
+    fn eval_and(&self, list: &[Filter]) -> IdSet {
+        // Start from the smallest positive condition, then filter by the
+        // others: an allow-list by lookups, a negation by its inner set.
+        let (neg, pos): (Vec<&Filter>, Vec<&Filter>) =
+            list.iter().partition(|f| matches!(f, Filter::Not(_)));
+        let mut sets: Vec<IdSet> = pos.iter().map(|f| self.eval(f)).collect();
+        sets.sort_by_key(IdSet::len);
+        let mut out: IdSet = if sets.is_empty() {
+            self.live.keys().copied().collect()
+        } else {
+            sets.remove(0)
+        };
+        for s in &sets {
+            out.retain(|id| s.contains(id));
+        }
+        for f in neg {
+            if out.is_empty() {
+                break;
+            }
+            if let Filter::Not(inner) = f {
+                let drop = self.eval(inner);
+                out.retain(|id| !drop.contains(id));
+            }
+        }
+        out
+    }
+
+    fn complement(&self, set: &IdSet) -> IdSet {
+        self.live
+            .keys()
+            .copied()
+            .filter(|id| !set.contains(id))
+            .collect()
+    }
+
+    fn present(&self, field: &str) -> &IdSet {
+        static EMPTY: std::sync::OnceLock<IdSet> = std::sync::OnceLock::new();
+        match self.field(field) {
+            Some((i, _)) => &self.fields[i].present,
+            None => EMPTY.get_or_init(IdSet::default),
+        }
+    }
+
+    fn posting(&self, field: &str, value: &Scalar) -> IdSet {
+        self.field(field)
+            .and_then(|(i, _)| self.fields[i].postings.get(&Key::of(value)))
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    fn any_of(&self, fv: &FieldValues) -> IdSet {
+        let mut out = IdSet::default();
+        if let Some((i, _)) = self.field(&fv.field) {
+            for v in &fv.values {
+                if let Some(s) = self.fields[i].postings.get(&Key::of(v)) {
+                    out.extend(s.iter().copied());
+                }
+            }
+        }
+        out
+    }
+
+    fn range(&self, field: &str, r: &Range) -> IdSet {
+        let Some((i, ty)) = self.field(field) else {
+            return IdSet::default();
+        };
+        let fi = &self.fields[i];
+        let mut out = IdSet::default();
+        match ty {
+            FieldType::Integer => {
+                let (lo, hi) = int_bounds(r);
+                if lo > hi {
+                    return out;
+                }
+                for (&k, ids) in fi.ints.range(lo..=hi) {
+                    if r_admits(r, &Value::Integer(k)) {
+                        out.extend(ids.iter().copied());
+                    }
+                }
+            }
+            FieldType::Float => {
+                let (lo, hi) = float_bounds(r);
+                for (k, ids) in fi.floats.range((lo, hi)) {
+                    if r_admits(r, &Value::Float(k.0)) {
+                        out.extend(ids.iter().copied());
+                    }
+                }
+            }
+            _ => {}
+        }
+        out
+    }
+
+    /// The payload section of a saved file: the schema and every payload,
+    /// as JSON (the indexes are rebuilt at open).
+    pub fn to_section(&self) -> Vec<u8> {
+        let mut ids: Vec<(u64, &Payload)> = self.payloads().collect();
+        ids.sort_unstable_by_key(|&(id, _)| id);
+        let rows: Vec<serde_json::Value> = ids
+            .into_iter()
+            .map(|(id, p)| serde_json::json!([id, p.to_json()]))
+            .collect();
+        let doc = serde_json::json!({"schema": self.schema, "payloads": rows});
+        doc.to_string().into_bytes()
+    }
+
+    /// A store from a payload section written by [`PayloadStore::to_section`],
+    /// every payload checked against the section's schema; `live` lists the
+    /// ids the engine holds (each payload's id must be one of them).
+    pub fn from_section(section: &[u8], live: impl IntoIterator<Item = u64>) -> Result<Self> {
+        let bad = |what: String| Error::corrupt(format!("payload section: {what}"));
+        let doc: serde_json::Value =
+            serde_json::from_slice(section).map_err(|e| bad(format!("not valid JSON ({e})")))?;
+        let schema: Schema = serde_json::from_value(doc["schema"].clone())
+            .map_err(|e| bad(format!("bad schema ({e})")))?;
+        schema.validate().map_err(|e| bad(e.to_string()))?;
+        let mut store = PayloadStore::new(schema);
+        store.mark_live(live);
+        let rows = doc["payloads"]
+            .as_array()
+            .ok_or_else(|| bad("no payload list".into()))?;
+        for row in rows {
+            let (id, p) = match row.as_array().map(Vec::as_slice) {
+                Some([id, p]) => (id.as_u64(), p),
+                _ => (None, &serde_json::Value::Null),
+            };
+            let id = id.ok_or_else(|| bad(format!("a row is not [id, payload]: {row}")))?;
+            let payload = Payload::from_json(p).map_err(|e| bad(format!("id {id}: {e}")))?;
+            store
+                .schema
+                .check(&payload)
+                .map_err(|e| bad(format!("id {id}: {e}")))?;
+            if !store.contains(id) {
+                return Err(bad(format!("id {id} has a payload but no vector")));
+            }
+            if store.live.get(&id).is_some_and(Option::is_some) {
+                return Err(bad(format!("id {id} has two payloads")));
+            }
+            let payload = payload.normalised(&store.schema);
+            store.put(id, Some(payload));
+        }
+        Ok(store)
+    }
+
+    /// Marks every id of `ids` live, without payload (opening a file).
+    pub fn mark_live(&mut self, ids: impl IntoIterator<Item = u64>) {
+        for id in ids {
+            self.live.entry(id).or_insert(None);
+        }
+    }
+}
+
+enum Entry {
+    Present,
+    Key(Key),
+    Int(i64),
+    Float(f64),
+}
+
+trait MapLike<K> {
+    fn remove_id(&mut self, k: K, id: u64);
+}
+impl MapLike<Key> for HashMap<Key, IdSet> {
+    fn remove_id(&mut self, k: Key, id: u64) {
+        if let Some(s) = self.get_mut(&k) {
+            s.remove(&id);
+            if s.is_empty() {
+                self.remove(&k);
+            }
+        }
+    }
+}
+impl<K: Ord> MapLike<K> for BTreeMap<K, IdSet> {
+    fn remove_id(&mut self, k: K, id: u64) {
+        if let Some(s) = self.get_mut(&k) {
+            s.remove(&id);
+            if s.is_empty() {
+                self.remove(&k);
+            }
+        }
+    }
+}
+
+fn r_admits(r: &Range, v: &Value) -> bool {
+    Filter::Range(crate::filter::FieldRange {
+        field: String::new(),
+        range: *r,
+    })
+    .admits(0, Some(&Payload::new().with("", v.clone())))
+}
+
+/// Integer bounds that hold every integer the range can admit (each key is
+/// then checked exactly).
+fn int_bounds(r: &Range) -> (i64, i64) {
+    let floor = |n: Number| match n {
+        Number::Integer(i) => i,
+        Number::Float(x) => x.floor().clamp(i64::MIN as f64, i64::MAX as f64) as i64,
+    };
+    let ceil = |n: Number| match n {
+        Number::Integer(i) => i,
+        Number::Float(x) => x.ceil().clamp(i64::MIN as f64, i64::MAX as f64) as i64,
+    };
+    let lo = [r.gt, r.gte]
+        .into_iter()
+        .flatten()
+        .map(floor)
+        .max()
+        .unwrap_or(i64::MIN);
+    let hi = [r.lt, r.lte]
+        .into_iter()
+        .flatten()
+        .map(ceil)
+        .min()
+        .unwrap_or(i64::MAX);
+    (lo, hi)
+}
+
+/// Float bounds, one step wider than the range's, that hold every float it
+/// can admit.
+fn float_bounds(r: &Range) -> (Bound<Key64>, Bound<Key64>) {
+    let as_f = |n: Number| match n {
+        Number::Integer(i) => i as f64,
+        Number::Float(x) => x,
+    };
+    let lo = [r.gt, r.gte]
+        .into_iter()
+        .flatten()
+        .map(as_f)
+        .fold(f64::NEG_INFINITY, f64::max);
+    let hi = [r.lt, r.lte]
+        .into_iter()
+        .flatten()
+        .map(as_f)
+        .fold(f64::INFINITY, f64::min);
+    if lo > hi {
+        // An empty range: bounds that select nothing.
+        return (Bound::Excluded(Key64(0.0)), Bound::Excluded(Key64(0.0)));
+    }
+    (
+        Bound::Included(Key64(lo.next_down())),
+        Bound::Included(Key64(hi.next_up())),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn schema() -> Schema {
+        Schema::new()
+            .keyword("tenant")
+            .integer("date")
+            .float("score")
+            .bool("public")
+            .keyword_list("tags")
+            .integer_list("years")
+    }
+
+    fn payload(i: u64) -> Option<Payload> {
+        if i % 7 == 0 {
+            return None;
+        }
+        let mut p = Payload::new();
+        if i % 5 != 0 {
+            p.insert("tenant", ["a", "b", "c"][(i % 3) as usize]);
+        }
+        if i % 4 != 0 {
+            p.insert("date", (i as i64 - 50) * 1000);
+        }
+        if i % 6 != 0 {
+            p.insert("score", i as f64 / 8.0);
+        }
+        p.insert("public", i % 2 == 0);
+        let tags: Vec<&str> = ["x", "y", "z"].into_iter().take((i % 4) as usize).collect();
+        if i % 9 != 0 {
+            p.insert("tags", tags);
+        }
+        Some(p)
+    }
+
+    /// Every operator, through the indexes, equals the contract's meaning
+    /// (`Filter::admits`) over every payload.
+    #[test]
+    fn indexes_agree_with_the_meaning() {
+        let mut store = PayloadStore::new(schema());
+        let mut model: Vec<(u64, Option<Payload>)> = Vec::new();
+        for i in 0..200 {
+            store.put(i, payload(i));
+            model.push((i, payload(i)));
+        }
+        // Rewrite and remove some, so unindexing is exercised.
+        for i in (0..200).step_by(11) {
+            store.put(i, payload(i + 1));
+            model[i as usize].1 = payload(i + 1);
+        }
+        for i in (0..200).step_by(13) {
+            store.remove(i);
+        }
+        model.retain(|(id, _)| id % 13 != 0);
+        let filters = vec![
+            Filter::eq("tenant", "a"),
+            Filter::eq("public", true),
+            Filter::is_in("tenant", ["a", "c"]),
+            Filter::not_in("tenant", ["a"]),
+            Filter::range("date").gte(0),
+            Filter::range("date")
+                .gt(-2500.5)
+                .and(Filter::range("date").lt(10_000)),
+            Filter::range("score").lte(3),
+            Filter::between("score", 2.5, 7.125),
+            Filter::contains("tags", "y"),
+            Filter::contains_any("tags", ["y", "z"]),
+            Filter::contains_all("tags", ["x", "y"]),
+            Filter::contains_all("tags", Vec::<&str>::new()),
+            Filter::len_range("tags", Some(0), Some(1)),
+            Filter::is_null("tenant"),
+            Filter::eq("tenant", "a").negate(),
+            Filter::allow([1, 2, 3, 13, 500]),
+            Filter::exclude([1, 2]),
+            Filter::all(),
+            Filter::none(),
+            Filter::eq("tenant", "b")
+                .and(Filter::contains("tags", "x").negate())
+                .or(Filter::is_null("date").and(Filter::eq("public", false))),
+        ];
+        for f in filters {
+            let mut got: Vec<u64> = store.eval(&f).into_iter().collect();
+            got.sort_unstable();
+            let want: Vec<u64> = model
+                .iter()
+                .filter(|(id, p)| f.admits(*id, p.as_ref()))
+                .map(|(id, _)| *id)
+                .collect();
+            assert_eq!(got, want, "{f:?}");
+        }
+    }
+
+    #[test]
+    fn section_round_trip_and_crafted_sections() {
+        let mut store = PayloadStore::new(schema());
+        for i in 0..50 {
+            store.put(i, payload(i));
+        }
+        let bytes = store.to_section();
+        let back = PayloadStore::from_section(&bytes, 0..50).unwrap();
+        for i in 0..50 {
+            assert_eq!(back.get(i), store.get(i), "{i}");
+        }
+        let f = Filter::eq("tenant", "a").and(Filter::range("date").gte(0));
+        assert_eq!(back.eval(&f), store.eval(&f));
+        let err = |s: &str, live: std::ops::Range<u64>| {
+            PayloadStore::from_section(s.as_bytes(), live)
+                .unwrap_err()
+                .to_string()
+        };
+        assert!(err("{", 0..1).contains("payload section"));
+        assert!(err(r#"{"schema":[],"payloads":[[1,{"a":1}]]}"#, 0..2).contains("unknown"));
+        assert!(err(
+            r#"{"schema":[{"name":"a","type":"integer"}],"payloads":[[9,{"a":1}]]}"#,
+            0..2
+        )
+        .contains("no vector"));
+        assert!(err(
+            r#"{"schema":[{"name":"a","type":"integer"}],"payloads":[[1,{"a":"x"}]]}"#,
+            0..2
+        )
+        .contains("declared integer"));
+    }
+}
