@@ -18,6 +18,7 @@ mod degenerate;
 mod distances;
 mod filters;
 mod model;
+mod payloads;
 mod persistence;
 mod races;
 mod reachability;
@@ -35,6 +36,10 @@ pub use degenerate::degenerate_vectors;
 pub use distances::*;
 pub use filters::*;
 pub use model::model_random_ops;
+pub use payloads::{
+    filter_semantics, filtered_recall, model_random_payload_ops, payload_bad_input,
+    payload_survives, payloads_unsupported_fail_at_creation,
+};
 pub use persistence::*;
 pub use races::{concurrent_reads_see_whole_versions, concurrent_saves};
 pub use reachability::reachable_after_churn;
@@ -83,6 +88,12 @@ cases!(
     filter_tiny_allow_list,
     filter_large_allow_list_recall,
     filter_empty_and_deleted,
+    payloads_unsupported_fail_at_creation,
+    filter_semantics,
+    payload_survives,
+    payload_bad_input,
+    model_random_payload_ops,
+    filtered_recall,
     recall_l2,
     recall_cosine,
     recall_inner_product,
@@ -126,6 +137,7 @@ pub const STORAGE_CASES: &[&str] = &[
     "filter_only_admitted",
     "filter_large_allow_list_recall",
     "filter_empty_and_deleted",
+    "filtered_recall",
     "recall_l2",
     "recall_cosine",
     "recall_inner_product",

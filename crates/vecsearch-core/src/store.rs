@@ -390,7 +390,9 @@ impl PayloadStore {
                 }
             }
             FieldType::Float => {
-                let (lo, hi) = float_bounds(r);
+                let Some((lo, hi)) = float_bounds(r) else {
+                    return out;
+                };
                 for (k, ids) in fi.floats.range((lo, hi)) {
                     if r_admits(r, &Value::Float(k.0)) {
                         out.extend(ids.iter().copied());
@@ -527,8 +529,8 @@ fn int_bounds(r: &Range) -> (i64, i64) {
 }
 
 /// Float bounds, one step wider than the range's, that hold every float it
-/// can admit.
-fn float_bounds(r: &Range) -> (Bound<Key64>, Bound<Key64>) {
+/// can admit (`None` for a range that admits nothing).
+fn float_bounds(r: &Range) -> Option<(Bound<Key64>, Bound<Key64>)> {
     let as_f = |n: Number| match n {
         Number::Integer(i) => i as f64,
         Number::Float(x) => x,
@@ -544,13 +546,12 @@ fn float_bounds(r: &Range) -> (Bound<Key64>, Bound<Key64>) {
         .map(as_f)
         .fold(f64::INFINITY, f64::min);
     if lo > hi {
-        // An empty range: bounds that select nothing.
-        return (Bound::Excluded(Key64(0.0)), Bound::Excluded(Key64(0.0)));
+        return None;
     }
-    (
+    Some((
         Bound::Included(Key64(lo.next_down())),
         Bound::Included(Key64(hi.next_up())),
-    )
+    ))
 }
 
 #[cfg(test)]
@@ -619,6 +620,8 @@ mod tests {
                 .and(Filter::range("date").lt(10_000)),
             Filter::range("score").lte(3),
             Filter::between("score", 2.5, 7.125),
+            Filter::between("score", 3, 1),
+            Filter::between("date", 3, 1),
             Filter::contains("tags", "y"),
             Filter::contains_any("tags", ["y", "z"]),
             Filter::contains_all("tags", ["x", "y"]),
