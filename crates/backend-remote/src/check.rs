@@ -42,6 +42,12 @@ pub(crate) struct SearchRules<'a> {
     pub filter: Option<&'a IdFilter>,
 }
 
+/// Whether `hits` (sorted, asked for `want > k`) may have left out ids tied
+/// with the `k`-th: all `want` came back and the last ties the `k`-th.
+pub(crate) fn boundary_tied(hits: &[Neighbor], k: usize, want: usize) -> bool {
+    k > 0 && want > k && hits.len() >= want && hits[want - 1].distance <= hits[k - 1].distance
+}
+
 /// Checks hits (id, distance as the contract defines it, computed in `f64`
 /// from the server's score) in the server's order, and returns them sorted
 /// by distance, ties by id.

@@ -12,7 +12,7 @@ use vecsearch_core::{
 };
 use vecsearch_core::{distance::exact_distance, sort_neighbors};
 
-use crate::check::{bad_reply, check_hits, check_row_ids, SearchRules};
+use crate::check::{bad_reply, boundary_tied, check_hits, check_row_ids, SearchRules};
 use crate::http::{
     rows_limit, Body, Exec, Http, RawReply, Reply, PER_COMPONENT, PER_HIT, REPLY_BASE, SMALL_REPLY,
 };
@@ -23,6 +23,8 @@ use crate::wire::{finite_vector, qdrant_result, QdrantHit, QdrantPoint};
 
 /// How long `finish_indexing` waits for the optimizers before it reports.
 const INDEX_TIMEOUT: Duration = Duration::from_secs(20 * 60);
+/// The most hits a search widens to while the last ties the k-th.
+const MAX_TIE_WIDEN: usize = 4096;
 /// The largest reply to a payload read: a payload holds at most 64 fields
 /// of up to 1,024 elements of up to 1 KiB.
 const PAYLOAD_REPLY: usize = 72 << 20;
@@ -665,16 +667,35 @@ impl Inner {
         {
             return Ok(vec![Vec::new(); queries.len()]);
         }
-        let mut found = self.search_round(queries, k, params, false).await?;
+        // One hit more than asked, and more while the last one ties the
+        // k-th: a tie at the boundary goes to the lowest id (the front
+        // door sorts and truncates), so the whole tied group must come back.
+        let mut want = k.saturating_add(1);
+        let mut found = self.search_round(queries, want, params, false).await?;
         let short: Vec<usize> = (0..found.len()).filter(|&i| found[i].len() < k).collect();
         if !short.is_empty() {
             let again: Vec<Vec<f32>> = short.iter().map(|&i| queries[i].clone()).collect();
-            let exact = self.search_round(&again, k, params, true).await?;
+            let exact = self.search_round(&again, want, params, true).await?;
             for (i, list) in short.into_iter().zip(exact) {
                 found[i] = list;
             }
         }
-        Ok(found)
+        loop {
+            let tied: Vec<usize> = (0..found.len())
+                .filter(|&i| boundary_tied(&found[i], k, want))
+                .collect();
+            if tied.is_empty() || want >= MAX_TIE_WIDEN {
+                return Ok(found);
+            }
+            want = want.saturating_mul(2).min(MAX_TIE_WIDEN);
+            let again: Vec<Vec<f32>> = tied.iter().map(|&i| queries[i].clone()).collect();
+            let wider = self.search_round(&again, want, params, false).await?;
+            for (i, list) in tied.into_iter().zip(wider) {
+                if list.len() >= found[i].len() {
+                    found[i] = list;
+                }
+            }
+        }
     }
 
     /// One `search/batch` request (by exact scan when `exact`).

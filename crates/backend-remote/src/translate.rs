@@ -65,12 +65,12 @@ fn qdrant_cond(filter: &Filter, schema: &Schema) -> Result<Value> {
         Filter::Eq(fv) | Filter::Contains(fv) => {
             field_cond(&fv.field, json!({"match": {"value": scalar(&fv.value)}}))
         }
-        Filter::In(fv) | Filter::ContainsAny(fv) => field_cond(&fv.field, match_any(fv)),
+        Filter::In(fv) | Filter::ContainsAny(fv) => any_of(fv),
         // `match.except` passes a list with any element outside; the
         // contract's not_in is "present, and equal to none".
         Filter::NotIn(fv) => json!({"must": [
             present(&fv.field)?,
-            {"must_not": [field_cond(&fv.field, match_any(fv))]}
+            {"must_not": [any_of(fv)]}
         ]}),
         Filter::ContainsAll(fv) if fv.values.is_empty() => present(&fv.field)?,
         Filter::ContainsAll(fv) => json!({"must": fv.values.iter()
@@ -98,8 +98,19 @@ fn qdrant_cond(filter: &Filter, schema: &Schema) -> Result<Value> {
     })
 }
 
-fn match_any(fv: &FieldValues) -> Value {
-    json!({"match": {"any": fv.values.iter().map(scalar).collect::<Vec<_>>()}})
+/// The field equals (or, for a list, holds) one of the values. Qdrant's
+/// `match.any` takes keywords and integers, not bools: those become a
+/// `should` of single matches.
+fn any_of(fv: &FieldValues) -> Value {
+    if fv.values.iter().any(|v| matches!(v, Scalar::Bool(_))) {
+        let each: Vec<Value> = fv
+            .values
+            .iter()
+            .map(|v| json!({"key": fv.field, "match": {"value": scalar(v)}}))
+            .collect();
+        return json!({"should": each});
+    }
+    json!({"key": fv.field, "match": {"any": fv.values.iter().map(scalar).collect::<Vec<_>>()}})
 }
 
 fn scalar(s: &Scalar) -> Value {
@@ -141,36 +152,77 @@ pub fn qdrant_index_type(ty: FieldType) -> &'static str {
 }
 
 /// A Milvus boolean expression with the contract's meaning, for a
-/// collection keyed by `pk`; `None` when the filter admits no id Milvus can
-/// hold (an allow-list of ids above `max_id` only).
+/// collection keyed by `pk` whose payload fields live in its dynamic field
+/// (`$meta["name"]`, so no field name can clash with a keyword); `None` when
+/// the filter admits no id Milvus can hold (an allow-list of ids above
+/// `max_id` only).
+///
+/// Facts of Milvus 2.3.5 this relies on (the suite's `filter_semantics`
+/// table checks them on the real server): a comparison on a missing key is
+/// false and `not` of it true, but `!=` and `not in` hold for a missing key
+/// (so the contract's `not_in` is `exists k and not (k in [...])`);
+/// `array_length` of a missing key is 0 and takes `==` only; `exists` binds
+/// tighter than `&&` only inside parentheses; an empty list literal is a
+/// parse error; string literals take `\\`, `\"`, `\n`, `\t` escapes; JSON
+/// integers beyond ±2^53 come back rounded.
 pub fn milvus(filter: &Filter, schema: &Schema, pk: &str, max_id: u64) -> Result<Option<String>> {
-    let _ = schema;
     if let Filter::HasId(ids) = filter {
-        let ids: Vec<u64> = ids.iter().copied().filter(|&id| id <= max_id).collect();
-        if ids.is_empty() {
+        if !ids.iter().any(|&id| id <= max_id) {
             return Ok(None);
         }
     }
-    milvus_expr(filter, pk, max_id).map(Some)
+    milvus_expr(filter, schema, pk, max_id).map(Some)
 }
 
-fn milvus_expr(filter: &Filter, pk: &str, max_id: u64) -> Result<String> {
+/// Refuses a payload Milvus would not store exactly: integers beyond ±2^53.
+pub fn milvus_payload_fits(p: &vecsearch_core::Payload) -> Result<()> {
+    use vecsearch_core::Value as V;
+    for (name, v) in p.iter() {
+        let big = |i: &i64| !(-EXACT_INT..=EXACT_INT).contains(i);
+        let bad = match v {
+            V::Integer(i) => big(i),
+            V::IntegerList(l) => l.iter().any(big),
+            _ => false,
+        };
+        if bad {
+            return Err(unsupported(
+                "Milvus",
+                format!(
+                    "payload field {name:?}: integers beyond ±2^53 (its JSON storage rounds them)"
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn milvus_expr(filter: &Filter, schema: &Schema, pk: &str, max_id: u64) -> Result<String> {
+    let always = format!("({pk} >= 0 || {pk} < 0)");
+    let never = format!("({pk} < 0 && {pk} >= 0)");
     let join = |list: &[Filter], op: &str, empty: &str| -> Result<String> {
         if list.is_empty() {
             return Ok(empty.to_string());
         }
         let parts = list
             .iter()
-            .map(|f| milvus_expr(f, pk, max_id).map(|e| format!("({e})")))
+            .map(|f| milvus_expr(f, schema, pk, max_id).map(|e| format!("({e})")))
             .collect::<Result<Vec<_>>>()?;
         Ok(parts.join(op))
     };
-    let always = format!("{pk} >= 0 || {pk} < 0");
-    let never = format!("{pk} < 0 && {pk} >= 0");
-    match filter {
-        Filter::And(list) => join(list, " && ", &always),
-        Filter::Or(list) => join(list, " || ", &never),
-        Filter::Not(f) => Ok(format!("not ({})", milvus_expr(f, pk, max_id)?)),
+    let key = |field: &str| format!("$meta[{}]", milvus_string(field).unwrap_or_default());
+    let exists = |field: &str| format!("(exists {})", key(field));
+    let values = |fv: &FieldValues| -> Result<String> {
+        let parts = fv
+            .values
+            .iter()
+            .map(milvus_scalar)
+            .collect::<Result<Vec<_>>>()?;
+        Ok(format!("[{}]", parts.join(", ")))
+    };
+    Ok(match filter {
+        Filter::And(list) => join(list, " && ", &always)?,
+        Filter::Or(list) => join(list, " || ", &never)?,
+        Filter::Not(f) => format!("not ({})", milvus_expr(f, schema, pk, max_id)?),
         Filter::HasId(ids) => {
             let ids: Vec<String> = ids
                 .iter()
@@ -180,13 +232,129 @@ fn milvus_expr(filter: &Filter, pk: &str, max_id: u64) -> Result<String> {
             if ids.is_empty() {
                 return Ok(never);
             }
-            Ok(format!("{pk} in [{}]", ids.join(",")))
+            format!("{pk} in [{}]", ids.join(","))
         }
-        other => Err(unsupported(
-            "Milvus",
-            format!("a payload condition ({}) in this version", other.op()),
-        )),
+        Filter::Eq(fv) => format!("{} == {}", key(&fv.field), milvus_scalar(&fv.value)?),
+        Filter::In(fv) | Filter::ContainsAny(fv) if fv.values.is_empty() => never,
+        Filter::In(fv) => format!("{} in {}", key(&fv.field), values(fv)?),
+        Filter::NotIn(fv) if fv.values.is_empty() => exists(&fv.field),
+        Filter::NotIn(fv) => format!(
+            "{} && not ({} in {})",
+            exists(&fv.field),
+            key(&fv.field),
+            values(fv)?
+        ),
+        Filter::Contains(fv) => format!(
+            "json_contains({}, {})",
+            key(&fv.field),
+            milvus_scalar(&fv.value)?
+        ),
+        Filter::ContainsAny(fv) => {
+            format!("json_contains_any({}, {})", key(&fv.field), values(fv)?)
+        }
+        Filter::ContainsAll(fv) if fv.values.is_empty() => exists(&fv.field),
+        Filter::ContainsAll(fv) => {
+            format!("json_contains_all({}, {})", key(&fv.field), values(fv)?)
+        }
+        Filter::Range(r) => {
+            let float_field = schema.type_of(&r.field) == Some(FieldType::Float);
+            let mut parts = Vec::new();
+            for (op, b) in [
+                (">", r.range.gt),
+                (">=", r.range.gte),
+                ("<", r.range.lt),
+                ("<=", r.range.lte),
+            ] {
+                let Some(b) = b else { continue };
+                let lit = match b {
+                    Number::Integer(i) if !(-EXACT_INT..=EXACT_INT).contains(&i) => {
+                        return Err(unsupported(
+                            "Milvus",
+                            format!("a range bound of {i} on {:?} (its JSON numbers are exact to ±2^53)", r.field),
+                        ))
+                    }
+                    Number::Integer(i) if float_field => format!("{:?}", i as f64),
+                    Number::Integer(i) => i.to_string(),
+                    Number::Float(x) => format!("{x:?}"),
+                };
+                parts.push(format!("{} {op} {lit}", key(&r.field)));
+            }
+            if parts.is_empty() {
+                // No bound: any number, so the field is present.
+                exists(&r.field)
+            } else {
+                parts.join(" && ")
+            }
+        }
+        Filter::Len(l) => {
+            // `array_length` takes `==` only and is 0 for a missing key:
+            // the lengths in range (or, shorter, those outside it) by `==`,
+            // with the key present.
+            let lo = l.len.gte.unwrap_or(0) as usize;
+            let hi = l
+                .len
+                .lte
+                .map_or(vecsearch_core::payload::MAX_LIST_LEN, |m| m as usize)
+                .min(vecsearch_core::payload::MAX_LIST_LEN);
+            let len_is = |n: usize| format!("array_length({}) == {n}", key(&l.field));
+            if lo > hi {
+                never
+            } else if hi - lo < vecsearch_core::payload::MAX_LIST_LEN - (hi - lo) {
+                let any: Vec<String> = (lo..=hi).map(len_is).collect();
+                format!("{} && ({})", exists(&l.field), any.join(" || "))
+            } else {
+                let outside: Vec<String> = (0..lo)
+                    .chain(hi + 1..=vecsearch_core::payload::MAX_LIST_LEN)
+                    .map(len_is)
+                    .collect();
+                if outside.is_empty() {
+                    exists(&l.field)
+                } else {
+                    format!("{} && not ({})", exists(&l.field), outside.join(" || "))
+                }
+            }
+        }
+        Filter::IsNull(f) => format!("not {}", exists(&f.field)),
+    })
+}
+
+fn milvus_scalar(s: &Scalar) -> Result<String> {
+    Ok(match s {
+        Scalar::Bool(b) => b.to_string(),
+        Scalar::Integer(i) if !(-EXACT_INT..=EXACT_INT).contains(i) => {
+            return Err(unsupported(
+                "Milvus",
+                format!("the integer {i} (its JSON numbers are exact to ±2^53)"),
+            ))
+        }
+        Scalar::Integer(i) => i.to_string(),
+        Scalar::Keyword(k) => milvus_string(k)?,
+    })
+}
+
+/// A Milvus string literal for `s`, or `Unsupported` for control
+/// characters its parser takes no escape for.
+fn milvus_string(s: &str) -> Result<String> {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 || c == '\u{7f}' => return Err(unsupported(
+                "Milvus",
+                format!(
+                    "a string with the control character {:?} (its parser has no escape for it)",
+                    c
+                ),
+            )),
+            c => out.push(c),
+        }
     }
+    out.push('"');
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -222,5 +390,26 @@ mod tests {
         assert!(matches!(e, Error::Unsupported(_)), "{e}");
         let all = qdrant(&Filter::contains_all("tags", Vec::<&str>::new()), &s).unwrap();
         assert!(all.to_string().contains("values_count"));
+    }
+
+    #[test]
+    fn milvus_forms() {
+        let s = schema();
+        let m = |f: Filter| milvus(&f, &s, "id", u64::MAX).unwrap().unwrap_or_default();
+        assert_eq!(m(Filter::eq("t", "a\"b\\")), r#"$meta["t"] == "a\"b\\""#);
+        assert_eq!(
+            m(Filter::not_in("t", ["x"])),
+            r#"(exists $meta["t"]) && not ($meta["t"] in ["x"])"#
+        );
+        assert_eq!(m(Filter::is_null("t")), r#"not (exists $meta["t"])"#);
+        assert_eq!(m(Filter::none()), "(id < 0 && id >= 0)");
+        assert!(m(Filter::len_range("tags", Some(1), None)).contains("not (array_length"));
+        assert!(matches!(
+            milvus(&Filter::eq("t", "a\u{1}"), &s, "id", u64::MAX),
+            Err(Error::Unsupported(_))
+        ));
+        assert!(milvus(&Filter::allow([u64::MAX]), &s, "id", 10)
+            .unwrap()
+            .is_none());
     }
 }

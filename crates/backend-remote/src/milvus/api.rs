@@ -209,7 +209,14 @@ impl Api {
     }
 
     /// Upserts rows; returns how many the server says it wrote.
-    pub async fn upsert(&self, pk: &str, vf: &str, ids: &[u64], vectors: &[&[f32]]) -> Result<u64> {
+    pub async fn upsert(
+        &self,
+        pk: &str,
+        vf: &str,
+        ids: &[u64],
+        vectors: &[&[f32]],
+        payloads: Option<&[vecsearch_core::Payload]>,
+    ) -> Result<u64> {
         let mut body = String::with_capacity(
             64 + ids.len() * (24 + vectors.first().map_or(0, |v| v.len() * 12)),
         );
@@ -221,6 +228,12 @@ impl Api {
             }
             body.push_str(&format!("{{{pk}:{id},{vf}:"));
             push_vector(&mut body, v);
+            // Payload fields go to the dynamic field, one key each.
+            if let Some(p) = payloads.map(|p| &p[i]) {
+                for (name, value) in p.iter() {
+                    body.push_str(&format!(",{}:{}", string_lit(name), value.to_json()));
+                }
+            }
             body.push('}');
         }
         body.push_str("]}");

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use vecsearch_core::{
     async_trait, Capabilities, Consistency, Error, IdFilter, IdMap, IndexProgress, IndexSpec,
-    Neighbor, Result,
+    Neighbor, Payload, Result,
 };
 
 use self::api::{to_distance, Api, Dialect, MAX_TOPK};
@@ -38,6 +38,9 @@ struct Ask {
 /// search and count see it (measured), so that one key is refused too.
 
 const MAX_ID: u64 = (i64::MAX - 1) as u64;
+/// The largest reply to a payload read (64 fields of up to 1,024 elements
+/// of up to 1 KiB).
+const PAYLOAD_REPLY: usize = 72 << 20;
 /// Rows per upsert request: well under Milvus's 64 MB gRPC message limit.
 const MAX_BODY_BYTES: usize = 4 << 20;
 const MAX_ROWS: usize = 5_000;
@@ -104,8 +107,15 @@ impl MilvusEngine {
         let metric_name = api::metric_name(spec.metric)?;
         // Milvus 2.3.5 stores float vectors as f32 only (float16 vectors
         // came in 2.4); its quantised indexes are not mapped.
-        Capabilities::server(Consistency::Immediate, i64::MAX as u64).check("milvus", &spec)?;
+        capabilities(true).check("milvus", &spec)?;
         let (exec, api) = connect(ep).await?;
+        if api.dialect == Dialect::V2 && !spec.schema.is_empty() {
+            return Err(Error::Unsupported(
+                "milvus: payloads are served over Milvus 2.3's REST v1 in this version; this \
+                 server speaks v2"
+                    .into(),
+            ));
+        }
         let layout = match api.describe().await? {
             Some(data) => {
                 let layout = schema::parse_layout(&data)?;
@@ -148,6 +158,32 @@ impl MilvusEngine {
     }
 }
 
+/// What a Milvus collection serves: payloads (in its dynamic field) where
+/// the server speaks REST v1.
+fn capabilities(payloads: bool) -> Capabilities {
+    Capabilities {
+        payloads,
+        ..Capabilities::server(Consistency::Eventual, MAX_ID)
+    }
+}
+
+/// The fingerprint of a row: its vector's, and its payload's where it has
+/// one, so `sync` also waits for a payload change that kept the vector.
+fn row_fingerprint(v: &[f32], p: Option<&Payload>) -> u64 {
+    let base = fingerprint(v);
+    match p.filter(|p| !p.is_empty()) {
+        None => base,
+        Some(p) => {
+            let text = p.to_json().to_string();
+            let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+            for b in text.bytes() {
+                h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+            }
+            base ^ h.rotate_left(17)
+        }
+    }
+}
+
 /// A client and dialect for `ep`.
 async fn connect(ep: &Endpoint) -> Result<(Exec, Api)> {
     let exec = Exec::new()?;
@@ -182,26 +218,51 @@ impl Inner {
     /// matters here: Milvus would store both rows of a batch with a repeated
     /// key) and the vectors prepared (cosine normalised in f64: a server
     /// normalising in f32 loses a tiny vector's direction).
-    async fn upsert(&self, ids: &[u64], vectors: &[Vec<f32>]) -> Result<()> {
+    async fn upsert(
+        &self,
+        ids: &[u64],
+        vectors: &[Vec<f32>],
+        payloads: Option<&[Payload]>,
+    ) -> Result<()> {
+        if let Some(ps) = payloads {
+            ps.iter().try_for_each(translate::milvus_payload_fits)?;
+        }
         // No two chunks share an id, so their order is free and a few can
         // be in flight at once.
         let vectors: Vec<&[f32]> = vectors.iter().map(Vec::as_slice).collect();
-        let row_bytes = 40 + self.spec.dim * 16;
+        let payload_bytes = payloads.map_or(0, |ps| {
+            ps.iter()
+                .map(|p| p.to_json().to_string().len())
+                .max()
+                .unwrap_or(0)
+        });
+        let row_bytes = 40 + self.spec.dim * 16 + payload_bytes;
         let rows = (MAX_BODY_BYTES / row_bytes).clamp(1, MAX_ROWS);
-        let chunks: Vec<(&[u64], &[&[f32]])> = ids.chunks(rows).zip(vectors.chunks(rows)).collect();
+        let payload_chunks: Vec<Option<&[Payload]>> = match payloads {
+            Some(ps) => ps.chunks(rows).map(Some).collect(),
+            None => vec![None; ids.len().div_ceil(rows)],
+        };
+        let chunks: Vec<((&[u64], &[&[f32]]), Option<&[Payload]>)> = ids
+            .chunks(rows)
+            .zip(vectors.chunks(rows))
+            .zip(payload_chunks)
+            .collect();
         for wave in chunks.chunks(UPSERT_WIDTH) {
             let sends = wave
                 .iter()
-                .map(|(ids, vectors)| self.api.upsert(&self.pk, &self.vf, ids, vectors));
+                .map(|((ids, vectors), ps)| self.api.upsert(&self.pk, &self.vf, ids, vectors, *ps));
             let results = join_all(sends.collect()).await;
             let mut first_err = None;
-            for ((ids, vectors), result) in wave.iter().zip(results) {
+            for (((ids, vectors), ps), result) in wave.iter().zip(results) {
                 match result {
-                    Ok(n) if n == ids.len() as u64 => self.pending.record(
-                        ids.iter()
-                            .zip(vectors.iter())
-                            .map(|(&id, v)| (id, State::Present(fingerprint(v)))),
-                    ),
+                    Ok(n) if n == ids.len() as u64 => {
+                        self.pending
+                            .record(ids.iter().zip(vectors.iter()).enumerate().map(
+                                |(i, (&id, v))| {
+                                    (id, State::Present(row_fingerprint(v, ps.map(|p| &p[i]))))
+                                },
+                            ))
+                    }
                     Ok(n) => {
                         first_err = first_err.or(Some(Error::Remote {
                             status: 200,
@@ -246,13 +307,35 @@ impl Inner {
         if params.none {
             return Ok(Vec::new());
         }
+        // One hit more than asked, and more while the last one ties the
+        // k-th: a tie at the boundary goes to the lowest id (the front door
+        // sorts and truncates), so the whole tied group must come back.
+        let mut want = k.saturating_add(1).min(MAX_TOPK);
+        loop {
+            let found = self.search_once(q, want, params).await?;
+            if !crate::check::boundary_tied(&found, k, want) || want >= MAX_TOPK {
+                return Ok(found);
+            }
+            want = want.saturating_mul(2).min(MAX_TOPK);
+        }
+    }
+
+    /// One search for `want` hits, checked.
+    async fn search_once(&self, q: &[f32], want: usize, params: &Ask) -> Result<Vec<Neighbor>> {
         // Milvus's HNSW refuses ef < k.
-        let ef = params.ef.max(k);
+        let ef = params.ef.max(want);
         let rows = self
             .api
-            .search(&self.vf, q, k, ef, params.expr.as_deref(), self.metric_name)
+            .search(
+                &self.vf,
+                q,
+                want,
+                ef,
+                params.expr.as_deref(),
+                self.metric_name,
+            )
             .await?;
-        let mut raw = Vec::with_capacity(rows.len().min(k.saturating_add(1)));
+        let mut raw = Vec::with_capacity(rows.len().min(want.saturating_add(1)));
         for h in rows {
             let id = h.id.get().ok_or_else(|| {
                 bad_reply(
@@ -265,7 +348,7 @@ impl Inner {
         let rules = SearchRules {
             what: "Milvus search",
             metric: self.spec.metric,
-            k,
+            k: want,
             max_id: MAX_ID,
             filter: params.filter.as_ref(),
         };
@@ -295,11 +378,14 @@ impl Inner {
     /// vector when `with_vectors`.
     async fn shown(&self, ids: &[u64], with_vectors: bool) -> Result<IdMap<Option<u64>>> {
         let mut seen = IdMap::default();
-        let fields: Vec<&str> = if with_vectors {
+        let mut fields: Vec<&str> = if with_vectors {
             vec![self.pk.as_str(), self.vf.as_str()]
         } else {
             vec![self.pk.as_str()]
         };
+        if with_vectors && !self.spec.schema.is_empty() {
+            fields.push("$meta");
+        }
         let dim = if with_vectors { self.spec.dim } else { 0 };
         for chunk in ids.chunks(SYNC_CHUNK) {
             let mut expr = format!("{} in ", self.pk);
@@ -324,7 +410,12 @@ impl Inner {
                                 format!("the row of id {id} has no usable vector"),
                             )
                         })?;
-                    Some(fingerprint(&v))
+                    let p = if self.spec.schema.is_empty() {
+                        None
+                    } else {
+                        Some(self.payload_of_row(row, id)?)
+                    };
+                    Some(row_fingerprint(&v, p.as_ref()))
                 } else {
                     None
                 };
@@ -332,6 +423,63 @@ impl Inner {
             }
         }
         Ok(seen)
+    }
+
+    /// The payload in a row read with `$meta`: the schema's keys (others
+    /// are not ours), checked like a write.
+    fn payload_of_row(&self, row: &Value, id: u64) -> Result<Payload> {
+        let mut p = Payload::new();
+        for f in self.spec.schema.fields() {
+            if let Some(v) = row.get(&f.name) {
+                let v = vecsearch_core::Value::from_json(v)
+                    .map_err(|e| bad_reply("Milvus query", format!("id {id}: {e}")))?;
+                p.insert(f.name.clone(), v);
+            }
+        }
+        self.spec
+            .schema
+            .check(&p)
+            .map_err(|e| bad_reply("Milvus query", format!("id {id}'s payload: {e}")))?;
+        Ok(p.normalised(&self.spec.schema))
+    }
+
+    /// The payload of `id`, `None` if absent.
+    async fn payload(&self, id: u64) -> Result<Option<Payload>> {
+        let expr = format!("{} in [{id}]", self.pk);
+        let fields = [self.pk.as_str(), "$meta"];
+        let rows = self
+            .api
+            .query(
+                &expr,
+                &fields,
+                Some(2),
+                rows_limit(1, 0).saturating_add(PAYLOAD_REPLY),
+            )
+            .await?;
+        check_row_ids("Milvus query", &[id], &rows, |r| {
+            r.get(&self.pk).and_then(parse_id)
+        })?;
+        rows.first()
+            .map(|row| self.payload_of_row(row, id))
+            .transpose()
+    }
+
+    /// How many rows a Milvus expression admits.
+    async fn count_expr(&self, expr: &str) -> Result<usize> {
+        let rows = self
+            .api
+            .query(expr, &["count(*)"], None, SMALL_REPLY)
+            .await?;
+        let row = rows.first().cloned().unwrap_or(Value::Null);
+        row.get("count(*)")
+            .and_then(parse_u64)
+            .and_then(|n| usize::try_from(n).ok())
+            .ok_or_else(|| malformed("count: no count(*)", &row))
+    }
+
+    /// The Milvus form of a (validated) filter; `None` when it admits nothing.
+    fn expr(&self, filter: &vecsearch_core::Filter) -> Result<Option<String>> {
+        translate::milvus(filter, &self.spec.schema, &self.pk, MAX_ID)
     }
 
     /// Waits until the server shows every write recorded before the call.
@@ -404,11 +552,87 @@ impl vecsearch_core::Engine for MilvusEngine {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities::server(Consistency::Eventual, MAX_ID)
+        capabilities(self.inner.api.dialect != Dialect::V2)
     }
 
     async fn upsert(&self, ids: Vec<u64>, vectors: Vec<Vec<f32>>) -> Result<()> {
-        self.inner.upsert(&ids, &vectors).await
+        self.inner.upsert(&ids, &vectors, None).await
+    }
+
+    fn holds_payloads(&self) -> bool {
+        true
+    }
+
+    async fn upsert_with_payloads(
+        &self,
+        ids: Vec<u64>,
+        vectors: Vec<Vec<f32>>,
+        payloads: Vec<Payload>,
+    ) -> Result<()> {
+        self.inner.upsert(&ids, &vectors, Some(&payloads)).await
+    }
+
+    /// Milvus updates whole rows: the vector is read and written back with
+    /// the new payload.
+    async fn set_payload(&self, id: u64, payload: Payload) -> Result<bool> {
+        translate::milvus_payload_fits(&payload)?;
+        self.inner.sync().await?;
+        let Some(v) = vecsearch_core::Engine::fetch(self, id).await? else {
+            return Ok(false);
+        };
+        self.inner.upsert(&[id], &[v], Some(&[payload])).await?;
+        Ok(true)
+    }
+
+    async fn get_payload(&self, id: u64) -> Result<Option<Payload>> {
+        self.inner.payload(id).await
+    }
+
+    async fn count_where(&self, filter: &vecsearch_core::Filter) -> Result<usize> {
+        match self.inner.expr(filter)? {
+            Some(e) => self.inner.count_expr(&e).await,
+            None => Ok(0),
+        }
+    }
+
+    /// The ids the filter admits (once earlier writes show), then deleted
+    /// by id, as `delete` does.
+    async fn delete_where(&self, filter: &vecsearch_core::Filter) -> Result<usize> {
+        let Some(expr) = self.inner.expr(filter)? else {
+            return Ok(0);
+        };
+        let pk = self.inner.pk.as_str();
+        let mut total = 0;
+        // Rounds of one query's worth: what a round deleted no longer
+        // shows once `sync` has returned.
+        loop {
+            self.inner.sync().await?;
+            let rows = self
+                .inner
+                .api
+                .query(&expr, &[pk], Some(MAX_TOPK), rows_limit(MAX_TOPK, 0))
+                .await?;
+            let mut ids = Vec::with_capacity(rows.len());
+            for r in &rows {
+                let id = r
+                    .get(pk)
+                    .and_then(parse_id)
+                    .ok_or_else(|| bad_reply("Milvus query", "a row without a usable id"))?;
+                ids.push(id);
+            }
+            ids.sort_unstable();
+            ids.dedup();
+            for chunk in ids.chunks(SYNC_CHUNK) {
+                self.inner.api.delete(pk, chunk).await?;
+                self.inner
+                    .pending
+                    .record(chunk.iter().map(|&id| (id, State::Absent)));
+            }
+            total += ids.len();
+            if rows.len() < MAX_TOPK {
+                return Ok(total);
+            }
+        }
     }
 
     async fn remove(&self, id: u64) -> Result<bool> {

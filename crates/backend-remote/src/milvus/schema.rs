@@ -26,6 +26,8 @@ pub(crate) struct Layout {
     pub metric: Option<String>,
     /// The load state (`LoadStateLoaded`, `LoadStateLoading`, `LoadStateNotLoad`).
     pub load: String,
+    /// Whether rows take keys beyond the declared fields (where payloads go).
+    pub dynamic: bool,
 }
 
 /// Which REST API the server at `base` speaks: v2 when it answers
@@ -123,12 +125,17 @@ pub(crate) fn parse_layout(data: &Value) -> Result<Layout> {
         .and_then(Value::as_str)
         .ok_or_else(|| malformed("describe: no load state", data))?
         .to_string();
+    let dynamic = data
+        .get("enableDynamicField")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
     Ok(Layout {
         pk,
         vf,
         dim,
         metric,
         load,
+        dynamic,
     })
 }
 
@@ -166,6 +173,23 @@ pub(crate) fn check_matches(layout: &Layout, spec: &IndexSpec, name: &str) -> Re
             layout.vf
         ))
     })?;
+    if !spec.schema.is_empty() && !layout.dynamic {
+        return Err(Error::InvalidArgument(format!(
+            "collection {name} has no dynamic field, where payloads go: it was created without \
+             a schema (use another collection for payloads; nothing was changed)"
+        )));
+    }
+    if let Some(f) = spec
+        .schema
+        .fields()
+        .iter()
+        .find(|f| f.name == layout.pk || f.name == layout.vf)
+    {
+        return Err(Error::InvalidArgument(format!(
+            "payload field {:?} has the name of collection {name}'s own field",
+            f.name
+        )));
+    }
     if layout.dim != spec.dim || !metric.eq_ignore_ascii_case(want) {
         return Err(Error::InvalidArgument(format!(
             "collection {name} holds {}-dimensional vectors with metric {metric}, but dim {} and \
@@ -207,6 +231,9 @@ pub(crate) async fn create(api: &Api, spec: &IndexSpec) -> Result<()> {
             // caller ids and upserts; the management API takes a full schema.
             let schema = json!({
                 "name": name, "autoID": false,
+                // Payload fields go to the dynamic field (Milvus 2.3 has no
+                // nullable fields, so a declared one could not be missing).
+                "enable_dynamic_field": !spec.schema.is_empty(),
                 "fields": [
                     {"name": "id", "is_primary_key": true, "autoID": false, "data_type": 5},
                     {"name": "vector", "data_type": 101,

@@ -10,8 +10,8 @@ use std::sync::{Arc, Mutex};
 use tokio::runtime::Handle;
 use tokio::task::JoinHandle;
 use vecsearch_core::{
-    async_trait, Capabilities, IndexProgress, IndexSpec, Neighbor, Result, SearchParams,
-    VectorIndex,
+    async_trait, Capabilities, Filter, IndexProgress, IndexSpec, Neighbor, Payload, Result,
+    SearchParams, VectorIndex,
 };
 
 /// Collections this process created, and drops still running.
@@ -161,6 +161,35 @@ impl VectorIndex for Dropping {
     }
     fn memory_bytes(&self) -> Option<usize> {
         self.inner.memory_bytes()
+    }
+    async fn contains(&self, id: u64) -> Result<bool> {
+        self.inner.contains(id).await
+    }
+    async fn add_with_payload(&self, id: u64, v: &[f32], p: &Payload) -> Result<()> {
+        self.inner.add_with_payload(id, v, p).await
+    }
+    async fn add_batch_with_payloads(
+        &self,
+        ids: &[u64],
+        vs: &[Vec<f32>],
+        ps: &[Payload],
+    ) -> Result<()> {
+        self.inner.add_batch_with_payloads(ids, vs, ps).await
+    }
+    async fn set_payload(&self, id: u64, p: &Payload) -> Result<bool> {
+        self.inner.set_payload(id, p).await
+    }
+    async fn get_payload(&self, id: u64) -> Result<Option<Payload>> {
+        self.inner.get_payload(id).await
+    }
+    async fn count(&self, f: &Filter) -> Result<usize> {
+        self.inner.count(f).await
+    }
+    async fn delete_where(&self, f: &Filter) -> Result<usize> {
+        self.inner.delete_where(f).await
+    }
+    async fn ids(&self) -> Result<Vec<u64>> {
+        self.inner.ids().await
     }
 }
 
