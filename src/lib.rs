@@ -22,6 +22,26 @@
 //! So a typo in a path never starts an empty index that the next save
 //! would write over the real one.
 //!
+//! Payloads and filters: declare the fields in the spec's [`Schema`], write
+//! a [`Payload`] with each vector, and search, count or delete with one
+//! [`Filter`] that means the same on every backend:
+//!
+//! ```
+//! use vecsearch::{Filter, IndexSpec, Metric, Payload, Schema, SearchParams};
+//!
+//! # fn main() -> vecsearch::Result<()> {
+//! let schema = Schema::new().keyword("tenant").integer("date").keyword_list("tags");
+//! let index = vecsearch::open_blocking("flat:", IndexSpec::new(2, Metric::L2).with_schema(schema))?;
+//! index.add_with_payload(1, &[0.0, 0.0], &Payload::new().with("tenant", "acme").with("date", 1_704_067_200_i64))?;
+//! index.add_with_payload(2, &[0.1, 0.0], &Payload::new().with("tenant", "globex").with("date", 1_704_067_200_i64))?;
+//! let acme_2024 = Filter::eq("tenant", "acme").and(Filter::range("date").gte(1_704_067_200));
+//! let hits = index.search(&[0.1, 0.0], 5, &SearchParams::default().with_filter(acme_2024.clone()))?;
+//! assert_eq!(hits.iter().map(|n| n.id).collect::<Vec<_>>(), [1]);
+//! assert_eq!(index.count(&acme_2024)?, 1);
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! Backend authors find the shared building blocks (validation, distances,
 //! the file envelope, executors, synthetic data) in [`backend`].
 //!
@@ -46,9 +66,22 @@ use std::path::Path;
 use vecsearch_core::{exec, uri};
 
 pub use vecsearch_core::{
-    sort_neighbors, Blocking, Capabilities, Consistency, Error, Filter, FlatIndex, IndexProgress,
-    IndexSpec, Metric, Neighbor, Result, SearchParams, Storage, VectorIndex,
+    sort_neighbors, Blocking, Capabilities, Consistency, Error, FieldType, Filter, FlatIndex,
+    IndexProgress, IndexSpec, Metric, Neighbor, Payload, Result, Schema, SearchParams, Storage,
+    Value, VectorIndex,
 };
+
+/// The filter language's parts beside [`Filter`] (ranges, numbers, scalars,
+/// limits), and the payload limits; see the contract's "Payloads and filters".
+pub mod filter {
+    pub use vecsearch_core::filter::{
+        FieldLen, FieldName, FieldRange, FieldValue, FieldValues, LenRange, Number, Range,
+        RangeBuilder, Scalar, MAX_FILTER_DEPTH, MAX_FILTER_NODES,
+    };
+    pub use vecsearch_core::payload::{
+        Field, MAX_FIELDS, MAX_FIELD_NAME_BYTES, MAX_KEYWORD_BYTES, MAX_LIST_LEN,
+    };
+}
 
 /// For backend authors and tools: the checks, distances, file envelope,
 /// executors and synthetic data every backend shares. Applications need

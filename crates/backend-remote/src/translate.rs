@@ -343,13 +343,15 @@ fn milvus_string(s: &str) -> Result<String> {
             '\\' => out.push_str("\\\\"),
             '\n' => out.push_str("\\n"),
             '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 || c == '\u{7f}' => return Err(unsupported(
-                "Milvus",
-                format!(
+            c if (c as u32) < 0x20 || c == '\u{7f}' => {
+                return Err(unsupported(
+                    "Milvus",
+                    format!(
                     "a string with the control character {:?} (its parser has no escape for it)",
                     c
                 ),
-            )),
+                ))
+            }
             c => out.push(c),
         }
     }
