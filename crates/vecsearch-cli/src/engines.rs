@@ -136,10 +136,21 @@ impl Kind {
     }
 }
 
-/// Creates an empty engine of `kind` for `spec`.
-pub fn create(kind: &Kind, spec: &IndexSpec, capacity: usize) -> Result<Box<dyn Engine>, String> {
+/// Opens an empty index of `kind` for `spec` (a new collection for a
+/// server), with what drives its futures.
+pub fn open_index(kind: &Kind, spec: &IndexSpec) -> Result<(Box<dyn VectorIndex>, Exec), String> {
+    match create_index(kind, spec)? {
+        (Some(idx), exec) => Ok((idx, exec)),
+        (None, _) => Err(format!("{} is not a vecsearch backend", kind.name())),
+    }
+}
+
+fn create_index(
+    kind: &Kind,
+    spec: &IndexSpec,
+) -> Result<(Option<Box<dyn VectorIndex>>, Exec), String> {
     match kind {
-        Kind::Index { name, uri, storage } => {
+        Kind::Index { uri, storage, .. } => {
             let spec = &spec.clone().with_storage(*storage);
             // Each remote build gets its own collection.
             static BUILDS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
@@ -156,19 +167,27 @@ pub fn create(kind: &Kind, spec: &IndexSpec, capacity: usize) -> Result<Box<dyn 
             let idx = exec
                 .run(vecsearch::open(uri, spec.clone()))
                 .map_err(|e| e.to_string())?;
-            Ok(Box::new(IndexEngine {
-                name: name.clone(),
-                idx,
-                exec,
-            }))
+            Ok((Some(idx), exec))
         }
-        Kind::HnswRs => reference::create(spec, capacity),
+        Kind::HnswRs => Ok((None, Exec::Local)),
+    }
+}
+
+/// Creates an empty engine of `kind` for `spec`.
+pub fn create(kind: &Kind, spec: &IndexSpec, capacity: usize) -> Result<Box<dyn Engine>, String> {
+    match create_index(kind, spec)? {
+        (Some(idx), exec) => Ok(Box::new(IndexEngine {
+            name: kind.name().to_string(),
+            idx,
+            exec,
+        })),
+        (None, _) => reference::create(spec, capacity),
     }
 }
 
 /// How futures are driven: our reactor-less `block_on` for local backends,
 /// a Tokio runtime for remote ones.
-enum Exec {
+pub enum Exec {
     Local,
     #[cfg(feature = "remote")]
     Tokio(tokio::runtime::Runtime),
@@ -189,7 +208,8 @@ impl Exec {
         Ok(Exec::Local)
     }
 
-    fn run<F: std::future::Future>(&self, f: F) -> F::Output {
+    /// Drives `f` to completion on this thread.
+    pub fn run<F: std::future::Future>(&self, f: F) -> F::Output {
         match self {
             Exec::Local => vecsearch::backend::exec::block_on(f),
             #[cfg(feature = "remote")]

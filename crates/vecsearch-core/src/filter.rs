@@ -225,7 +225,8 @@ pub struct Range {
 }
 
 impl Range {
-    fn admits(&self, v: &Value) -> bool {
+    /// Whether a stored value lies within the bounds (compared exactly).
+    pub fn admits(&self, v: &Value) -> bool {
         let test = |b: Option<Number>, ok: fn(Ordering) -> bool| {
             b.is_none_or(|b| b.cmp_value(v).is_some_and(ok))
         };

@@ -384,7 +384,7 @@ impl PayloadStore {
                     return out;
                 }
                 for (&k, ids) in fi.ints.range(lo..=hi) {
-                    if r_admits(r, &Value::Integer(k)) {
+                    if r.admits(&Value::Integer(k)) {
                         out.extend(ids.iter().copied());
                     }
                 }
@@ -394,7 +394,7 @@ impl PayloadStore {
                     return out;
                 };
                 for (k, ids) in fi.floats.range((lo, hi)) {
-                    if r_admits(r, &Value::Float(k.0)) {
+                    if r.admits(&Value::Float(k.0)) {
                         out.extend(ids.iter().copied());
                     }
                 }
@@ -492,14 +492,6 @@ impl<K: Ord> MapLike<K> for BTreeMap<K, IdSet> {
             }
         }
     }
-}
-
-fn r_admits(r: &Range, v: &Value) -> bool {
-    Filter::Range(crate::filter::FieldRange {
-        field: String::new(),
-        range: *r,
-    })
-    .admits(0, Some(&Payload::new().with("", v.clone())))
 }
 
 /// Integer bounds that hold every integer the range can admit (each key is

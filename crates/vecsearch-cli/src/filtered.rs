@@ -1,0 +1,422 @@
+//! `vecsearch bench --filters`: filtered search side by side. A seeded
+//! payload generator gives every point keyword fields of 2, 10, 100, 1,000
+//! and 10,000 values, two unrelated uniform integers, a Zipf-distributed tag
+//! list, an integer date, and a field that follows the clusters; queries
+//! carry filters of 50%, 10%, 1%, 0.1% and 0.01% selectivity in several
+//! shapes. The flat backend's answer is the exact filtered scan every other
+//! backend's recall is measured against (flat itself is always built).
+
+use std::time::Instant;
+
+use serde_json::json;
+use vecsearch::backend::distance::exact_distance;
+use vecsearch::backend::synthetic::Rng;
+use vecsearch::{Filter, IndexSpec, Metric, Payload, Schema, SearchParams, VectorIndex};
+
+use crate::dataset::Data;
+use crate::engines::{open_index, Exec, Kind};
+
+/// The selectivities of the table.
+const SHARES: [f64; 5] = [0.5, 0.1, 0.01, 0.001, 0.0001];
+/// Points a uniform field spreads over (`u1`, `u2`, `date` offsets).
+const SPAN: i64 = 1_000_000;
+/// Distinct tags, drawn by Zipf's law, three per point.
+const TAGS: usize = 100;
+/// Regions for the field that follows the clusters.
+const REGIONS: usize = 10;
+
+/// What one run needs.
+pub struct Config {
+    pub metric: Metric,
+    pub m: usize,
+    pub ef_construction: usize,
+    pub threads: usize,
+    pub seed: u64,
+    pub k: usize,
+}
+
+fn schema() -> Schema {
+    Schema::new()
+        .keyword("k2")
+        .keyword("k10")
+        .keyword("k100")
+        .keyword("k1000")
+        .keyword("k10000")
+        .integer("u1")
+        .integer("u2")
+        .integer("date")
+        .keyword_list("tags")
+        .integer("region")
+}
+
+/// The payload generator: seeded, so every backend gets the same payloads.
+fn payloads(data: &Data, seed: u64, pivots: &[Vec<f32>], metric: Metric) -> Vec<Payload> {
+    let mut rng = Rng::new(seed ^ 0xF117_E125);
+    // Zipf over TAGS: P(t) ~ 1 / (t + 1).
+    let weights: Vec<f64> = (0..TAGS).map(|t| 1.0 / (t as f64 + 1.0)).collect();
+    let total: f64 = weights.iter().sum();
+    let zipf = |rng: &mut Rng| {
+        let mut x = rng.uniform() * total;
+        for (t, w) in weights.iter().enumerate() {
+            if x < *w {
+                return t;
+            }
+            x -= w;
+        }
+        TAGS - 1
+    };
+    (0..data.base.len())
+        .map(|i| {
+            let row = data.base.row(i);
+            let mut tags: Vec<String> = (0..3).map(|_| format!("t{}", zipf(&mut rng))).collect();
+            tags.sort();
+            tags.dedup();
+            Payload::new()
+                .with("k2", format!("a{}", rng.below(2)))
+                .with("k10", format!("b{}", rng.below(10)))
+                .with("k100", format!("c{}", rng.below(100)))
+                .with("k1000", format!("d{}", rng.below(1000)))
+                .with("k10000", format!("e{}", rng.below(10_000)))
+                .with("u1", rng.below(SPAN as usize) as i64)
+                .with("u2", rng.below(SPAN as usize) as i64)
+                .with("date", 1_600_000_000 + rng.below(SPAN as usize) as i64)
+                .with("tags", tags)
+                .with("region", nearest(row, pivots, metric, false) as i64)
+        })
+        .collect()
+}
+
+/// The index of the nearest (or, with `far`, the farthest) pivot.
+fn nearest(v: &[f32], pivots: &[Vec<f32>], metric: Metric, far: bool) -> usize {
+    let d: Vec<f64> = pivots
+        .iter()
+        .map(|p| exact_distance(metric, v, p))
+        .collect();
+    let order = (0..d.len()).min_by(|&a, &b| {
+        let o = d[a].total_cmp(&d[b]);
+        if far {
+            o.reverse()
+        } else {
+            o
+        }
+    });
+    order.unwrap_or(0)
+}
+
+/// One filter of the table, per query (the correlated ones depend on it).
+struct Shape {
+    name: String,
+    share: f64,
+    make: Box<dyn Fn(usize) -> Filter>,
+}
+
+fn shapes(queries: &[Vec<f32>], pivots: &[Vec<f32>], metric: Metric) -> Vec<Shape> {
+    let mut out = Vec::new();
+    let keyword = ["k2", "k10", "k100", "k1000", "k10000"];
+    let prefix = ["a", "b", "c", "d", "e"];
+    for (i, &share) in SHARES.iter().enumerate() {
+        let pct = pct(share);
+        let (field, p) = (keyword[i], prefix[i]);
+        out.push(Shape {
+            name: format!("keyword {pct} ({field} == {p}0)"),
+            share,
+            make: Box::new(move |_| Filter::eq(field, format!("{p}0"))),
+        });
+        let side = ((share.sqrt() * SPAN as f64).round() as i64).max(1);
+        out.push(Shape {
+            name: format!("and {pct} (u1 < {side} and u2 < {side})"),
+            share,
+            make: Box::new(move |_| {
+                Filter::range("u1")
+                    .lt(side)
+                    .and(Filter::range("u2").lt(side))
+            }),
+        });
+        // 1 - (1 - x)^2 = share.
+        let x = ((1.0 - (1.0 - share).sqrt()) * SPAN as f64)
+            .round()
+            .max(1.0) as i64;
+        out.push(Shape {
+            name: format!("or {pct} (u1 < {x} or u2 < {x})"),
+            share,
+            make: Box::new(move |_| Filter::range("u1").lt(x).or(Filter::range("u2").lt(x))),
+        });
+        let width = ((share * SPAN as f64).round() as i64).max(1);
+        out.push(Shape {
+            name: format!("range {pct} (date in a window of {width})"),
+            share,
+            make: Box::new(move |_| Filter::between("date", 1_600_400_000, 1_600_400_000 + width)),
+        });
+    }
+    out.push(Shape {
+        name: "tags contains_all [t0, t1]".into(),
+        share: f64::NAN,
+        make: Box::new(|_| Filter::contains_all("tags", ["t0", "t1"])),
+    });
+    out.push(Shape {
+        name: "tags contains_all [t2, t9]".into(),
+        share: f64::NAN,
+        make: Box::new(|_| Filter::contains_all("tags", ["t2", "t9"])),
+    });
+    let own: Vec<i64> = queries
+        .iter()
+        .map(|q| nearest(q, pivots, metric, false) as i64)
+        .collect();
+    let far: Vec<i64> = queries
+        .iter()
+        .map(|q| nearest(q, pivots, metric, true) as i64)
+        .collect();
+    out.push(Shape {
+        name: "correlated (region == the query's own, of 10)".into(),
+        share: f64::NAN,
+        make: Box::new(move |q| Filter::eq("region", own[q])),
+    });
+    out.push(Shape {
+        name: "anti-correlated (region == the farthest, of 10)".into(),
+        share: f64::NAN,
+        make: Box::new(move |q| Filter::eq("region", far[q])),
+    });
+    out
+}
+
+fn pct(share: f64) -> String {
+    if share.is_nan() {
+        return "?".into();
+    }
+    let p = share * 100.0;
+    if p >= 1.0 {
+        format!("{p:.0}%")
+    } else {
+        format!("{p}%")
+    }
+}
+
+/// One backend's measurement of one shape.
+struct Cell {
+    recall: f64,
+    qps: f64,
+    p99_us: f64,
+    short: usize,
+}
+
+/// Runs the filtered benchmark and prints its table; writes JSON if asked.
+pub fn run(
+    kinds: &[Kind],
+    data: &Data,
+    cfg: &Config,
+    json_path: Option<&std::path::Path>,
+) -> Result<(), String> {
+    let n = data.base.len();
+    let mut rng = Rng::new(cfg.seed ^ 0x9E37);
+    let pivots: Vec<Vec<f32>> = (0..REGIONS)
+        .map(|_| data.base.row(rng.below(n)).to_vec())
+        .collect();
+    let t = Instant::now();
+    let payloads = payloads(data, cfg.seed, &pivots, cfg.metric);
+    let ids: Vec<u64> = (0..n as u64).collect();
+    let rows = data.base.to_rows();
+    println!("payloads generated in {:.1} s", t.elapsed().as_secs_f64());
+    let spec = IndexSpec::new(data.base.dim, cfg.metric)
+        .with_m(cfg.m)
+        .with_ef_construction(cfg.ef_construction)
+        .with_capacity(n)
+        .with_threads(cfg.threads)
+        .with_schema(schema());
+    let shapes = shapes(&data.queries, &pivots, cfg.metric);
+    // flat first: its answers are the truth.
+    let mut order: Vec<Kind> = vec![Kind::parse("flat")?];
+    order.extend(kinds.iter().filter(|k| k.name() != "flat").cloned());
+    let mut truth: Vec<Vec<Vec<u64>>> = Vec::new();
+    let mut shares: Vec<f64> = Vec::new();
+    let mut results: Vec<(String, f64, f64, Vec<Cell>, f64)> = Vec::new();
+    for kind in &order {
+        let (idx, exec) = open_index(kind, &spec)?;
+        let start = Instant::now();
+        exec.run(async {
+            idx.add_batch_with_payloads(&ids, &rows, &payloads).await?;
+            idx.sync().await?;
+            idx.finish_indexing().await.map(|_| ())
+        })
+        .map_err(|e| format!("{}: build: {e}", kind.name()))?;
+        let build_s = start.elapsed().as_secs_f64();
+        // Unfiltered, at the default ef, for the ratios.
+        let (plain_qps, _, _) = timed(&*idx, &exec, &data.queries, cfg.k, |_| None)?;
+        let mut cells = Vec::new();
+        for (si, shape) in shapes.iter().enumerate() {
+            let (qps, p99, answers) = timed(&*idx, &exec, &data.queries, cfg.k, |q| {
+                Some((shape.make)(q))
+            })?;
+            if kind.name() == "flat" {
+                // The mean share over the queries (the correlated
+                // filters differ per query).
+                let mut matched = 0usize;
+                for q in 0..data.queries.len() {
+                    matched += exec
+                        .run(idx.count(&(shape.make)(q)))
+                        .map_err(|e| e.to_string())?;
+                }
+                shares.push(matched as f64 / (n * data.queries.len()) as f64);
+                truth.push(answers.clone());
+            }
+            let (recall, short) = score(&answers, &truth[si], cfg.k);
+            cells.push(Cell {
+                recall,
+                qps,
+                p99_us: p99,
+                short,
+            });
+        }
+        println!(
+            "{}: built with payloads in {build_s:.1} s, unfiltered {plain_qps:.0} QPS",
+            kind.name()
+        );
+        let memory = idx.memory_bytes().map_or(f64::NAN, |b| b as f64 / 1e6);
+        results.push((kind.name().to_string(), build_s, plain_qps, cells, memory));
+        drop(idx);
+    }
+    print_table(&shapes, &shares, &results, n, data.queries.len(), cfg.k);
+    if let Some(p) = json_path {
+        let rows: Vec<serde_json::Value> = results
+            .iter()
+            .flat_map(|(name, build_s, plain, cells, mem)| {
+                shapes.iter().zip(cells).zip(&shares).map(move |((s, c), share)| {
+                    json!({"backend": name, "filter": s.name, "share": share, "recall_at_k": c.recall,
+                           "qps_1t": c.qps, "p99_us": c.p99_us, "short_answers": c.short,
+                           "unfiltered_qps_1t": plain, "build_s": build_s,
+                           "memory_mb": if mem.is_nan() { serde_json::Value::Null } else { json!(mem) }})
+                })
+            })
+            .collect();
+        let doc = json!({"settings": {"n": n, "dim": data.base.dim, "queries": data.queries.len(),
+                         "k": cfg.k, "m": cfg.m, "ef_construction": cfg.ef_construction,
+                         "dataset": data.name}, "points": rows});
+        std::fs::write(
+            p,
+            serde_json::to_string_pretty(&doc).map_err(|e| e.to_string())?,
+        )
+        .map_err(|e| format!("writing {}: {e}", p.display()))?;
+        println!("wrote {}", p.display());
+    }
+    Ok(())
+}
+
+type Timed = (f64, f64, Vec<Vec<u64>>);
+
+/// Every query one after the other on this thread: QPS, p99 (µs), answers.
+fn timed(
+    idx: &dyn VectorIndex,
+    exec: &Exec,
+    queries: &[Vec<f32>],
+    k: usize,
+    filter: impl Fn(usize) -> Option<Filter>,
+) -> Result<Timed, String> {
+    let mut lat = Vec::with_capacity(queries.len());
+    let mut answers = Vec::with_capacity(queries.len());
+    let params: Vec<SearchParams> = (0..queries.len())
+        .map(|q| SearchParams {
+            ef: None,
+            filter: filter(q),
+        })
+        .collect();
+    let start = Instant::now();
+    for (q, p) in queries.iter().zip(&params) {
+        let t = Instant::now();
+        let got = exec.run(idx.search(q, k, p)).map_err(|e| e.to_string())?;
+        lat.push(t.elapsed().as_secs_f64() * 1e6);
+        answers.push(got.into_iter().map(|n| n.id).collect());
+    }
+    let secs = start.elapsed().as_secs_f64();
+    lat.sort_by(f64::total_cmp);
+    let p99 = lat[((lat.len() as f64 * 0.99) as usize).min(lat.len() - 1)];
+    Ok((queries.len() as f64 / secs, p99, answers))
+}
+
+/// Mean recall against the exact answers, and how many answers were
+/// shorter than the exact ones.
+fn score(got: &[Vec<u64>], truth: &[Vec<u64>], k: usize) -> (f64, usize) {
+    let mut sum = 0.0;
+    let mut short = 0;
+    for (g, t) in got.iter().zip(truth) {
+        if g.len() < t.len().min(k) {
+            short += 1;
+        }
+        let hit = g.iter().filter(|id| t.contains(id)).count();
+        sum += if t.is_empty() {
+            1.0
+        } else {
+            hit as f64 / t.len() as f64
+        };
+    }
+    (sum / got.len().max(1) as f64, short)
+}
+
+fn print_table(
+    shapes: &[Shape],
+    shares: &[f64],
+    results: &[(String, f64, f64, Vec<Cell>, f64)],
+    n: usize,
+    nq: usize,
+    k: usize,
+) {
+    println!(
+        "\nFiltered search, {n} points, {nq} queries, k {k}, default ef, one thread: recall@{k} / QPS (p99 µs) per backend; flat is the exact filtered scan"
+    );
+    let mut head = String::from("| filter | matches |");
+    let mut rule = String::from("|---|---|");
+    for (name, ..) in results {
+        head.push_str(&format!(" {name} |"));
+        rule.push_str("---|");
+    }
+    println!("{head}\n{rule}");
+    for (i, s) in shapes.iter().enumerate() {
+        let mut line = format!(
+            "| {} | {} |",
+            s.name,
+            pct_actual(shares.get(i).copied(), s.share)
+        );
+        for (_, _, _, cells, _) in results {
+            let c = &cells[i];
+            let short = if c.short > 0 {
+                format!(", {} short", c.short)
+            } else {
+                String::new()
+            };
+            line.push_str(&format!(
+                " {:.3} / {:.0} ({:.0}){short} |",
+                c.recall, c.qps, c.p99_us
+            ));
+        }
+        println!("{line}");
+    }
+    let mut line = String::from("| unfiltered | 100% |");
+    for (_, _, plain, _, _) in results {
+        line.push_str(&format!(" {plain:.0} QPS |"));
+    }
+    println!("{line}");
+    let mut line = String::from("| build with payloads (s) / memory (MB) | |");
+    for (_, build, _, _, mem) in results {
+        line.push_str(&format!(" {build:.1} / {mem:.0} |"));
+    }
+    println!("{line}");
+    if let Some((worst, name, backend)) = results
+        .iter()
+        .filter(|r| r.0 != "flat")
+        .flat_map(|(b, _, _, cells, _)| {
+            cells
+                .iter()
+                .zip(shapes)
+                .map(move |(c, s)| (c.recall, &s.name, b))
+        })
+        .min_by(|a, b| a.0.total_cmp(&b.0))
+    {
+        println!("lowest recall@{k}: {worst:.3}, {backend} on {name}");
+    }
+}
+
+fn pct_actual(measured: Option<f64>, target: f64) -> String {
+    match measured {
+        Some(m) if target.is_nan() => format!("{:.3}%", m * 100.0),
+        Some(m) => format!("{} ({:.3}%)", pct(target), m * 100.0),
+        None => pct(target),
+    }
+}
