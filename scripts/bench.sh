@@ -8,11 +8,12 @@ set -euo pipefail
 DEFAULT_BACKENDS=flat,native,hnswlib
 
 # Sets BENCH_ARGV to the command that runs the benchmark with the caller's
-# arguments: the caller's --backends if there is one (clap would append a
-# second list to the first, measuring some backends twice), else ours.
+# arguments: the binary where cargo builds it (under CARGO_TARGET_DIR when
+# set), the caller's --backends if there is one (clap would append a second
+# list to the first, measuring some backends twice), else ours.
 set_bench_argv() {
     local a
-    BENCH_ARGV=("target/release/vecsearch" bench)
+    BENCH_ARGV=("${CARGO_TARGET_DIR:-target}/release/vecsearch" bench)
     for a in "$@"; do
         if [[ "$a" == --backends || "$a" == --backends=* ]]; then
             BENCH_ARGV+=("$@")

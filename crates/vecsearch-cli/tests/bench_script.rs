@@ -72,3 +72,18 @@ fn default_backends_unless_the_caller_names_some() {
         ["--backends=native"]
     );
 }
+
+/// Issue 21: the binary is run from where cargo built it, under
+/// `CARGO_TARGET_DIR` when that is set (it ran `target/` whatever it said,
+/// and failed with 127).
+#[test]
+fn the_binary_comes_from_cargo_target_dir() {
+    assert_eq!(
+        command_for(&["--n", "10"], Some("/elsewhere/build"))[0],
+        "/elsewhere/build/release/vecsearch"
+    );
+    assert_eq!(
+        command_for(&["--n", "10"], None)[0],
+        "target/release/vecsearch"
+    );
+}
