@@ -1,8 +1,9 @@
 //! One HTTP client per index: a connection pool, timeouts, retries with
 //! backoff, and a Tokio runtime to run on whatever executor polls the caller.
 
+use std::collections::HashSet;
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
@@ -149,6 +150,10 @@ pub(crate) struct Http {
     handle: Handle,
     attempts: u32,
     what: String,
+    /// Origins (scheme, host, port) that have answered in HTTP/1: bytes of
+    /// another protocol from one of these are the server misbehaving, not a
+    /// URI naming the wrong port.
+    spoke_http1: Arc<Mutex<HashSet<String>>>,
 }
 
 impl Http {
@@ -179,6 +184,7 @@ impl Http {
             handle: exec.handle()?,
             attempts: ep.attempts.max(1),
             what: format!("{:?} at {}", ep.engine, ep.base_url()),
+            spoke_http1: Arc::default(),
         })
     }
 
@@ -188,6 +194,12 @@ impl Http {
     /// reply whatever its status; `Unavailable` when no reply came or 5xx
     /// persisted. A reply body longer than `limit` bytes (what the call can
     /// need) is `Remote` at once, read no further than the limit.
+    ///
+    /// A port that answers with bytes that are not HTTP/1 (a gRPC port's
+    /// HTTP/2, another protocol) is `InvalidArgument` naming the likely
+    /// mistake at once, if it never answered in HTTP/1 (opening an index at
+    /// the wrong port); once it has, such bytes are the server misbehaving,
+    /// retried like a cut connection and `Unavailable` if they persist.
     pub async fn send(
         &self,
         method: Method,
@@ -209,20 +221,39 @@ impl Http {
         let client = self.client.clone();
         let attempts = self.attempts;
         let what = self.what.clone();
+        let spoke_http1 = Arc::clone(&self.spoke_http1);
         let task = self.handle.spawn(async move {
+            let origin = origin_of(&url);
             let mut last = String::new();
             for attempt in 0..attempts {
                 if attempt > 0 {
                     tokio::time::sleep(Duration::from_millis(100 << (2 * (attempt - 1).min(4))))
                         .await;
                 }
-                match send_once(&client, method.clone(), &url, body.clone(), limit).await {
+                let got = send_once(&client, method.clone(), &url, body.clone(), limit).await;
+                if got.is_ok() {
+                    lock(&spoke_http1).insert(origin.clone());
+                }
+                match got {
                     Ok(reply) if reply.status >= 500 || reply.status == 429 => {
                         last = format!("HTTP {}: {}", reply.status, reply.describe())
                     }
                     Ok(reply) => return Ok(reply),
                     Err(Failure::Retry(e)) => last = e,
                     Err(Failure::Fatal(e)) => return Err(e),
+                    Err(Failure::NotHttp1(why)) if lock(&spoke_http1).contains(&origin) => {
+                        last = format!(
+                            "{url} answered with bytes that are not HTTP/1, \
+                             though it spoke HTTP/1 before ({why})"
+                        )
+                    }
+                    Err(Failure::NotHttp1(why)) => {
+                        return Err(Error::InvalidArgument(format!(
+                            "{url} does not answer in HTTP/1: this port speaks another protocol, \
+                             most likely gRPC (as milvus-lite's does), not the REST API; \
+                             point the URI at the server's REST port ({why})"
+                        )))
+                    }
                 }
             }
             Err(Error::Unavailable(format!(
@@ -325,10 +356,23 @@ pub(crate) async fn join_all<F: Future>(futs: Vec<F>) -> Vec<F::Output> {
 }
 
 /// Why an attempt failed: worth another attempt (the network, a timeout)
-/// or not (a reply the call cannot use, whatever the retry).
+/// or not (a reply the call cannot use, whatever the retry), or bytes that
+/// are no HTTP/1 reply (which of the two depends on the port's history).
 enum Failure {
     Retry(String),
     Fatal(Error),
+    NotHttp1(String),
+}
+
+/// `scheme://host:port` of `url`, what [`Http`] remembers ports by.
+fn origin_of(url: &str) -> String {
+    reqwest::Url::parse(url)
+        .map(|u| u.origin().ascii_serialization())
+        .unwrap_or_else(|_| url.to_string())
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 fn too_large(status: u16, limit: usize) -> Failure {
@@ -356,14 +400,9 @@ async fn send_once(
     let mut resp = req.send().await.map_err(|e| {
         let why = describe_transport(e);
         // Bytes that are no HTTP/1 status line: an HTTP/2-only peer (a
-        // gRPC port, such as milvus-lite's) or another protocol. Retrying
-        // cannot help; say what the port is.
+        // gRPC port, such as milvus-lite's) or another protocol.
         if why.contains("invalid HTTP version parsed") {
-            Failure::Fatal(Error::InvalidArgument(format!(
-                "{url} does not answer in HTTP/1: this port speaks another protocol, \
-                 most likely gRPC (as milvus-lite's does), not the REST API; \
-                 point the URI at the server's REST port ({why})"
-            )))
+            Failure::NotHttp1(why)
         } else {
             Failure::Retry(why)
         }

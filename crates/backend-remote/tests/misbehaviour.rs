@@ -44,6 +44,13 @@ enum Act {
     Hang,
     /// The connection is closed without a reply.
     Close,
+    /// Bytes of no protocol at all, then the connection is closed.
+    Garbage,
+    /// What an HTTP/2-only server (a gRPC port) answers an HTTP/1.1
+    /// request: its SETTINGS frame and a GOAWAY, then the connection is closed.
+    Http2,
+    /// A JSON body with no status line or headers, then the connection is closed.
+    NoStatusLine,
 }
 
 /// One misbehaviour in place: `(method, path without query)` answered by `act`.
@@ -255,6 +262,25 @@ async fn act_on(conn: &mut TcpStream, server: &Server, act: Act, target: &str) -
             false
         }
         Act::Close => false,
+        Act::Garbage => {
+            let _ = conn
+                .write_all(b"\x00\xff\x13garbage \x7f\x01\x02\r\n\r\n")
+                .await;
+            false
+        }
+        Act::Http2 => {
+            let settings = [0u8, 0, 0, 4, 0, 0, 0, 0, 0];
+            let goaway = [0u8, 0, 8, 7, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
+            let _ = conn.write_all(&settings).await;
+            let _ = conn.write_all(&goaway).await;
+            false
+        }
+        Act::NoStatusLine => {
+            let _ = conn
+                .write_all(br#"{"result":{"status":"completed"},"status":"ok","time":0.0}"#)
+                .await;
+            false
+        }
     }
 }
 
@@ -414,6 +440,9 @@ enum Want {
     Remote,
     RemoteStatus(u16),
     Unavailable,
+    /// The server's fault either way (not the caller's: not `InvalidArgument`).
+    RemoteOrUnavailable,
+    InvalidArgument,
     Unsupported,
 }
 
@@ -517,6 +546,15 @@ fn mgmt_hits(hits: &[(&str, &str)]) -> String {
         ids.join(","),
         n = hits.len()
     )
+}
+
+/// Replies that are not HTTP/1.
+fn not_http1() -> [(&'static str, Act); 3] {
+    [
+        ("garbage bytes", Act::Garbage),
+        ("an HTTP/2-only answer", Act::Http2),
+        ("a body without a status line", Act::NoStatusLine),
+    ]
 }
 
 fn table(d: Dialect, victim_port: u16) -> Vec<Row> {
@@ -648,6 +686,34 @@ fn table(d: Dialect, victim_port: u16) -> Vec<Row> {
             at,
             Act::Redirect(victim_port),
             Want::RemoteStatus(307),
+        );
+        // After a good open, the server stops speaking HTTP/1: its fault,
+        // not a URI naming another protocol's port (issue 21).
+        for (what, act) in not_http1() {
+            add(
+                &format!("{name}: {what} after a good open"),
+                op,
+                at,
+                act,
+                Want::RemoteOrUnavailable,
+            );
+        }
+    }
+
+    // The first request of open meeting a port of another protocol: the
+    // URI names the wrong port, the caller's to fix.
+    let first = if milvus {
+        ("POST", "/v2/vectordb/collections/list")
+    } else {
+        p.describe
+    };
+    for (what, act) in not_http1() {
+        add(
+            &format!("open: {what} from the start"),
+            Op::Open,
+            first,
+            act,
+            Want::InvalidArgument,
         );
     }
 
@@ -905,6 +971,15 @@ fn table(d: Dialect, victim_port: u16) -> Vec<Row> {
             Want::Remote,
         );
         add("sync: junk rows", Op::Sync, q, ok(&junk), Want::Remote);
+        for (what, act) in not_http1() {
+            add(
+                &format!("sync: {what} after a good open"),
+                Op::Sync,
+                q,
+                act,
+                Want::RemoteOrUnavailable,
+            );
+        }
         add(
             "sync: a 503 persisting",
             Op::Sync,
@@ -1116,6 +1191,8 @@ fn matches_want(got: &Result<String, Error>, want: &Want) -> bool {
         (Want::Remote, Err(Error::Remote { .. })) => true,
         (Want::RemoteStatus(s), Err(Error::Remote { status, .. })) => s == status,
         (Want::Unavailable, Err(Error::Unavailable(_))) => true,
+        (Want::RemoteOrUnavailable, Err(Error::Remote { .. } | Error::Unavailable(_))) => true,
+        (Want::InvalidArgument, Err(Error::InvalidArgument(_))) => true,
         (Want::Unsupported, Err(Error::Unsupported(_))) => true,
         _ => false,
     }
