@@ -87,6 +87,8 @@ pub(crate) fn rows_limit(rows: usize, dim: usize) -> usize {
 pub(crate) struct RawReply {
     pub status: u16,
     pub bytes: Vec<u8>,
+    /// The request it answers, `METHOD /path` (no query), for messages.
+    pub request: String,
 }
 
 impl RawReply {
@@ -99,13 +101,17 @@ impl RawReply {
         Reply {
             status: self.status,
             body,
+            request: self.request,
         }
     }
 
-    /// The body as text, shortened for an error message.
+    /// The body for an error message: shortened, an HTML page summarised,
+    /// an empty body named as such with the request it answers.
     pub fn describe(&self) -> String {
-        let end = self.bytes.len().min(4096);
-        shorten(&String::from_utf8_lossy(&self.bytes[..end]))
+        // The start is enough to show (and to find an HTML page's title).
+        let end = self.bytes.len().min(64 << 10);
+        let text = String::from_utf8_lossy(&self.bytes[..end]);
+        describe_body(&text, self.bytes.len(), &self.request)
     }
 }
 
@@ -113,6 +119,8 @@ impl RawReply {
 pub(crate) struct Reply {
     pub status: u16,
     pub body: Body,
+    /// The request it answers, `METHOD /path` (no query), for messages.
+    pub request: String,
 }
 
 /// A reply body.
@@ -122,23 +130,80 @@ pub(crate) enum Body {
 }
 
 impl Reply {
-    /// The body as text, shortened for an error message.
+    /// The body for an error message (see [`RawReply::describe`]).
     pub fn describe(&self) -> String {
-        let text = match &self.body {
-            Body::Json(v) => v.to_string(),
-            Body::Text(t) => t.clone(),
-        };
-        shorten(&text)
+        match &self.body {
+            Body::Json(v) => shorten(&v.to_string()),
+            Body::Text(t) => describe_body(t, t.len(), &self.request),
+        }
     }
 }
 
-/// Cuts server text to a readable length for error messages.
+/// Server text in an error message is cut to this many characters.
+const MESSAGE_CHARS: usize = 200;
+
+/// A reply body of `total` bytes, of which `text` is the start, for an
+/// error message: [`shorten`]ed, or, when there is nothing to show,
+/// `an empty reply to METHOD /path`.
+fn describe_body(text: &str, total: usize, request: &str) -> String {
+    if text.trim().is_empty() && total == text.len() {
+        format!("an empty reply to {request}")
+    } else {
+        summarize(text, total)
+    }
+}
+
+/// Server text made fit for an error message: an HTML page (a proxy's or
+/// a web server's error page) as `an HTML page (title "...")`, anything
+/// else cut to [`MESSAGE_CHARS`] characters, saying how long it was.
 pub(crate) fn shorten(text: &str) -> String {
-    const MAX: usize = 400;
-    match text.char_indices().nth(MAX) {
-        Some((i, _)) => format!("{}...", &text[..i]),
+    summarize(text, text.len())
+}
+
+/// [`shorten`] for the start `text` of a body of `total` bytes.
+fn summarize(text: &str, total: usize) -> String {
+    if let Some(page) = html_summary(text, total) {
+        return page;
+    }
+    match text.char_indices().nth(MESSAGE_CHARS) {
+        Some((i, _)) => format!("{}... ({total} bytes in all)", &text[..i]),
+        None if total > text.len() => format!("{text}... ({total} bytes in all)"),
         None => text.to_string(),
     }
+}
+
+/// `an HTML page (title "...")` when `text`, the start of a body of
+/// `total` bytes, is an HTML document.
+fn html_summary(text: &str, total: usize) -> Option<String> {
+    // ASCII lowering keeps every byte where it was, so offsets found in
+    // `lower` cut `text` at the same (character) boundaries.
+    let lower = text.to_ascii_lowercase();
+    let start = lower.trim_start();
+    let html = start.starts_with("<!doctype html")
+        || start.starts_with("<html")
+        || (start.starts_with('<')
+            && ["<html", "<head", "<body"]
+                .iter()
+                .any(|t| lower.contains(t)));
+    if !html {
+        return None;
+    }
+    let inner = |tag: &str| -> Option<String> {
+        let open = lower.find(&format!("<{tag}"))?;
+        let from = open + lower[open..].find('>')? + 1;
+        let to = from + lower[from..].find(&format!("</{tag}"))?;
+        let words: Vec<&str> = text[from..to].split_whitespace().collect();
+        let words = words.join(" ");
+        let cut = match words.char_indices().nth(80) {
+            Some((i, _)) => format!("{}...", &words[..i]),
+            None => words,
+        };
+        Some(cut).filter(|t| !t.is_empty())
+    };
+    Some(match inner("title").or_else(|| inner("h1")) {
+        Some(title) => format!("an HTML page (title {title:?}, {total} bytes)"),
+        None => format!("an HTML page ({total} bytes, no title)"),
+    })
 }
 
 /// The HTTP side of one index; cheap to clone into tasks. The index owns
@@ -391,6 +456,7 @@ async fn send_once(
     body: Option<String>,
     limit: usize,
 ) -> std::result::Result<RawReply, Failure> {
+    let method_name = method.to_string();
     let mut req = client.request(method, url);
     if let Some(b) = body {
         req = req
@@ -424,7 +490,19 @@ async fn send_once(
         }
         bytes.extend_from_slice(&chunk);
     }
-    Ok(RawReply { status, bytes })
+    Ok(RawReply {
+        status,
+        bytes,
+        request: request_of(&method_name, url),
+    })
+}
+
+/// `METHOD /path` of a request, without the query (which may carry a key).
+fn request_of(method: &str, url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(u) => format!("{method} {}", u.path()),
+        Err(_) => format!("{method} {}", url.split('?').next().unwrap_or(url)),
+    }
 }
 
 fn describe_transport(e: reqwest::Error) -> String {
@@ -443,4 +521,61 @@ fn describe_transport(e: reqwest::Error) -> String {
         src = s.source();
     }
     msg
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw(body: &str) -> RawReply {
+        RawReply {
+            status: 404,
+            bytes: body.as_bytes().to_vec(),
+            request: request_of("POST", "http://h:6333/collections/c/points?wait=true"),
+        }
+    }
+
+    /// Issue 21: an HTML page is summarised, long text cut, an empty body
+    /// named with the request it answers.
+    #[test]
+    fn server_text_in_messages_is_bounded() {
+        let filler = "<p>lorem ipsum dolor sit amet</p>\n".repeat(2000);
+        let page = format!(
+            "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">\n<title>\n  502 Bad   Gateway\n</title></head>\n<body>{filler}</body></html>"
+        );
+        let got = raw(&page).describe();
+        assert!(
+            got.starts_with("an HTML page (title \"502 Bad Gateway\""),
+            "{got}"
+        );
+        assert!(got.len() < 100, "{got}");
+        assert_eq!(raw(&page).parse().describe(), got);
+        let untitled = format!("<html><body><h1>Forbidden</h1>{filler}</body></html>");
+        assert!(raw(&untitled).describe().contains("(title \"Forbidden\""));
+        let bare = "<html><body>x</body></html>";
+        assert!(
+            raw(bare).describe().contains("no title"),
+            "{}",
+            raw(bare).describe()
+        );
+
+        let long = "é".repeat(5000);
+        let got = raw(&long).describe();
+        assert_eq!(got.chars().filter(|&c| c == 'é').count(), MESSAGE_CHARS);
+        assert!(got.ends_with("(10000 bytes in all)"), "{got}");
+        assert_eq!(raw("not found").describe(), "not found");
+        assert_eq!(raw("<b>bold</b> text").describe(), "<b>bold</b> text");
+
+        for empty in ["", " \r\n"] {
+            assert_eq!(
+                raw(empty).describe(),
+                "an empty reply to POST /collections/c/points",
+                "the query is left out"
+            );
+            assert_eq!(
+                raw(empty).parse().describe(),
+                "an empty reply to POST /collections/c/points"
+            );
+        }
+    }
 }

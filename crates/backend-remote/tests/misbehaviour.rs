@@ -442,6 +442,9 @@ enum Want {
     Unavailable,
     /// The server's fault either way (not the caller's: not `InvalidArgument`).
     RemoteOrUnavailable,
+    /// `Remote`, with a message of at most [`MESSAGE_MAX`] characters that
+    /// says this.
+    RemoteSaying(String),
     InvalidArgument,
     Unsupported,
 }
@@ -545,6 +548,18 @@ fn mgmt_hits(hits: &[(&str, &str)]) -> String {
         scores.join(","),
         ids.join(","),
         n = hits.len()
+    )
+}
+
+/// The longest error message a server's reply may make (issue 21: an HTML
+/// page came whole).
+const MESSAGE_MAX: usize = 400;
+
+/// A web server's error page, 40 KB of it.
+fn html_page(title: &str) -> String {
+    format!(
+        "<!DOCTYPE html>\n<html>\n<head><title>{title}</title></head>\n<body>\n<h1>{title}</h1>\n{}</body>\n</html>\n",
+        "<p>Lorem ipsum dolor sit amet, consectetur adipiscing elit.</p>\n".repeat(640)
     )
 }
 
@@ -686,6 +701,21 @@ fn table(d: Dialect, victim_port: u16) -> Vec<Row> {
             at,
             Act::Redirect(victim_port),
             Want::RemoteStatus(307),
+        );
+        // Error replies make bounded messages that say what came (issue 21).
+        add(
+            &format!("{name}: a 403 HTML page"),
+            op,
+            at,
+            Act::Reply(403, html_page("403 Forbidden")),
+            Want::RemoteSaying(r#"an HTML page (title "403 Forbidden""#.into()),
+        );
+        add(
+            &format!("{name}: a 404 with an empty body"),
+            op,
+            at,
+            Act::Reply(404, String::new()),
+            Want::RemoteSaying(format!("an empty reply to {} {}", at.0, at.1)),
         );
         // After a good open, the server stops speaking HTTP/1: its fault,
         // not a URI naming another protocol's port (issue 21).
@@ -1193,6 +1223,10 @@ fn matches_want(got: &Result<String, Error>, want: &Want) -> bool {
         (Want::Unavailable, Err(Error::Unavailable(_))) => true,
         (Want::RemoteOrUnavailable, Err(Error::Remote { .. } | Error::Unavailable(_))) => true,
         (Want::InvalidArgument, Err(Error::InvalidArgument(_))) => true,
+        (Want::RemoteSaying(what), Err(e @ Error::Remote { .. })) => {
+            let m = e.to_string();
+            m.contains(what.as_str()) && m.chars().count() <= MESSAGE_MAX
+        }
         (Want::Unsupported, Err(Error::Unsupported(_))) => true,
         _ => false,
     }
