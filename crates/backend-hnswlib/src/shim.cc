@@ -186,7 +186,10 @@ rust::Vec<Hit> Hnsw::scan(rust::Slice<const float> query, size_t k, bool filtere
     check_dim(query);
     auto dist = index_->fstdistfunc_;
     void *param = index_->dist_func_param_;
-    // Max-heap of the k best so far.
+    // Max-heap of the k best (distance, label) pairs so far: a candidate
+    // tied with the worst kept one replaces it when its label is lower, so
+    // ties at the k-th distance go to the lowest ids, as the contract says
+    // (the front door's sort cannot bring back an id the scan dropped).
     std::priority_queue<std::pair<float, hnswlib::labeltype>> best;
     size_t n = index_->cur_element_count;
     for (size_t i = 0; i < n && k > 0; i++) {
@@ -194,12 +197,13 @@ rust::Vec<Hit> Hnsw::scan(rust::Slice<const float> query, size_t k, bool filtere
         if (index_->isMarkedDeleted(id)) continue;
         hnswlib::labeltype label = index_->getExternalLabel(id);
         if (filtered && !allow.allows(label)) continue;
-        float d = dist(query.data(), index_->getDataByInternalId(id), param);
+        std::pair<float, hnswlib::labeltype> hit(
+            dist(query.data(), index_->getDataByInternalId(id), param), label);
         if (best.size() < k) {
-            best.emplace(d, label);
-        } else if (d < best.top().first) {
+            best.push(hit);
+        } else if (hit < best.top()) {
             best.pop();
-            best.emplace(d, label);
+            best.push(hit);
         }
     }
     return to_hits(std::move(best));

@@ -207,3 +207,47 @@ fn a_huge_capacity_hint_allocates_only_a_bounded_start() {
     block_on(idx.add(1, &[1.0, 2.0, 3.0, 4.0])).unwrap();
     assert_eq!(block_on(idx.len()).unwrap(), 1);
 }
+
+/// Issue 21: on the exact path (ef at least the live count) a tie at the
+/// k-th distance goes to the lowest id, as the contract says. The scan kept
+/// the first tied labels it met in slot order (406 and 557 before 56).
+#[test]
+fn exact_path_breaks_ties_by_lowest_id() {
+    let spec = IndexSpec::new(8, Metric::L2).with_threads(1);
+    let idx = HnswlibIndex::new(spec).unwrap();
+    let zero = vec![0.0f32; 8];
+    let small = |seed: u32| -> Vec<f32> {
+        (0..8u32)
+            .map(|i| ((seed * 7 + i * 3) % 5) as f32 - 2.0)
+            .collect()
+    };
+    let vectors = vec![
+        zero.clone(),
+        small(1),
+        small(2),
+        small(3),
+        small(4),
+        zero.clone(),
+        small(5),
+        small(6),
+    ];
+    block_on(idx.add_batch(&[557, 557, 49, 467, 259, 557, 79, 423], &vectors)).unwrap();
+    block_on(idx.add(69, &[-1.0, 0.0, 1.0, 1.0, -1.0, -1.0, -1.0, 0.0])).unwrap();
+    block_on(idx.add(406, &zero)).unwrap();
+    block_on(idx.add(56, &zero)).unwrap();
+    let q = [-1.0, -1.0, 1.0, 1.0, -1.0, 0.0, 0.0, 1.0];
+    let live = block_on(idx.len()).unwrap();
+    // Exact answer: everything, sorted by (distance, id).
+    let all = block_on(idx.search(&q, live, &SearchParams::default().with_ef(512))).unwrap();
+    assert_eq!(all.len(), live);
+    for k in 1..=live {
+        let got = block_on(idx.search(&q, k, &SearchParams::default().with_ef(512))).unwrap();
+        assert_eq!(got, all[..k], "k {k}: not the exact answer, ties by id");
+    }
+    let zeros: Vec<u64> = all
+        .iter()
+        .filter(|n| n.distance == all.iter().find(|m| m.id == 56).unwrap().distance)
+        .map(|n| n.id)
+        .collect();
+    assert_eq!(zeros, [56, 406, 557], "{all:?}");
+}

@@ -1,8 +1,9 @@
 //! One HTTP client per index: a connection pool, timeouts, retries with
 //! backoff, and a Tokio runtime to run on whatever executor polls the caller.
 
+use std::collections::HashSet;
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
@@ -86,6 +87,8 @@ pub(crate) fn rows_limit(rows: usize, dim: usize) -> usize {
 pub(crate) struct RawReply {
     pub status: u16,
     pub bytes: Vec<u8>,
+    /// The request it answers, `METHOD /path` (no query), for messages.
+    pub request: String,
 }
 
 impl RawReply {
@@ -98,13 +101,17 @@ impl RawReply {
         Reply {
             status: self.status,
             body,
+            request: self.request,
         }
     }
 
-    /// The body as text, shortened for an error message.
+    /// The body for an error message: shortened, an HTML page summarised,
+    /// an empty body named as such with the request it answers.
     pub fn describe(&self) -> String {
-        let end = self.bytes.len().min(4096);
-        shorten(&String::from_utf8_lossy(&self.bytes[..end]))
+        // The start is enough to show (and to find an HTML page's title).
+        let end = self.bytes.len().min(64 << 10);
+        let text = String::from_utf8_lossy(&self.bytes[..end]);
+        describe_body(&text, self.bytes.len(), &self.request)
     }
 }
 
@@ -112,6 +119,8 @@ impl RawReply {
 pub(crate) struct Reply {
     pub status: u16,
     pub body: Body,
+    /// The request it answers, `METHOD /path` (no query), for messages.
+    pub request: String,
 }
 
 /// A reply body.
@@ -121,23 +130,80 @@ pub(crate) enum Body {
 }
 
 impl Reply {
-    /// The body as text, shortened for an error message.
+    /// The body for an error message (see [`RawReply::describe`]).
     pub fn describe(&self) -> String {
-        let text = match &self.body {
-            Body::Json(v) => v.to_string(),
-            Body::Text(t) => t.clone(),
-        };
-        shorten(&text)
+        match &self.body {
+            Body::Json(v) => shorten(&v.to_string()),
+            Body::Text(t) => describe_body(t, t.len(), &self.request),
+        }
     }
 }
 
-/// Cuts server text to a readable length for error messages.
+/// Server text in an error message is cut to this many characters.
+const MESSAGE_CHARS: usize = 200;
+
+/// A reply body of `total` bytes, of which `text` is the start, for an
+/// error message: [`shorten`]ed, or, when there is nothing to show,
+/// `an empty reply to METHOD /path`.
+fn describe_body(text: &str, total: usize, request: &str) -> String {
+    if text.trim().is_empty() && total == text.len() {
+        format!("an empty reply to {request}")
+    } else {
+        summarize(text, total)
+    }
+}
+
+/// Server text made fit for an error message: an HTML page (a proxy's or
+/// a web server's error page) as `an HTML page (title "...")`, anything
+/// else cut to [`MESSAGE_CHARS`] characters, saying how long it was.
 pub(crate) fn shorten(text: &str) -> String {
-    const MAX: usize = 400;
-    match text.char_indices().nth(MAX) {
-        Some((i, _)) => format!("{}...", &text[..i]),
+    summarize(text, text.len())
+}
+
+/// [`shorten`] for the start `text` of a body of `total` bytes.
+fn summarize(text: &str, total: usize) -> String {
+    if let Some(page) = html_summary(text, total) {
+        return page;
+    }
+    match text.char_indices().nth(MESSAGE_CHARS) {
+        Some((i, _)) => format!("{}... ({total} bytes in all)", &text[..i]),
+        None if total > text.len() => format!("{text}... ({total} bytes in all)"),
         None => text.to_string(),
     }
+}
+
+/// `an HTML page (title "...")` when `text`, the start of a body of
+/// `total` bytes, is an HTML document.
+fn html_summary(text: &str, total: usize) -> Option<String> {
+    // ASCII lowering keeps every byte where it was, so offsets found in
+    // `lower` cut `text` at the same (character) boundaries.
+    let lower = text.to_ascii_lowercase();
+    let start = lower.trim_start();
+    let html = start.starts_with("<!doctype html")
+        || start.starts_with("<html")
+        || (start.starts_with('<')
+            && ["<html", "<head", "<body"]
+                .iter()
+                .any(|t| lower.contains(t)));
+    if !html {
+        return None;
+    }
+    let inner = |tag: &str| -> Option<String> {
+        let open = lower.find(&format!("<{tag}"))?;
+        let from = open + lower[open..].find('>')? + 1;
+        let to = from + lower[from..].find(&format!("</{tag}"))?;
+        let words: Vec<&str> = text[from..to].split_whitespace().collect();
+        let words = words.join(" ");
+        let cut = match words.char_indices().nth(80) {
+            Some((i, _)) => format!("{}...", &words[..i]),
+            None => words,
+        };
+        Some(cut).filter(|t| !t.is_empty())
+    };
+    Some(match inner("title").or_else(|| inner("h1")) {
+        Some(title) => format!("an HTML page (title {title:?}, {total} bytes)"),
+        None => format!("an HTML page ({total} bytes, no title)"),
+    })
 }
 
 /// The HTTP side of one index; cheap to clone into tasks. The index owns
@@ -149,6 +215,10 @@ pub(crate) struct Http {
     handle: Handle,
     attempts: u32,
     what: String,
+    /// Origins (scheme, host, port) that have answered in HTTP/1: bytes of
+    /// another protocol from one of these are the server misbehaving, not a
+    /// URI naming the wrong port.
+    spoke_http1: Arc<Mutex<HashSet<String>>>,
 }
 
 impl Http {
@@ -179,6 +249,7 @@ impl Http {
             handle: exec.handle()?,
             attempts: ep.attempts.max(1),
             what: format!("{:?} at {}", ep.engine, ep.base_url()),
+            spoke_http1: Arc::default(),
         })
     }
 
@@ -188,6 +259,12 @@ impl Http {
     /// reply whatever its status; `Unavailable` when no reply came or 5xx
     /// persisted. A reply body longer than `limit` bytes (what the call can
     /// need) is `Remote` at once, read no further than the limit.
+    ///
+    /// A port that answers with bytes that are not HTTP/1 (a gRPC port's
+    /// HTTP/2, another protocol) is `InvalidArgument` naming the likely
+    /// mistake at once, if it never answered in HTTP/1 (opening an index at
+    /// the wrong port); once it has, such bytes are the server misbehaving,
+    /// retried like a cut connection and `Unavailable` if they persist.
     pub async fn send(
         &self,
         method: Method,
@@ -209,20 +286,39 @@ impl Http {
         let client = self.client.clone();
         let attempts = self.attempts;
         let what = self.what.clone();
+        let spoke_http1 = Arc::clone(&self.spoke_http1);
         let task = self.handle.spawn(async move {
+            let origin = origin_of(&url);
             let mut last = String::new();
             for attempt in 0..attempts {
                 if attempt > 0 {
                     tokio::time::sleep(Duration::from_millis(100 << (2 * (attempt - 1).min(4))))
                         .await;
                 }
-                match send_once(&client, method.clone(), &url, body.clone(), limit).await {
+                let got = send_once(&client, method.clone(), &url, body.clone(), limit).await;
+                if got.is_ok() {
+                    lock(&spoke_http1).insert(origin.clone());
+                }
+                match got {
                     Ok(reply) if reply.status >= 500 || reply.status == 429 => {
                         last = format!("HTTP {}: {}", reply.status, reply.describe())
                     }
                     Ok(reply) => return Ok(reply),
                     Err(Failure::Retry(e)) => last = e,
                     Err(Failure::Fatal(e)) => return Err(e),
+                    Err(Failure::NotHttp1(why)) if lock(&spoke_http1).contains(&origin) => {
+                        last = format!(
+                            "{url} answered with bytes that are not HTTP/1, \
+                             though it spoke HTTP/1 before ({why})"
+                        )
+                    }
+                    Err(Failure::NotHttp1(why)) => {
+                        return Err(Error::InvalidArgument(format!(
+                            "{url} does not answer in HTTP/1: this port speaks another protocol, \
+                             most likely gRPC (as milvus-lite's does), not the REST API; \
+                             point the URI at the server's REST port ({why})"
+                        )))
+                    }
                 }
             }
             Err(Error::Unavailable(format!(
@@ -325,10 +421,23 @@ pub(crate) async fn join_all<F: Future>(futs: Vec<F>) -> Vec<F::Output> {
 }
 
 /// Why an attempt failed: worth another attempt (the network, a timeout)
-/// or not (a reply the call cannot use, whatever the retry).
+/// or not (a reply the call cannot use, whatever the retry), or bytes that
+/// are no HTTP/1 reply (which of the two depends on the port's history).
 enum Failure {
     Retry(String),
     Fatal(Error),
+    NotHttp1(String),
+}
+
+/// `scheme://host:port` of `url`, what [`Http`] remembers ports by.
+fn origin_of(url: &str) -> String {
+    reqwest::Url::parse(url)
+        .map(|u| u.origin().ascii_serialization())
+        .unwrap_or_else(|_| url.to_string())
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 fn too_large(status: u16, limit: usize) -> Failure {
@@ -347,6 +456,7 @@ async fn send_once(
     body: Option<String>,
     limit: usize,
 ) -> std::result::Result<RawReply, Failure> {
+    let method_name = method.to_string();
     let mut req = client.request(method, url);
     if let Some(b) = body {
         req = req
@@ -356,14 +466,9 @@ async fn send_once(
     let mut resp = req.send().await.map_err(|e| {
         let why = describe_transport(e);
         // Bytes that are no HTTP/1 status line: an HTTP/2-only peer (a
-        // gRPC port, such as milvus-lite's) or another protocol. Retrying
-        // cannot help; say what the port is.
+        // gRPC port, such as milvus-lite's) or another protocol.
         if why.contains("invalid HTTP version parsed") {
-            Failure::Fatal(Error::InvalidArgument(format!(
-                "{url} does not answer in HTTP/1: this port speaks another protocol, \
-                 most likely gRPC (as milvus-lite's does), not the REST API; \
-                 point the URI at the server's REST port ({why})"
-            )))
+            Failure::NotHttp1(why)
         } else {
             Failure::Retry(why)
         }
@@ -385,7 +490,19 @@ async fn send_once(
         }
         bytes.extend_from_slice(&chunk);
     }
-    Ok(RawReply { status, bytes })
+    Ok(RawReply {
+        status,
+        bytes,
+        request: request_of(&method_name, url),
+    })
+}
+
+/// `METHOD /path` of a request, without the query (which may carry a key).
+fn request_of(method: &str, url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(u) => format!("{method} {}", u.path()),
+        Err(_) => format!("{method} {}", url.split('?').next().unwrap_or(url)),
+    }
 }
 
 fn describe_transport(e: reqwest::Error) -> String {
@@ -404,4 +521,61 @@ fn describe_transport(e: reqwest::Error) -> String {
         src = s.source();
     }
     msg
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw(body: &str) -> RawReply {
+        RawReply {
+            status: 404,
+            bytes: body.as_bytes().to_vec(),
+            request: request_of("POST", "http://h:6333/collections/c/points?wait=true"),
+        }
+    }
+
+    /// Issue 21: an HTML page is summarised, long text cut, an empty body
+    /// named with the request it answers.
+    #[test]
+    fn server_text_in_messages_is_bounded() {
+        let filler = "<p>lorem ipsum dolor sit amet</p>\n".repeat(2000);
+        let page = format!(
+            "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">\n<title>\n  502 Bad   Gateway\n</title></head>\n<body>{filler}</body></html>"
+        );
+        let got = raw(&page).describe();
+        assert!(
+            got.starts_with("an HTML page (title \"502 Bad Gateway\""),
+            "{got}"
+        );
+        assert!(got.len() < 100, "{got}");
+        assert_eq!(raw(&page).parse().describe(), got);
+        let untitled = format!("<html><body><h1>Forbidden</h1>{filler}</body></html>");
+        assert!(raw(&untitled).describe().contains("(title \"Forbidden\""));
+        let bare = "<html><body>x</body></html>";
+        assert!(
+            raw(bare).describe().contains("no title"),
+            "{}",
+            raw(bare).describe()
+        );
+
+        let long = "é".repeat(5000);
+        let got = raw(&long).describe();
+        assert_eq!(got.chars().filter(|&c| c == 'é').count(), MESSAGE_CHARS);
+        assert!(got.ends_with("(10000 bytes in all)"), "{got}");
+        assert_eq!(raw("not found").describe(), "not found");
+        assert_eq!(raw("<b>bold</b> text").describe(), "<b>bold</b> text");
+
+        for empty in ["", " \r\n"] {
+            assert_eq!(
+                raw(empty).describe(),
+                "an empty reply to POST /collections/c/points",
+                "the query is left out"
+            );
+            assert_eq!(
+                raw(empty).parse().describe(),
+                "an empty reply to POST /collections/c/points"
+            );
+        }
+    }
 }

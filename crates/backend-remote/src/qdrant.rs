@@ -159,17 +159,18 @@ fn to_distance(m: Metric, score: f64) -> f64 {
 /// The `result` of a Qdrant reply; a non-2xx status is the server's error
 /// (`{"status":{"error":..}}`), never `Ok`.
 fn check(reply: Reply) -> Result<Value> {
+    let status = reply.status;
     match reply.body {
-        Body::Json(mut v) if (200..300).contains(&reply.status) => {
+        Body::Json(mut v) if (200..300).contains(&status) => {
             if v.get("status").and_then(|s| s.get("error")).is_some() {
-                return Err(error_of(reply.status, &v));
+                return Err(error_of(status, &v));
             }
             Ok(v.get_mut("result").map(Value::take).unwrap_or(Value::Null))
         }
-        Body::Json(v) => Err(error_of(reply.status, &v)),
-        Body::Text(t) => Err(Error::Remote {
-            status: reply.status,
-            message: crate::http::shorten(&t),
+        Body::Json(v) => Err(error_of(status, &v)),
+        Body::Text(_) => Err(Error::Remote {
+            status,
+            message: reply.describe(),
         }),
     }
 }
@@ -936,6 +937,7 @@ mod tests {
         let r = |status, body: &str| Reply {
             status,
             body: Body::Json(serde_json::from_str(body).unwrap()),
+            request: "POST /collections/x/points".into(),
         };
         assert!(matches!(
             check(r(

@@ -160,6 +160,7 @@ mod tests {
         RawReply {
             status,
             bytes: body.as_bytes().to_vec(),
+            request: "POST /collections/c/points/search/batch".into(),
         }
     }
 

@@ -44,6 +44,13 @@ enum Act {
     Hang,
     /// The connection is closed without a reply.
     Close,
+    /// Bytes of no protocol at all, then the connection is closed.
+    Garbage,
+    /// What an HTTP/2-only server (a gRPC port) answers an HTTP/1.1
+    /// request: its SETTINGS frame and a GOAWAY, then the connection is closed.
+    Http2,
+    /// A JSON body with no status line or headers, then the connection is closed.
+    NoStatusLine,
 }
 
 /// One misbehaviour in place: `(method, path without query)` answered by `act`.
@@ -255,6 +262,25 @@ async fn act_on(conn: &mut TcpStream, server: &Server, act: Act, target: &str) -
             false
         }
         Act::Close => false,
+        Act::Garbage => {
+            let _ = conn
+                .write_all(b"\x00\xff\x13garbage \x7f\x01\x02\r\n\r\n")
+                .await;
+            false
+        }
+        Act::Http2 => {
+            let settings = [0u8, 0, 0, 4, 0, 0, 0, 0, 0];
+            let goaway = [0u8, 0, 8, 7, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
+            let _ = conn.write_all(&settings).await;
+            let _ = conn.write_all(&goaway).await;
+            false
+        }
+        Act::NoStatusLine => {
+            let _ = conn
+                .write_all(br#"{"result":{"status":"completed"},"status":"ok","time":0.0}"#)
+                .await;
+            false
+        }
     }
 }
 
@@ -414,6 +440,12 @@ enum Want {
     Remote,
     RemoteStatus(u16),
     Unavailable,
+    /// The server's fault either way (not the caller's: not `InvalidArgument`).
+    RemoteOrUnavailable,
+    /// `Remote`, with a message of at most [`MESSAGE_MAX`] characters that
+    /// says this.
+    RemoteSaying(String),
+    InvalidArgument,
     Unsupported,
 }
 
@@ -517,6 +549,27 @@ fn mgmt_hits(hits: &[(&str, &str)]) -> String {
         ids.join(","),
         n = hits.len()
     )
+}
+
+/// The longest error message a server's reply may make (issue 21: an HTML
+/// page came whole).
+const MESSAGE_MAX: usize = 400;
+
+/// A web server's error page, 40 KB of it.
+fn html_page(title: &str) -> String {
+    format!(
+        "<!DOCTYPE html>\n<html>\n<head><title>{title}</title></head>\n<body>\n<h1>{title}</h1>\n{}</body>\n</html>\n",
+        "<p>Lorem ipsum dolor sit amet, consectetur adipiscing elit.</p>\n".repeat(640)
+    )
+}
+
+/// Replies that are not HTTP/1.
+fn not_http1() -> [(&'static str, Act); 3] {
+    [
+        ("garbage bytes", Act::Garbage),
+        ("an HTTP/2-only answer", Act::Http2),
+        ("a body without a status line", Act::NoStatusLine),
+    ]
 }
 
 fn table(d: Dialect, victim_port: u16) -> Vec<Row> {
@@ -648,6 +701,49 @@ fn table(d: Dialect, victim_port: u16) -> Vec<Row> {
             at,
             Act::Redirect(victim_port),
             Want::RemoteStatus(307),
+        );
+        // Error replies make bounded messages that say what came (issue 21).
+        add(
+            &format!("{name}: a 403 HTML page"),
+            op,
+            at,
+            Act::Reply(403, html_page("403 Forbidden")),
+            Want::RemoteSaying(r#"an HTML page (title "403 Forbidden""#.into()),
+        );
+        add(
+            &format!("{name}: a 404 with an empty body"),
+            op,
+            at,
+            Act::Reply(404, String::new()),
+            Want::RemoteSaying(format!("an empty reply to {} {}", at.0, at.1)),
+        );
+        // After a good open, the server stops speaking HTTP/1: its fault,
+        // not a URI naming another protocol's port (issue 21).
+        for (what, act) in not_http1() {
+            add(
+                &format!("{name}: {what} after a good open"),
+                op,
+                at,
+                act,
+                Want::RemoteOrUnavailable,
+            );
+        }
+    }
+
+    // The first request of open meeting a port of another protocol: the
+    // URI names the wrong port, the caller's to fix.
+    let first = if milvus {
+        ("POST", "/v2/vectordb/collections/list")
+    } else {
+        p.describe
+    };
+    for (what, act) in not_http1() {
+        add(
+            &format!("open: {what} from the start"),
+            Op::Open,
+            first,
+            act,
+            Want::InvalidArgument,
         );
     }
 
@@ -905,6 +1001,15 @@ fn table(d: Dialect, victim_port: u16) -> Vec<Row> {
             Want::Remote,
         );
         add("sync: junk rows", Op::Sync, q, ok(&junk), Want::Remote);
+        for (what, act) in not_http1() {
+            add(
+                &format!("sync: {what} after a good open"),
+                Op::Sync,
+                q,
+                act,
+                Want::RemoteOrUnavailable,
+            );
+        }
         add(
             "sync: a 503 persisting",
             Op::Sync,
@@ -1116,6 +1221,12 @@ fn matches_want(got: &Result<String, Error>, want: &Want) -> bool {
         (Want::Remote, Err(Error::Remote { .. })) => true,
         (Want::RemoteStatus(s), Err(Error::Remote { status, .. })) => s == status,
         (Want::Unavailable, Err(Error::Unavailable(_))) => true,
+        (Want::RemoteOrUnavailable, Err(Error::Remote { .. } | Error::Unavailable(_))) => true,
+        (Want::InvalidArgument, Err(Error::InvalidArgument(_))) => true,
+        (Want::RemoteSaying(what), Err(e @ Error::Remote { .. })) => {
+            let m = e.to_string();
+            m.contains(what.as_str()) && m.chars().count() <= MESSAGE_MAX
+        }
         (Want::Unsupported, Err(Error::Unsupported(_))) => true,
         _ => false,
     }

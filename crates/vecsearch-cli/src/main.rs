@@ -143,6 +143,17 @@ fn check_args(a: &BenchArgs) -> Result<(), String> {
     }
 }
 
+/// Each item once, in the order of its first appearance.
+fn first_of_each<T: PartialEq>(items: impl IntoIterator<Item = T>) -> Vec<T> {
+    let mut out: Vec<T> = Vec::new();
+    for item in items {
+        if !out.contains(&item) {
+            out.push(item);
+        }
+    }
+    out
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
@@ -207,6 +218,32 @@ fn info() {
     println!("cores: {}", vecsearch::backend::exec::resolve_threads(0));
 }
 
+/// The engines a run builds: `--backends` (or the defaults) times
+/// `--storage`. `--backends` may be given more than once (clap appends, as
+/// `scripts/bench.sh` once did to its own list) and may name a backend or a
+/// kind twice: each is measured once, in the order first named.
+fn chosen_kinds(a: &BenchArgs, metric: Metric) -> Result<Vec<engines::Kind>, String> {
+    let kinds = if a.backends.is_empty() {
+        engines::Kind::defaults()
+    } else {
+        first_of_each(a.backends.iter().map(String::as_str))
+            .into_iter()
+            .map(engines::Kind::parse)
+            .collect::<Result<_, _>>()?
+    };
+    let storage = first_of_each(a.storage.iter().copied());
+    Ok(kinds
+        .into_iter()
+        .filter(|k| *k != engines::Kind::HnswRs || engines::reference_serves(metric))
+        .flat_map(|k| {
+            if k == engines::Kind::HnswRs {
+                return vec![k];
+            }
+            storage.iter().filter_map(|&s| k.with_storage(s)).collect()
+        })
+        .collect())
+}
+
 fn run_bench(a: BenchArgs) -> Result<(), String> {
     check_args(&a)?;
     let metric = a
@@ -216,27 +253,7 @@ fn run_bench(a: BenchArgs) -> Result<(), String> {
         } else {
             Metric::L2
         });
-    let kinds = if a.backends.is_empty() {
-        engines::Kind::defaults()
-    } else {
-        a.backends
-            .iter()
-            .map(|b| engines::Kind::parse(b))
-            .collect::<Result<_, _>>()?
-    };
-    let kinds: Vec<_> = kinds
-        .into_iter()
-        .filter(|k| *k != engines::Kind::HnswRs || engines::reference_serves(metric))
-        .flat_map(|k| {
-            if k == engines::Kind::HnswRs {
-                return vec![k];
-            }
-            a.storage
-                .iter()
-                .filter_map(|&s| k.with_storage(s))
-                .collect()
-        })
-        .collect();
+    let kinds = chosen_kinds(&a, metric)?;
     let extra = (a.n as f64 * a.churn).ceil() as usize;
     let src = dataset::Source {
         dataset: &a.dataset,
@@ -325,4 +342,51 @@ fn run_bench(a: BenchArgs) -> Result<(), String> {
         println!("wrote {}", p.display());
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bench_args(args: &[&str]) -> BenchArgs {
+        let argv = ["vecsearch", "bench"].iter().chain(args);
+        match Cli::try_parse_from(argv).map(|c| c.command) {
+            Ok(Command::Bench(a)) => *a,
+            Ok(Command::Info) => panic!("parsed as info"),
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    /// Issue 21: `--backends flat,native --backends native` (what
+    /// `scripts/bench.sh --backends native` used to pass) measured native
+    /// twice after churn; every backend is measured once, first order kept.
+    #[test]
+    fn a_backend_named_twice_is_measured_once() {
+        let a = bench_args(&["--backends", "flat,native", "--backends", "native,flat"]);
+        assert_eq!(
+            a.backends,
+            ["flat", "native", "native", "flat"],
+            "clap appends"
+        );
+        assert_eq!(
+            first_of_each(a.backends.iter().map(String::as_str)),
+            ["flat", "native"]
+        );
+        assert_eq!(
+            first_of_each(["native", "hnswlib", "native", "flat", "hnswlib"]),
+            ["native", "hnswlib", "flat"]
+        );
+        let a = bench_args(&["--backends", "flat,flat", "--backends", "flat"]);
+        let names: Vec<String> = chosen_kinds(&a, Metric::L2)
+            .unwrap()
+            .iter()
+            .map(|k| k.name().to_string())
+            .collect();
+        assert_eq!(names, ["flat"]);
+        let a = bench_args(&["--storage", "f32,f16", "--storage", "f32"]);
+        assert_eq!(
+            first_of_each(a.storage.iter().copied()),
+            [vecsearch::Storage::F32, vecsearch::Storage::F16]
+        );
+    }
 }

@@ -402,6 +402,7 @@ mod tests {
                 Ok(v) => Body::Json(v),
                 Err(_) => Body::Text(body.into()),
             },
+            request: "POST /v1/vector/query".into(),
         }
     }
 

@@ -345,10 +345,10 @@ pub(crate) async fn mgmt_call(
         .await?;
     let v = match reply.body {
         Body::Json(v) => v,
-        Body::Text(t) => {
+        Body::Text(_) => {
             return Err(Error::Remote {
                 status: reply.status,
-                message: format!("management API {path}: {}", crate::http::shorten(&t)),
+                message: format!("management API {path}: {}", reply.describe()),
             })
         }
     };

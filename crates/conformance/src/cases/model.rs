@@ -5,9 +5,9 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use vecsearch_core::distance::{agrees, exact_distance};
+use vecsearch_core::distance::{agrees, exact_distance, prepare};
 use vecsearch_core::synthetic::Rng;
-use vecsearch_core::{Filter, IndexSpec, Metric, Neighbor, SearchParams, VectorIndex};
+use vecsearch_core::{Filter, IndexSpec, Metric, Neighbor, SearchParams, Storage, VectorIndex};
 
 use super::{caps, fail, open, Case, TempDir, Why};
 use crate::data::{check_sorted, same_vector};
@@ -248,7 +248,7 @@ async fn step(
     match op {
         Op::Add(id, v) => {
             idx.add(*id, v).await.map_err(|e| format!("add: {e}"))?;
-            model.insert(*id, idx.spec().storage.stored(v));
+            model.insert(*id, stored(idx.spec(), v));
             idx.sync().await.map_err(|e| format!("sync: {e}"))?;
         }
         Op::AddBatch(ids, vs) => {
@@ -256,7 +256,7 @@ async fn step(
                 .await
                 .map_err(|e| format!("add_batch: {e}"))?;
             for (id, v) in ids.iter().zip(vs) {
-                model.insert(*id, idx.spec().storage.stored(v));
+                model.insert(*id, stored(idx.spec(), v));
             }
             idx.sync().await.map_err(|e| format!("sync: {e}"))?;
         }
@@ -288,7 +288,7 @@ async fn step(
                 .search(q, *k, &p)
                 .await
                 .map_err(|e| format!("search: {e}"))?;
-            check_search(model, metric, q, *k, &p, &got, idx.spec().ef_search)?;
+            check_search(&**idx, model, q, *k, &p, &got).await?;
         }
         Op::SearchBatch { qs, k, ef } => {
             let p = SearchParams {
@@ -307,7 +307,7 @@ async fn step(
                 ));
             }
             for (q, g) in qs.iter().zip(&got) {
-                check_search(model, metric, q, *k, &p, g, idx.spec().ef_search)?;
+                check_search(&**idx, model, q, *k, &p, g).await?;
             }
         }
         Op::BadAdd(id, v) => {
@@ -348,6 +348,13 @@ async fn step(
     Ok(())
 }
 
+/// What the index holds for `v`: prepared (normalised for `Cosine`) and
+/// then stored in the spec's kind, exactly as the front door and the
+/// backend do it, so the model's distances are the index's own.
+fn stored(spec: &IndexSpec, v: &[f32]) -> Vec<f32> {
+    spec.storage.stored(&prepare(spec.metric, v))
+}
+
 async fn check_len(idx: &dyn VectorIndex, model: &Model) -> Result<(), String> {
     let got = idx.len().await.map_err(|e| format!("len: {e}"))?;
     if got != model.len() {
@@ -356,19 +363,30 @@ async fn check_len(idx: &dyn VectorIndex, model: &Model) -> Result<(), String> {
     Ok(())
 }
 
+/// How far apart two exact distances may be and still be ordered either
+/// way by a backend computing in `f32` (relative to `max(1, |d|)`): a few
+/// ulps of `f32` and the rounding of a 6-component sum, with room to spare.
+/// Farther apart, the exact order is the only right one.
+const F32_NOISE: f64 = 1e-5;
+/// The same for `F16` storage: its cosine distances may be the contract's
+/// tolerance (`1e-3`) off the exact ones (a rounded unit vector is not
+/// quite of unit length), so two ids that close may come in either order.
+const F16_NOISE: f64 = 2e-3;
+
 /// Every rule a single answer can be held to: `min(k, admitted)` results,
 /// unique live admitted ids, exact distances, sorted; and when `ef` covers
-/// the live set (or the filter), the exact answer.
-fn check_search(
+/// the live set (or the filter), the exact answer, ties at the k-th
+/// distance going to the lowest ids.
+async fn check_search(
+    idx: &dyn VectorIndex,
     model: &Model,
-    metric: Metric,
     q: &[f32],
     k: usize,
     p: &SearchParams,
     got: &[Neighbor],
-    default_ef: usize,
 ) -> Result<(), String> {
-    let admitted: Vec<(u64, f64)> = model
+    let metric = idx.spec().metric;
+    let mut admitted: Vec<(u64, f64)> = model
         .iter()
         .filter(|(id, _)| p.filter.as_ref().is_none_or(|f| f.admits(**id, None)))
         .map(|(&id, v)| (id, exact_distance(metric, v, q)))
@@ -400,25 +418,88 @@ fn check_search(
             ));
         }
     }
-    let ef = p.ef.unwrap_or(default_ef).max(k);
+    let ef = p.ef.unwrap_or(idx.spec().ef_search).max(k);
     let small = ef >= model.len() || (p.filter.is_some() && admitted.len() <= ef);
-    if small {
-        let mut exact: Vec<f64> = admitted.iter().map(|&(_, d)| d).collect();
-        exact.sort_by(f64::total_cmp);
-        for (i, n) in got.iter().enumerate() {
-            if !agrees(n.distance, exact[i]) {
+    if !small {
+        return Ok(());
+    }
+    // The exact answer: the admitted ids by (distance, id).
+    admitted.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
+    for (i, n) in got.iter().enumerate() {
+        if !agrees(n.distance, admitted[i].1) {
+            return Err(format!(
+                "small is exact: with ef {ef} >= {} live, result {i} is id {} at {}, \
+                 the exact {i}th distance is {}",
+                model.len(),
+                n.id,
+                n.distance,
+                admitted[i].1
+            ));
+        }
+    }
+    // And its ids. A returned id the exact answer leaves out stands in for
+    // one it has: only right when the two are too close for `f32` to order
+    // and the backend's own distances put the returned one first (ties by
+    // id). An exact tie (the same stored vector twice, say) goes to the
+    // lowest id whatever the backend's arithmetic.
+    let want = &admitted[..want_len];
+    let extra: Vec<&Neighbor> = got
+        .iter()
+        .filter(|n| !want.iter().any(|w| w.0 == n.id))
+        .collect();
+    if extra.is_empty() {
+        return Ok(());
+    }
+    let exact_of = |id: u64| {
+        admitted
+            .iter()
+            .find(|a| a.0 == id)
+            .map_or(f64::NAN, |a| a.1)
+    };
+    let noise = match idx.spec().storage {
+        Storage::F16 => F16_NOISE,
+        _ => F32_NOISE,
+    };
+    for &(m, dm) in want.iter().filter(|w| !got.iter().any(|n| n.id == w.0)) {
+        let own = own_distance(idx, q, m).await?;
+        if !agrees(own, dm) {
+            return Err(format!("id {m} at distance {own}, exactly {dm}"));
+        }
+        for x in &extra {
+            let dx = exact_of(x.id);
+            let near = (dm - dx).abs() <= noise * dm.abs().max(1.0);
+            let x_first = x.distance < own || (x.distance == own && x.id < m);
+            if !(near && x_first) {
                 return Err(format!(
-                    "small is exact: with ef {ef} >= {} live, result {i} is id {} at {}, \
-                     the exact {i}th distance is {}",
+                    "small is exact: with ef {ef} >= {} live (or a filter of at most ef ids), \
+                     the answer has id {} (at {}, exactly {dx}) where the exact answer has id \
+                     {m} (exactly {dm}, {own} by this backend; ties go to the lowest id): {got:?}",
                     model.len(),
-                    n.id,
-                    n.distance,
-                    exact[i]
+                    x.id,
+                    x.distance,
                 ));
             }
         }
     }
     Ok(())
+}
+
+/// The distance the backend itself reports from `q` to the live id `id`:
+/// a search admitting that id only.
+async fn own_distance(idx: &dyn VectorIndex, q: &[f32], id: u64) -> Result<f32, String> {
+    let p = SearchParams::default()
+        .with_ef(1)
+        .with_filter(Filter::allow([id]));
+    let hits = idx
+        .search(q, 1, &p)
+        .await
+        .map_err(|e| format!("search admitting id {id} only: {e}"))?;
+    match hits.as_slice() {
+        [n] if n.id == id => Ok(n.distance),
+        other => Err(format!(
+            "a search admitting id {id} only (which is live) returned {other:?}"
+        )),
+    }
 }
 
 // ---------- shrinking ----------
