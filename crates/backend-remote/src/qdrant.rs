@@ -8,7 +8,7 @@ use reqwest::Method;
 use serde_json::{json, Value};
 use vecsearch_core::{
     async_trait, Capabilities, Consistency, Error, Filter, IdFilter, IndexProgress, IndexSpec,
-    Metric, Neighbor, Payload, Result, Storage,
+    Metric, Neighbor, Payload, Record, Result, ScanPage, Storage,
 };
 use vecsearch_core::{distance::exact_distance, sort_neighbors};
 
@@ -23,6 +23,8 @@ use crate::wire::{finite_vector, qdrant_result, QdrantHit, QdrantPoint};
 
 /// How long `finish_indexing` waits for the optimizers before it reports.
 const INDEX_TIMEOUT: Duration = Duration::from_secs(20 * 60);
+/// Room for one point's payload in a scroll reply.
+const SCAN_PAYLOAD_BYTES: usize = 64 << 10;
 /// The most hits a search widens to while the last ties the k-th.
 const MAX_TIE_WIDEN: usize = 4096;
 /// The largest reply to a payload read: a payload holds at most 64 fields
@@ -360,6 +362,63 @@ impl Inner {
             .and_then(|p| self.spec.schema.check(&p).map(|()| p))
             .map_err(|e| bad_reply("Qdrant retrieve", format!("id {id}'s payload: {e}")))?;
         Ok(Some(p.normalised(&self.spec.schema)))
+    }
+
+    /// A page of Qdrant's scroll from the id after `after`.
+    async fn scroll(&self, after: Option<u64>, limit: usize) -> Result<ScanPage> {
+        let mut body = json!({"limit": limit, "with_vector": true, "with_payload": true});
+        if let Some(a) = after {
+            body["offset"] = json!(a + 1);
+        }
+        let reply = rows_limit(limit, self.spec.dim)
+            .saturating_add(limit.saturating_mul(SCAN_PAYLOAD_BYTES));
+        let result = self
+            .call(
+                Method::POST,
+                "/points/scroll",
+                Some(body.to_string()),
+                reply,
+            )
+            .await?;
+        let points = result
+            .get("points")
+            .and_then(Value::as_array)
+            .ok_or_else(|| malformed("scroll: no points", &result))?;
+        let mut records = Vec::with_capacity(points.len());
+        for p in points {
+            let id = p
+                .get("id")
+                .and_then(parse_u64)
+                .ok_or_else(|| bad_reply("Qdrant scroll", "a point without a u64 id"))?;
+            let vector = p
+                .get("vector")
+                .and_then(Value::as_array)
+                .and_then(|v| {
+                    let v: Option<Vec<f64>> = v.iter().map(Value::as_f64).collect();
+                    v.and_then(|v| finite_vector(&v, self.spec.dim))
+                })
+                .ok_or_else(|| {
+                    bad_reply("Qdrant scroll", format!("point {id} has no usable vector"))
+                })?;
+            let raw = match p.get("payload") {
+                None | Some(Value::Null) => json!({}),
+                Some(v) => v.clone(),
+            };
+            let payload = Payload::from_json(&raw)
+                .and_then(|pl| self.spec.schema.check(&pl).map(|()| pl))
+                .map_err(|e| bad_reply("Qdrant scroll", format!("point {id}'s payload: {e}")))?
+                .normalised(&self.spec.schema);
+            records.push(Record {
+                id,
+                vector,
+                payload,
+            });
+        }
+        let next = match result.get("next_page_offset") {
+            None | Some(Value::Null) => None,
+            Some(_) => records.last().map(|r| r.id),
+        };
+        Ok(ScanPage { records, next })
     }
 
     /// Exact count of the points `filter` (Qdrant form) admits.
@@ -790,6 +849,11 @@ impl vecsearch_core::Engine for QdrantEngine {
 
     async fn get_payload(&self, id: u64) -> Result<Option<Payload>> {
         self.inner.retrieve_payload(id).await
+    }
+
+    /// Qdrant's scroll, which pages by id.
+    async fn scan(&self, after: Option<u64>, limit: usize) -> Result<ScanPage> {
+        self.inner.scroll(after, limit).await
     }
 
     async fn count_where(&self, filter: &Filter) -> Result<usize> {

@@ -22,6 +22,7 @@ mod payloads;
 mod persistence;
 mod races;
 mod reachability;
+mod readback;
 mod reads;
 mod recall;
 mod writes;
@@ -43,6 +44,7 @@ pub use payloads::{
 pub use persistence::*;
 pub use races::{concurrent_reads_see_whole_versions, concurrent_saves};
 pub use reachability::reachable_after_churn;
+pub use readback::{exclude_list, range_search, scan_returns_every_live_id};
 pub use reads::*;
 pub use recall::*;
 pub use writes::*;
@@ -94,6 +96,9 @@ cases!(
     payload_bad_input,
     model_random_payload_ops,
     filtered_recall,
+    scan_returns_every_live_id,
+    range_search,
+    exclude_list,
     recall_l2,
     recall_cosine,
     recall_inner_product,
@@ -138,6 +143,7 @@ pub const STORAGE_CASES: &[&str] = &[
     "filter_large_allow_list_recall",
     "filter_empty_and_deleted",
     "filtered_recall",
+    "scan_returns_every_live_id",
     "recall_l2",
     "recall_cosine",
     "recall_inner_product",

@@ -316,6 +316,7 @@ fn timed(
         .map(|q| SearchParams {
             ef: None,
             filter: filter(q),
+            ..SearchParams::default()
         })
         .collect();
     let start = Instant::now();

@@ -24,7 +24,7 @@ use crate::store::PayloadStore;
 use crate::validate::{check_batch, check_id, check_queries, check_vector};
 use crate::{
     exec, sort_neighbors, Capabilities, Error, Filter, IdFilter, IdMap, IdSet, IndexProgress,
-    IndexSpec, Neighbor, Payload, Result, SearchParams, VectorIndex,
+    IndexSpec, Neighbor, Payload, Record, Result, ScanPage, SearchParams, VectorIndex,
 };
 
 /// What a backend implements. Every argument has been checked by [`Index`]:
@@ -90,6 +90,17 @@ pub trait Engine: Send + Sync {
     async fn ids(&self) -> Result<Vec<u64>> {
         Err(Error::Unsupported(format!(
             "the {} backend does not list its ids",
+            self.backend()
+        )))
+    }
+
+    /// A page of records after `after`, ascending by id, at most `limit`
+    /// (engines that hold payloads; the front door scans the others
+    /// itself). The page may be shorter while `next` is `Some`.
+    async fn scan(&self, after: Option<u64>, limit: usize) -> Result<ScanPage> {
+        let _ = (after, limit);
+        Err(Error::Unsupported(format!(
+            "the {} backend does not scan",
             self.backend()
         )))
     }
@@ -447,6 +458,40 @@ impl<E: Engine> Index<E> {
         self.write(kept_ids, prepared, kept_payloads).await
     }
 
+    /// The next `limit` ids after `after` from the store, with their
+    /// vectors from the engine (an id deleted meanwhile is left out).
+    async fn scan_local(&self, after: Option<u64>, limit: usize) -> Result<ScanPage> {
+        let mut ids: Vec<u64> = match self.read_store() {
+            Some(s) => s.ids().filter(|&id| after.is_none_or(|a| id > a)).collect(),
+            None => Vec::new(),
+        };
+        // The smallest `limit` in linear time, then sorted.
+        if ids.len() > limit {
+            ids.select_nth_unstable(limit);
+            ids.truncate(limit);
+        }
+        ids.sort_unstable();
+        // The cursor follows the ids chosen, not the records found: an id
+        // deleted meanwhile must not end the scan early.
+        let next = (ids.len() >= limit).then(|| ids.last().copied()).flatten();
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            let Some(vector) = self.engine.fetch(id).await? else {
+                continue;
+            };
+            let payload = self
+                .read_store()
+                .and_then(|s| s.get(id))
+                .unwrap_or_default();
+            out.push(Record {
+                id,
+                vector,
+                payload,
+            });
+        }
+        Ok(ScanPage { records: out, next })
+    }
+
     /// Deletes `id` from the engine and the store.
     async fn remove(&self, id: u64) -> Result<bool> {
         if self.store.is_none() {
@@ -468,6 +513,11 @@ impl<E: Engine> Index<E> {
     ) -> Result<Vec<Vec<Neighbor>>> {
         let n = queries.len();
         let ef = self.ef(params, k)?;
+        if params.max_distance.is_some_and(f32::is_nan) {
+            return Err(Error::InvalidArgument(
+                "max_distance is NaN (it bounds the distance of every hit)".into(),
+            ));
+        }
         let filter = params
             .filter
             .as_ref()
@@ -491,6 +541,9 @@ impl<E: Engine> Index<E> {
             self.check_hits(hits, filter.as_ref())?;
             sort_neighbors(hits);
             hits.truncate(k);
+            if let Some(d) = params.max_distance {
+                hits.retain(|h| h.distance <= d);
+            }
         }
         Ok(out)
     }
@@ -699,13 +752,53 @@ impl<E: Engine> VectorIndex for Index<E> {
         self.engine.count().await
     }
 
+    async fn scan(&self, after: Option<u64>, limit: usize) -> Result<ScanPage> {
+        if limit == 0 {
+            return Err(Error::InvalidArgument(
+                "a scan page holds at least 1 record".into(),
+            ));
+        }
+        if after == Some(u64::MAX) {
+            return Ok(ScanPage::default());
+        }
+        if self.store.is_some() {
+            return self.scan_local(after, limit).await;
+        }
+        let page = self.engine.scan(after, limit).await?;
+        let ascending = page.records.windows(2).all(|w| w[0].id < w[1].id);
+        let beyond = |id: u64| after.is_some_and(|a| id <= a);
+        if page.records.len() > limit || !ascending || page.records.iter().any(|r| beyond(r.id)) {
+            return Err(Error::Internal(format!(
+                "the {} engine's scan page is not {limit} ascending ids after {after:?}",
+                self.engine.backend()
+            )));
+        }
+        Ok(page)
+    }
+
     async fn ids(&self) -> Result<Vec<u64>> {
         let mut ids: Vec<u64> = if self.store.is_some() {
             self.read_store()
                 .map(|s| s.ids().collect())
                 .unwrap_or_default()
         } else {
-            self.engine.ids().await?
+            match self.engine.ids().await {
+                Ok(ids) => ids,
+                // A server lists its ids by scanning.
+                Err(Error::Unsupported(_)) => {
+                    let mut ids = Vec::new();
+                    let mut after = None;
+                    loop {
+                        let page = self.scan(after, 4096).await?;
+                        ids.extend(page.records.iter().map(|r| r.id));
+                        match page.next {
+                            Some(n) => after = Some(n),
+                            None => break ids,
+                        }
+                    }
+                }
+                Err(e) => return Err(e),
+            }
         };
         ids.sort_unstable();
         Ok(ids)

@@ -96,6 +96,20 @@ pub trait VectorIndex: Send + Sync {
         Err(no_payloads(self.backend()))
     }
 
+    /// One page of a scan over everything stored: the records of the ids
+    /// after `after` (`None`: from the first), ascending by id, at most
+    /// `limit` of them (at least 1). Pass the page's `next` as `after` for
+    /// the next page; it is `None` once the scan is done. The cursor is the
+    /// caller's: a scan can be resumed at any time, and sees each id that
+    /// was live for the whole scan exactly once, with its stored vector.
+    async fn scan(&self, after: Option<u64>, limit: usize) -> Result<ScanPage> {
+        let _ = (after, limit);
+        Err(Error::Unsupported(format!(
+            "the {} backend does not scan",
+            self.backend()
+        )))
+    }
+
     /// Every stored id, ascending.
     async fn ids(&self) -> Result<Vec<u64>> {
         Err(Error::Unsupported(format!(
@@ -217,6 +231,26 @@ pub trait VectorIndex: Send + Sync {
     }
 }
 
+/// One stored vector, as a scan reads it back.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Record {
+    /// The id.
+    pub id: u64,
+    /// The stored vector (normalised, for `Cosine`).
+    pub vector: Vec<f32>,
+    /// The payload (empty where it has none).
+    pub payload: Payload,
+}
+
+/// A page of [`VectorIndex::scan`].
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ScanPage {
+    /// The records, ascending by id.
+    pub records: Vec<Record>,
+    /// The cursor of the next page (`after`), or `None` at the end.
+    pub next: Option<u64>,
+}
+
 fn no_payloads(backend: &str) -> Error {
     Error::Unsupported(format!("the {backend} backend does not store payloads"))
 }
@@ -323,6 +357,9 @@ macro_rules! forward_index {
             }
             async fn ids(&self) -> Result<Vec<u64>> {
                 (**self).ids().await
+            }
+            async fn scan(&self, after: Option<u64>, limit: usize) -> Result<ScanPage> {
+                (**self).scan(after, limit).await
             }
             async fn get(&self, id: u64) -> Result<Option<Vec<f32>>> {
                 (**self).get(id).await
@@ -495,6 +532,11 @@ impl<I: VectorIndex + ?Sized> Blocking<I> {
     /// See [`VectorIndex::delete_where`].
     pub fn delete_where(&self, filter: &Filter) -> Result<usize> {
         crate::exec::block_on(self.0.delete_where(filter))
+    }
+
+    /// See [`VectorIndex::scan`].
+    pub fn scan(&self, after: Option<u64>, limit: usize) -> Result<ScanPage> {
+        crate::exec::block_on(self.0.scan(after, limit))
     }
 
     /// See [`VectorIndex::ids`].

@@ -29,7 +29,7 @@ pub use engine::{Create, Engine, Index, Open};
 pub use error::{Error, Result};
 pub use filter::{Filter, IdFilter, IdHasher, IdMap, IdSet, Number, Range, Scalar};
 pub use flat::{FlatEngine, FlatIndex};
-pub use index::{Blocking, IndexProgress, VectorIndex};
+pub use index::{Blocking, IndexProgress, Record, ScanPage, VectorIndex};
 pub use metric::Metric;
 pub use payload::{FieldType, Payload, Schema, Value};
 pub use spec::{sort_neighbors, Capabilities, Consistency, IndexSpec, Neighbor, SearchParams};

@@ -126,6 +126,9 @@ pub struct SearchParams {
     pub ef: Option<usize>,
     /// Only ids the filter admits are returned (see [`Filter`]).
     pub filter: Option<Filter>,
+    /// Range search: only hits at most this far from the query are
+    /// returned (still at most `k`, the nearest first).
+    pub max_distance: Option<f32>,
 }
 
 impl SearchParams {
@@ -138,6 +141,14 @@ impl SearchParams {
     /// Restricts results to the ids the filter admits.
     pub fn with_filter(mut self, filter: Filter) -> Self {
         self.filter = Some(filter);
+        self
+    }
+
+    /// Range search: keeps only hits within `d` of the query (faiss's
+    /// `range_search`, Qdrant's `score_threshold`, Milvus's `radius`), in
+    /// the metric's distance (squared for L2).
+    pub fn with_max_distance(mut self, d: f32) -> Self {
+        self.max_distance = Some(d);
         self
     }
 }

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use vecsearch_core::{
     async_trait, Capabilities, Consistency, Error, IdFilter, IdMap, IndexProgress, IndexSpec,
-    Neighbor, Payload, Result,
+    Neighbor, Payload, Record, Result, ScanPage,
 };
 
 use self::api::{to_distance, Api, Dialect, MAX_TOPK};
@@ -22,6 +22,7 @@ use crate::json::{malformed, parse_id, parse_u64, parse_vector, push_ids};
 use crate::pending::{fingerprint, Pending, State};
 use crate::translate;
 use crate::uri::{Endpoint, Engine};
+use vecsearch_core::distance::exact_distance;
 
 /// One search as the engine sends it: the width, the filter and its
 /// boolean expression (translated once per call; `none` when it admits no
@@ -38,6 +39,8 @@ struct Ask {
 /// search and count see it (measured), so that one key is refused too.
 
 const MAX_ID: u64 = (i64::MAX - 1) as u64;
+/// Room for one row's payload in a scan reply.
+const SCAN_PAYLOAD_BYTES: usize = 64 << 10;
 /// The largest reply to a payload read (64 fields of up to 1,024 elements
 /// of up to 1 KiB).
 const PAYLOAD_REPLY: usize = 72 << 20;
@@ -311,13 +314,142 @@ impl Inner {
         // k-th: a tie at the boundary goes to the lowest id (the front door
         // sorts and truncates), so the whole tied group must come back.
         let mut want = k.saturating_add(1).min(MAX_TOPK);
-        loop {
+        let found = loop {
             let found = self.search_once(q, want, params).await?;
             if !crate::check::boundary_tied(&found, k, want) || want >= MAX_TOPK {
-                return Ok(found);
+                break found;
             }
             want = want.saturating_mul(2).min(MAX_TOPK);
+        };
+        if found.len() >= k {
+            return Ok(found);
         }
+        // Milvus's graph can come back short under a filter (measured:
+        // 1 to 2 of 200 queries at 100,000 points); the contract promises
+        // min(k, matches). Where more match, they are scored exactly.
+        let all = format!("{0} >= 0 || {0} < 0", self.pk);
+        let expr = params.expr.as_deref().unwrap_or(&all);
+        let matches = self.count_expr(expr).await?;
+        if matches <= found.len() || matches > MAX_TOPK {
+            return Ok(found);
+        }
+        self.exact(q, expr, matches, params).await
+    }
+
+    /// A page of ids after `after`: Milvus's query has no order, so the page
+    /// is a range of keys whose count (asked first, halving the range while
+    /// it is over `limit`) fits.
+    async fn scan(&self, after: Option<u64>, limit: usize) -> Result<ScanPage> {
+        let limit = limit.min(MAX_TOPK);
+        let pk = self.pk.as_str();
+        let mut lo = match after {
+            Some(a) if a >= MAX_ID => return Ok(ScanPage::default()),
+            Some(a) => a + 1,
+            None => 0,
+        };
+        let mut width = limit as u64;
+        loop {
+            let hi = lo.saturating_add(width).min(MAX_ID + 1);
+            let range = format!("{pk} >= {lo} && {pk} < {hi}");
+            let count = self.count_expr(&range).await?;
+            if count > limit && width > 1 {
+                width /= 2;
+                continue;
+            }
+            if count == 0 {
+                let rest = if hi > MAX_ID {
+                    0
+                } else {
+                    self.count_expr(&format!("{pk} >= {hi}")).await?
+                };
+                if rest == 0 {
+                    return Ok(ScanPage::default());
+                }
+                lo = hi;
+                width = width.saturating_mul(4);
+                continue;
+            }
+            let records = self.records(&range, count).await?;
+            let next = (hi <= MAX_ID).then(|| hi - 1);
+            return Ok(ScanPage { records, next });
+        }
+    }
+
+    /// The rows `expr` admits (at most `limit`), as records by id.
+    async fn records(&self, expr: &str, limit: usize) -> Result<Vec<Record>> {
+        let mut fields = vec![self.pk.as_str(), self.vf.as_str()];
+        if !self.spec.schema.is_empty() {
+            fields.push("$meta");
+        }
+        let reply = rows_limit(limit, self.spec.dim)
+            .saturating_add(limit.saturating_mul(SCAN_PAYLOAD_BYTES));
+        let rows = self.api.query(expr, &fields, Some(limit), reply).await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let id = r
+                .get(&self.pk)
+                .and_then(parse_id)
+                .ok_or_else(|| bad_reply("Milvus query", "a row without a usable id"))?;
+            let vector = r
+                .get(&self.vf)
+                .and_then(|v| parse_vector(v, self.spec.dim))
+                .ok_or_else(|| {
+                    bad_reply("Milvus query", format!("id {id} has no usable vector"))
+                })?;
+            let payload = if self.spec.schema.is_empty() {
+                Payload::new()
+            } else {
+                self.payload_of_row(r, id)?
+            };
+            out.push(Record {
+                id,
+                vector,
+                payload,
+            });
+        }
+        out.sort_by_key(|r| r.id);
+        if out.windows(2).any(|w| w[0].id == w[1].id) {
+            return Err(bad_reply("Milvus query", "one id in two rows"));
+        }
+        Ok(out)
+    }
+
+    /// Every row `expr` admits (at most `limit`), scored exactly.
+    async fn exact(
+        &self,
+        q: &[f32],
+        expr: &str,
+        limit: usize,
+        params: &Ask,
+    ) -> Result<Vec<Neighbor>> {
+        let fields = [self.pk.as_str(), self.vf.as_str()];
+        let rows = self
+            .api
+            .query(expr, &fields, Some(limit), rows_limit(limit, self.spec.dim))
+            .await?;
+        let mut raw = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let id = r
+                .get(&self.pk)
+                .and_then(parse_id)
+                .ok_or_else(|| bad_reply("Milvus query", "a row without a usable id"))?;
+            let v = r
+                .get(&self.vf)
+                .and_then(|v| parse_vector(v, self.spec.dim))
+                .ok_or_else(|| {
+                    bad_reply("Milvus query", format!("id {id} has no usable vector"))
+                })?;
+            raw.push((id, exact_distance(self.spec.metric, q, &v)));
+        }
+        raw.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
+        let rules = SearchRules {
+            what: "Milvus query",
+            metric: self.spec.metric,
+            k: limit,
+            max_id: MAX_ID,
+            filter: params.filter.as_ref(),
+        };
+        check_hits(&rules, raw)
     }
 
     /// One search for `want` hits, checked.
@@ -586,6 +718,10 @@ impl vecsearch_core::Engine for MilvusEngine {
 
     async fn get_payload(&self, id: u64) -> Result<Option<Payload>> {
         self.inner.payload(id).await
+    }
+
+    async fn scan(&self, after: Option<u64>, limit: usize) -> Result<ScanPage> {
+        self.inner.scan(after, limit).await
     }
 
     async fn count_where(&self, filter: &vecsearch_core::Filter) -> Result<usize> {

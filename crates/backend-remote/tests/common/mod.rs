@@ -191,6 +191,9 @@ impl VectorIndex for Dropping {
     async fn ids(&self) -> Result<Vec<u64>> {
         self.inner.ids().await
     }
+    async fn scan(&self, after: Option<u64>, limit: usize) -> Result<ScanPage> {
+        self.inner.scan(after, limit).await
+    }
 }
 
 /// The harness scale for remote suites: `VECSEARCH_REMOTE_SCALE`, else 0.25.

@@ -283,6 +283,7 @@ async fn step(
             let p = SearchParams {
                 ef: *ef,
                 filter: filter.as_ref().map(|f| Filter::allow(f.iter().copied())),
+                ..SearchParams::default()
             };
             let got = idx
                 .search(q, *k, &p)
@@ -294,6 +295,7 @@ async fn step(
             let p = SearchParams {
                 ef: *ef,
                 filter: None,
+                ..SearchParams::default()
             };
             let got = idx
                 .search_batch(qs, *k, &p)
@@ -603,14 +605,14 @@ fn as_rust(dim: usize, metric: Metric, ops: &[Op]) -> String {
                 Op::Get(id) => format!("index.get({id})?;"),
                 Op::Len => "index.len()?;".to_string(),
                 Op::Search { q, k, ef, filter } => format!(
-                    "index.search(&{}, {k}, &SearchParams {{ ef: {ef:?}, filter: {} }})?;",
+                    "index.search(&{}, {k}, &SearchParams {{ ef: {ef:?}, filter: {}, ..SearchParams::default() }})?;",
                     v(q),
                     filter.as_ref().map_or("None".to_string(), |f| format!(
                         "Some(Filter::allow({f:?}))"
                     ))
                 ),
                 Op::SearchBatch { qs, k, ef } => format!(
-                "index.search_batch(&[{}], {k}, &SearchParams {{ ef: {ef:?}, filter: None }})?;",
+                "index.search_batch(&[{}], {k}, &SearchParams {{ ef: {ef:?}, filter: None, ..SearchParams::default() }})?;",
                 qs.iter().map(|x| format!("vec!{}", v(x))).collect::<Vec<_>>().join(", ")
             ),
                 Op::BadAdd(id, x) => format!("assert!(index.add({id}, &{}).is_err());", v(x)),

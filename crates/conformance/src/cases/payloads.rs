@@ -550,6 +550,7 @@ async fn payload_run(
                 let p = SearchParams {
                     ef,
                     filter: Some(f.clone()),
+                    ..SearchParams::default()
                 };
                 let got = idx.search(&q, k, &p).await.map_err(e("search"))?;
                 check_filtered(&model, &q, k, &f, ef.unwrap_or(64).max(k), &got)
