@@ -11,7 +11,7 @@ use tokio::runtime::Handle;
 use tokio::task::JoinHandle;
 use vecsearch_core::{
     async_trait, Capabilities, Filter, IndexProgress, IndexSpec, Neighbor, Payload, Result,
-    SearchParams, VectorIndex,
+    ScanPage, SearchParams, VectorIndex,
 };
 
 /// Collections this process created, and drops still running.
