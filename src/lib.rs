@@ -65,10 +65,13 @@ use std::path::Path;
 
 use vecsearch_core::{exec, uri};
 
+mod copy;
+pub use copy::{copy, verify, CopyOptions, CopyReport, VerifyReport};
+
 pub use vecsearch_core::{
     sort_neighbors, Blocking, Capabilities, Consistency, Error, FieldType, Filter, FlatIndex,
-    IndexProgress, IndexSpec, Metric, Neighbor, Payload, Result, Schema, SearchParams, Storage,
-    Value, VectorIndex,
+    IndexProgress, IndexSpec, Metric, Neighbor, Payload, Record, Result, ScanPage, Schema,
+    SearchParams, Storage, Value, VectorIndex,
 };
 
 /// The filter language's parts beside [`Filter`] (ranges, numbers, scalars,

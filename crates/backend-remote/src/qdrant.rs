@@ -596,6 +596,9 @@ impl Inner {
         vectors: &[Vec<f32>],
         payloads: Option<&[Payload]>,
     ) -> Result<()> {
+        if let Some(ps) = payloads {
+            ps.iter().try_for_each(translate::qdrant_payload_fits)?;
+        }
         let per = (MAX_BODY_BYTES / (32 + self.spec.dim * 16)).clamp(1, MAX_POINTS);
         let mut start = 0;
         while start < ids.len() {
@@ -836,6 +839,7 @@ impl vecsearch_core::Engine for QdrantEngine {
     }
 
     async fn set_payload(&self, id: u64, payload: Payload) -> Result<bool> {
+        translate::qdrant_payload_fits(&payload)?;
         if self.inner.retrieve(id, false).await?.is_none() {
             return Ok(false);
         }

@@ -134,11 +134,96 @@ fn qdrant_range(r: &Range, field: &str, schema: &Schema) -> Result<Value> {
             }
             Number::Integer(i) if float_field => json!(i as f64),
             Number::Integer(i) => json!(i),
-            Number::Float(x) => json!(x),
+            Number::Float(x) => {
+                qdrant_float_fits(field, x)?;
+                json!(x)
+            }
         };
         out.insert(name.into(), v);
     }
     Ok(Value::Object(out))
+}
+
+/// How a JSON parser without correct rounding (serde_json's default, which
+/// Qdrant uses) reads the shortest decimal of `x`: the significand as an
+/// f64, then one multiplication or division by a power of ten. About 7% of
+/// arbitrary doubles (those needing 16 to 17 digits) come out an ulp off.
+pub fn read_by_fast_parser(x: f64) -> f64 {
+    if !x.is_finite() || x == 0.0 {
+        return x;
+    }
+    let s = format!("{x:e}");
+    let Some((mant, exp)) = s.split_once('e') else {
+        return f64::NAN;
+    };
+    let Ok(exp) = exp.parse::<i32>() else {
+        return f64::NAN;
+    };
+    let digits: String = mant.chars().filter(char::is_ascii_digit).collect();
+    let Ok(sig) = digits.parse::<u64>() else {
+        return f64::NAN;
+    };
+    let mut e = exp - (digits.len() as i32 - 1);
+    let mut f = sig as f64;
+    // Below 1e-308 the parser divides by 1e308 first, then by the rest.
+    while e < -308 {
+        f /= 1e308;
+        e += 308;
+    }
+    // The parser's table of powers of ten, each correctly rounded.
+    let Ok(pow) = format!("1e{}", e.abs()).parse::<f64>() else {
+        return f64::NAN;
+    };
+    let f = if e >= 0 { f * pow } else { f / pow };
+    if x < 0.0 {
+        -f
+    } else {
+        f
+    }
+}
+
+/// Refuses a payload Qdrant would not store exactly: a float its JSON
+/// parser reads as another value.
+pub fn qdrant_payload_fits(p: &vecsearch_core::Payload) -> Result<()> {
+    for (name, v) in p.iter() {
+        if let vecsearch_core::Value::Float(x) = v {
+            qdrant_float_fits(name, *x)?;
+        }
+    }
+    Ok(())
+}
+
+fn qdrant_float_fits(field: &str, x: f64) -> Result<()> {
+    let read = read_by_fast_parser(x);
+    if read.to_bits() != x.to_bits() && !(read == 0.0 && x == 0.0) {
+        return Err(unsupported(
+            "Qdrant",
+            format!(
+                "the float {x:?} in field {field:?}: its JSON parser reads it as {read:?}; \
+                 floats of up to 15 significant digits are read"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// A float as a Milvus literal (in expressions and in rows): Milvus 2.3
+/// reads an exponent form without a decimal point (`1e20`) as 0, so the
+/// mantissa always has one (`1.0e20`).
+pub fn milvus_float(x: f64) -> String {
+    let s = format!("{x:?}");
+    match s.split_once('e') {
+        Some((m, e)) if !m.contains('.') => format!("{m}.0e{e}"),
+        _ => s,
+    }
+}
+
+/// A payload value as Milvus row JSON (floats as [`milvus_float`]).
+pub fn milvus_value(v: &vecsearch_core::Value) -> String {
+    match v {
+        vecsearch_core::Value::Float(x) => milvus_float(*x),
+        other => other.to_json().to_string(),
+    }
 }
 
 /// The payload index type Qdrant gets for a field of `ty`.
@@ -273,9 +358,9 @@ fn milvus_expr(filter: &Filter, schema: &Schema, pk: &str, max_id: u64) -> Resul
                             format!("a range bound of {i} on {:?} (its JSON numbers are exact to ±2^53)", r.field),
                         ))
                     }
-                    Number::Integer(i) if float_field => format!("{:?}", i as f64),
+                    Number::Integer(i) if float_field => milvus_float(i as f64),
                     Number::Integer(i) => i.to_string(),
-                    Number::Float(x) => format!("{x:?}"),
+                    Number::Float(x) => milvus_float(x),
                 };
                 parts.push(format!("{} {op} {lit}", key(&r.field)));
             }
@@ -392,6 +477,23 @@ mod tests {
         assert!(matches!(e, Error::Unsupported(_)), "{e}");
         let all = qdrant(&Filter::contains_all("tags", Vec::<&str>::new()), &s).unwrap();
         assert!(all.to_string().contains("values_count"));
+    }
+
+    #[test]
+    fn float_literals() {
+        assert_eq!(milvus_float(1e20), "1.0e20");
+        assert_eq!(milvus_float(-5e-324), "-5.0e-324");
+        assert_eq!(milvus_float(1.5e300), "1.5e300");
+        assert_eq!(milvus_float(0.25), "0.25");
+        // Measured on Qdrant 1.18.3: 90.33333333333333 comes back as ...331.
+        assert_eq!(
+            read_by_fast_parser(90.333_333_333_333_33),
+            90.333_333_333_333_31
+        );
+        assert_eq!(read_by_fast_parser(0.1), 0.1);
+        assert!(qdrant_float_fits("f", 90.333_333_333_333_33).is_err());
+        assert!(qdrant_float_fits("f", 2.5).is_ok());
+        assert_eq!(read_by_fast_parser(5e-324), 5e-324);
     }
 
     #[test]

@@ -231,7 +231,11 @@ impl Api {
             // Payload fields go to the dynamic field, one key each.
             if let Some(p) = payloads.map(|p| &p[i]) {
                 for (name, value) in p.iter() {
-                    body.push_str(&format!(",{}:{}", string_lit(name), value.to_json()));
+                    body.push_str(&format!(
+                        ",{}:{}",
+                        string_lit(name),
+                        crate::translate::milvus_value(value)
+                    ));
                 }
             }
             body.push('}');
