@@ -92,7 +92,7 @@ impl MilvusEngine {
         let metric_name = api::metric_name(spec.metric)?;
         // Milvus 2.3.5 stores float vectors as f32 only (float16 vectors
         // came in 2.4); its quantised indexes are not mapped.
-        Capabilities::server(Consistency::Immediate, i64::MAX as u64).check("milvus", &spec)?;
+        Capabilities::server(Consistency::Immediate, MAX_ID).check("milvus", &spec)?;
         let (exec, api) = connect(ep).await?;
         let layout = match api.describe().await? {
             Some(data) => {
