@@ -138,8 +138,31 @@ pub async fn open_saved(uri: &str) -> Result<Box<dyn VectorIndex>> {
         )))
         }
     };
-    let header = vecsearch_core::persist::read_header(&path, scheme.backend)?;
+    let header = match vecsearch_core::persist::read_header(&path, scheme.backend) {
+        Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+            return Err(no_saved_index(scheme.name, &path))
+        }
+        other => other?,
+    };
     open(uri, IndexSpec::new(header.dim, header.metric)).await
+}
+
+/// `open_saved`'s error for a path with no file: the path, and how to
+/// start an index there instead.
+fn no_saved_index(scheme: &str, path: &Path) -> Error {
+    Error::io(
+        "opening",
+        path,
+        std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            format!(
+                "no saved index there: open_saved reads dim and metric from a saved file; \
+                 to create one, open \"{scheme}:{}?mode=rwc\" with an IndexSpec \
+                 (vecsearch::open or open_blocking) and save it",
+                path.display()
+            ),
+        ),
+    )
 }
 
 /// [`open_saved`] for synchronous code.

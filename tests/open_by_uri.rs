@@ -179,3 +179,132 @@ fn save_in_place_and_reopen_without_a_spec() {
     ));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A fresh folder for one test.
+fn scratch(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("vecsearch-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A two-vector index of `scheme` created at `file` (`None` when the
+/// backend is not compiled in).
+fn small_index(
+    scheme: &str,
+    file: &std::path::Path,
+) -> Option<vecsearch::Blocking<dyn vecsearch::VectorIndex>> {
+    let uri = format!("{scheme}:{}?mode=rwc", file.display());
+    match vecsearch::open_blocking(&uri, IndexSpec::new(3, Metric::L2)) {
+        Ok(idx) => {
+            idx.add_batch(&[1, 2], &[vec![1.0, 0.0, 0.0], vec![0.0, 1.0, 0.0]])
+                .unwrap();
+            Some(idx)
+        }
+        Err(Error::Unsupported(_)) => None,
+        Err(e) => panic!("{uri}: {e}"),
+    }
+}
+
+/// Issue 21: `open_saved` of a missing file names the path and the fix
+/// (it said only "No such file or directory").
+#[test]
+fn open_saved_of_a_missing_file_names_the_path_and_the_fix() {
+    let dir = scratch("missing");
+    for scheme in ["flat", "native", "hnswlib"] {
+        let file = dir.join(format!("{scheme}-index.vs"));
+        let uri = format!("{scheme}:{}", file.display());
+        for u in [uri.clone(), format!("{uri}?mode=rwc")] {
+            match vecsearch::open_saved_blocking(&u) {
+                Err(Error::Io { context, source }) => {
+                    assert_eq!(source.kind(), std::io::ErrorKind::NotFound);
+                    let m = format!("{context}: {source}");
+                    assert!(m.contains(&file.display().to_string()), "{m}");
+                    assert!(m.contains("?mode=rwc") && m.contains("IndexSpec"), "{m}");
+                }
+                Err(Error::Unsupported(_)) => {} // not compiled in
+                other => panic!("{u}: expected Io, got {:?}", other.map(|_| ())),
+            }
+        }
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Issue 21: every error about a damaged file names the file ("body
+/// checksum mismatch" and "header says the body is ..." did not).
+#[test]
+fn damaged_files_are_named() {
+    let dir = scratch("damaged");
+    for scheme in ["flat", "native", "hnswlib"] {
+        let file = dir.join(format!("{scheme}-index.vs"));
+        let Some(idx) = small_index(scheme, &file) else {
+            continue;
+        };
+        idx.save_in_place().unwrap();
+        let good = std::fs::read(&file).unwrap();
+        let uri = format!("{scheme}:{}", file.display());
+        let shown = file.display().to_string();
+        // A flipped body byte, a body cut short, a header bit flipped, a
+        // file of another backend.
+        let mut flipped = good.clone();
+        *flipped.last_mut().unwrap() ^= 0x40;
+        let mut head_flipped = good.clone();
+        head_flipped[20] ^= 1;
+        let other = if scheme == "flat" {
+            b"VSNATIVE"
+        } else {
+            b"VSFLAT01"
+        };
+        let mut foreign = good.clone();
+        foreign[..8].copy_from_slice(other);
+        for (what, bytes) in [
+            ("body checksum", flipped),
+            ("header says the body is", good[..good.len() - 4].to_vec()),
+            ("header checksum", head_flipped),
+            ("index file", foreign),
+        ] {
+            std::fs::write(&file, &bytes).unwrap();
+            let by_uri = vecsearch::open_saved_blocking(&uri).map(|_| ());
+            let with_spec =
+                vecsearch::open_blocking(&uri, IndexSpec::new(3, Metric::L2)).map(|_| ());
+            for got in [by_uri, with_spec] {
+                match got {
+                    Err(e @ Error::Corrupt(_)) => {
+                        let m = e.to_string();
+                        assert!(m.contains(what), "{scheme}: {m}");
+                        assert!(
+                            m.contains(&shown),
+                            "{scheme}: {what}: does not name {shown}: {m}"
+                        );
+                    }
+                    other => panic!("{uri} ({what}): expected Corrupt, got {other:?}"),
+                }
+            }
+        }
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Issue 21: a save into a folder that does not exist names the path
+/// asked for (hnswlib's named an internal temporary file).
+#[test]
+fn saving_into_a_missing_folder_names_the_path() {
+    let dir = scratch("nofolder");
+    for scheme in ["flat", "native", "hnswlib"] {
+        let Some(idx) = small_index(scheme, &dir.join(format!("{scheme}.vs"))) else {
+            continue;
+        };
+        let nowhere = dir.join("no-such-folder").join("x.vs");
+        match idx.save(&nowhere) {
+            Err(e @ Error::Io { .. }) => {
+                let m = e.to_string();
+                assert!(m.contains(&nowhere.display().to_string()), "{scheme}: {m}");
+                assert!(
+                    !m.contains("hnswlib-tmp") && !m.contains(".vecsearch-save-"),
+                    "{scheme}: names a temporary file: {m}"
+                );
+            }
+            other => panic!("{scheme}: expected Io, got {other:?}"),
+        }
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -50,13 +50,6 @@ impl Drop for TempFile {
     }
 }
 
-fn dir_of(path: &Path) -> PathBuf {
-    match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    }
-}
-
 fn stem_of(path: &Path) -> String {
     path.file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -65,30 +58,42 @@ fn stem_of(path: &Path) -> String {
 
 /// hnswlib's stream of the index, read back and checked (hnswlib's
 /// `saveIndex` reports no write error, so a short or damaged write is
-/// caught here).
-fn stream_of(handle: &Handle, tmp: &TempFile) -> Result<Vec<u8>> {
+/// caught here). Errors name `target`, the file being saved.
+fn stream_of(handle: &Handle, tmp: &TempFile, target: &Path) -> Result<Vec<u8>> {
+    let failed = |source: std::io::Error| Error::Io {
+        context: format!(
+            "saving {} (hnswlib's stream through {})",
+            target.display(),
+            tmp.0.display()
+        ),
+        source,
+    };
     let hnsw = handle.read();
     let expected = hnsw.file_size();
-    hnsw.save(tmp.str()?).map_err(|e| ffi_err("saving", e))?;
+    hnsw.save(tmp.str()?)
+        .map_err(|e| ffi_err(&format!("saving {}", target.display()), e))?;
     drop(hnsw);
-    let bytes = fs::read(&tmp.0).map_err(|e| Error::io("reading back", &tmp.0, e))?;
+    let bytes = fs::read(&tmp.0).map_err(failed)?;
     if bytes.len() != expected {
-        return Err(Error::io(
-            "writing",
-            &tmp.0,
-            std::io::Error::other(format!(
-                "hnswlib wrote {} of {expected} bytes (disk full?)",
-                bytes.len()
-            )),
-        ));
+        return Err(failed(std::io::Error::other(format!(
+            "hnswlib wrote {} of {expected} bytes (disk full?)",
+            bytes.len()
+        ))));
     }
     Ok(bytes)
 }
 
+/// The folder a save to `path` writes in, which must exist: hnswlib's
+/// stream goes through a temporary file there, and hnswlib reports no
+/// failure to create it, so a missing folder is named here, with `path`.
+fn save_dir(path: &Path) -> Result<PathBuf> {
+    persist::save_folder(path).map(Path::to_path_buf)
+}
+
 /// Writes the envelope file.
 pub(crate) fn save(handle: &Handle, path: &Path, payloads: &[u8]) -> Result<()> {
-    let tmp = TempFile::in_dir(&dir_of(path), &stem_of(path));
-    let body = stream_of(handle, &tmp)?;
+    let tmp = TempFile::in_dir(&save_dir(path)?, &stem_of(path));
+    let body = stream_of(handle, &tmp, path)?;
     let spec = handle.spec();
     let layout = format::validate(&body, spec.dim, spec.metric)?;
     let header = Header {
@@ -103,10 +108,11 @@ pub(crate) fn save(handle: &Handle, path: &Path, payloads: &[u8]) -> Result<()> 
 
 /// Writes a bare hnswlib file atomically.
 pub(crate) fn export(handle: &Handle, path: &Path) -> Result<()> {
-    let tmp = TempFile::in_dir(&dir_of(path), &stem_of(path));
-    let body = stream_of(handle, &tmp)?;
+    let dir = save_dir(path)?;
+    let tmp = TempFile::in_dir(&dir, &stem_of(path));
+    let body = stream_of(handle, &tmp, path)?;
     format::validate(&body, handle.spec().dim, handle.spec().metric)?;
-    let out = TempFile::in_dir(&dir_of(path), &stem_of(path));
+    let out = TempFile::in_dir(&dir, &stem_of(path));
     let mut f = File::create(&out.0).map_err(|e| Error::io("creating", &out.0, e))?;
     f.write_all(&body)
         .and_then(|()| f.sync_all())
@@ -114,8 +120,12 @@ pub(crate) fn export(handle: &Handle, path: &Path) -> Result<()> {
     fs::rename(&out.0, path).map_err(|e| Error::io("renaming the export to", path, e))
 }
 
-/// Opens an envelope file.
+/// Opens an envelope file; every error about the file names it.
 pub(crate) fn open(path: &Path, spec: IndexSpec) -> Result<(Handle, Option<Vec<u8>>)> {
+    open_unnamed(path, spec).map_err(|e| persist::in_file(path, e))
+}
+
+fn open_unnamed(path: &Path, spec: IndexSpec) -> Result<(Handle, Option<Vec<u8>>)> {
     spec.validate()?;
     let (header, body, section) = persist::read_checked_with(path, MAGIC, VERSION)?;
     persist::check_matches(&header, &spec)?;
@@ -130,8 +140,12 @@ pub(crate) fn open(path: &Path, spec: IndexSpec) -> Result<(Handle, Option<Vec<u
     Ok((load(&body, layout, spec)?, section))
 }
 
-/// Imports a bare hnswlib file.
+/// Imports a bare hnswlib file; every error about the file names it.
 pub(crate) fn import(path: &Path, spec: IndexSpec) -> Result<Handle> {
+    import_unnamed(path, spec).map_err(|e| persist::in_file(path, e))
+}
+
+fn import_unnamed(path: &Path, spec: IndexSpec) -> Result<Handle> {
     spec.validate()?;
     let len = fs::metadata(path)
         .map_err(|e| Error::io("reading the size of", path, e))?

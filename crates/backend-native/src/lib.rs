@@ -113,7 +113,10 @@ impl Open for NativeEngine {
     /// was built with them), ef_search and threads are `spec`'s.
     async fn open(path: &Path, spec: IndexSpec) -> Result<(Self, Option<Vec<u8>>)> {
         let path = path.to_path_buf();
-        let (graph, section) = exec::offload(move || persist::load(&path, spec)).await?;
+        let (graph, section) = exec::offload(move || {
+            persist::load(&path, spec).map_err(|e| vecsearch_core::persist::in_file(&path, e))
+        })
+        .await?;
         let engine = NativeEngine {
             spec: graph.spec.clone(),
             inner: Arc::new(graph),

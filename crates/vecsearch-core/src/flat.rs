@@ -70,7 +70,10 @@ impl Open for FlatEngine {
     /// must match `spec`'s.
     async fn open(path: &Path, spec: IndexSpec) -> Result<(Self, Option<Vec<u8>>)> {
         let path = path.to_path_buf();
-        exec::offload(move || Self::open_blocking(&path, spec)).await
+        exec::offload(move || {
+            Self::open_blocking(&path, spec).map_err(|e| persist::in_file(&path, e))
+        })
+        .await
     }
 }
 

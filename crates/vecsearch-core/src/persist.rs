@@ -78,16 +78,20 @@ pub fn write_atomic_with(path: &Path, header: &Header, body: &[u8], section: &[u
         (&joined[..], FLAG_PAYLOADS)
     };
     let head = encode_header(header, body, flags)?;
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
+    let dir = save_folder(path)?;
     // `NamedTempFile` picks a fresh random name (O_EXCL) and removes the file
     // if anything below fails before `persist`.
     let mut tmp = tempfile::Builder::new()
         .prefix(".vecsearch-save-")
         .tempfile_in(dir)
-        .map_err(|e| Error::io("creating a temporary file in", dir, e))?;
+        .map_err(|e| Error::Io {
+            context: format!(
+                "saving {} (creating a temporary file in {})",
+                path.display(),
+                dir.display()
+            ),
+            source: e,
+        })?;
     tmp.write_all(&head)
         .and_then(|()| tmp.write_all(body))
         .and_then(|()| tmp.as_file().sync_all())
@@ -96,6 +100,27 @@ pub fn write_atomic_with(path: &Path, header: &Header, body: &[u8], section: &[u
         .map_err(|e| Error::io("renaming the saved index to", path, e.error))?;
     sync_parent(path);
     Ok(())
+}
+
+/// The folder a save to `path` writes in (its parent; `.` for a bare file
+/// name), which must exist: a missing one is an `Io` not-found error that
+/// names `path` (not the temporary file the save would have made there).
+pub fn save_folder(path: &Path) -> Result<&Path> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    if dir.is_dir() {
+        return Ok(dir);
+    }
+    Err(Error::io(
+        "saving",
+        path,
+        std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            format!("the folder {} does not exist", dir.display()),
+        ),
+    ))
 }
 
 /// Header flag: the body ends with a payload section and its length.
@@ -128,8 +153,21 @@ fn sync_parent(path: &Path) {
     }
 }
 
+/// `e`, naming the file `path` when it is `Corrupt` (every other error
+/// that concerns a file names it already): backends pass the errors of
+/// reading a file's body through this, so every message says which file.
+pub fn in_file(path: &Path, e: Error) -> Error {
+    match e {
+        Error::Corrupt(m) if !m.contains(&path.display().to_string()) => {
+            Error::Corrupt(format!("{}: {m}", path.display()))
+        }
+        e => e,
+    }
+}
+
 /// Reads and checks a file written by [`write_atomic`] with magic `magic`
 /// and a body version of at most `max_version`; returns the header and body.
+/// Every error names `path`.
 pub fn read_checked(path: &Path, magic: &[u8; 8], max_version: u32) -> Result<(Header, Vec<u8>)> {
     read_checked_with(path, magic, max_version).map(|(h, body, _)| (h, body))
 }
@@ -137,6 +175,14 @@ pub fn read_checked(path: &Path, magic: &[u8; 8], max_version: u32) -> Result<(H
 /// [`read_checked`], also returning the payload section, if the file has
 /// one (split off the body, so the backend parses its body as before).
 pub fn read_checked_with(
+    path: &Path,
+    magic: &[u8; 8],
+    max_version: u32,
+) -> Result<(Header, Vec<u8>, Option<Vec<u8>>)> {
+    read_checked_unnamed(path, magic, max_version).map_err(|e| in_file(path, e))
+}
+
+fn read_checked_unnamed(
     path: &Path,
     magic: &[u8; 8],
     max_version: u32,
@@ -198,6 +244,7 @@ fn split_section(body: &mut Vec<u8>) -> Result<Vec<u8>> {
 /// The header of the file `backend` (`flat`, `native`, `hnswlib`) saved at
 /// `path`, checked (magic, header checksum, fields) without reading the
 /// body: what an index can be reopened from without the caller's spec.
+/// Every error about the file names `path`.
 pub fn read_header(path: &Path, backend: &str) -> Result<Header> {
     let magic = KNOWN_MAGICS
         .iter()
@@ -213,7 +260,9 @@ pub fn read_header(path: &Path, backend: &str) -> Result<Header> {
         )),
         _ => Error::io("reading", path, e),
     })?;
-    parse_header(&head, magic, u32::MAX).map(|(h, _)| h)
+    parse_header(&head, magic, u32::MAX)
+        .map(|(h, _)| h)
+        .map_err(|e| in_file(path, e))
 }
 
 fn parse_header(

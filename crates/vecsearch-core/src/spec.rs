@@ -191,7 +191,8 @@ pub struct Capabilities {
     pub persistence: bool,
     /// When writes become visible.
     pub consistency: Consistency,
-    /// The largest id the backend can hold (Milvus: `i64::MAX - 1`).
+    /// The largest id the backend can hold (Milvus: `i64::MAX - 1`, since
+    /// Milvus 2.3.5 cannot read back the row keyed `i64::MAX`).
     pub max_id: u64,
     /// Whether `memory_bytes` reports the index's size (for the bounded-churn check).
     pub reports_memory: bool,

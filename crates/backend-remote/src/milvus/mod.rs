@@ -68,9 +68,10 @@ pub type MilvusIndex = vecsearch_core::Index<MilvusEngine>;
 /// A vector index in a Milvus collection (`milvus://host:19530/collection`).
 ///
 /// Ids are Milvus int64 keys: ids from `i64::MAX` up are refused (see
-/// `Capabilities::max_id`). Reads are
-/// eventually consistent: [`VectorIndex::sync`] waits until every earlier
-/// write shows. Jaccard is not served (Milvus has it for binary vectors only).
+/// `Capabilities::max_id`). Reads are eventually consistent:
+/// [`VectorIndex::sync`](vecsearch_core::VectorIndex::sync) waits until
+/// every earlier write shows. Jaccard is not served (Milvus has it for
+/// binary vectors only).
 pub struct MilvusEngine {
     spec: IndexSpec,
     inner: Arc<Inner>,
