@@ -2,6 +2,7 @@
 //! same data in the same run, and a few tools.
 
 mod bench;
+mod copy;
 mod dataset;
 mod engines;
 mod filtered;
@@ -33,6 +34,41 @@ enum Command {
     Bench(Box<BenchArgs>),
     /// Prints what this build has: backends, SIMD kernels, hnswlib compile flags.
     Info,
+    /// Copies every vector and payload from one index to another, by URI
+    /// (`native:/data/a.vs` to `qdrant://127.0.0.1:6333/docs`, and back).
+    Copy(CopyArgs),
+}
+
+#[derive(clap::Args)]
+struct CopyArgs {
+    /// The source: a saved local index (`native:/path`) or a server's collection.
+    src: String,
+    /// The destination: a local file (created, then saved), an empty
+    /// in-memory scheme (`flat:`) to check a copy, or a server's collection
+    /// (created when absent).
+    dst: String,
+    /// Copy into a destination that already holds vectors (ids in both are replaced).
+    #[arg(long)]
+    merge: bool,
+    /// Re-read both afterwards: counts, a sample of vectors and payloads, searches.
+    #[arg(long)]
+    verify: bool,
+    /// Records per page and per batch.
+    #[arg(long, default_value_t = 1000)]
+    batch: usize,
+    /// A server source's dimension (a local file says its own).
+    #[arg(long)]
+    dim: Option<usize>,
+    /// A server source's metric.
+    #[arg(long)]
+    metric: Option<Metric>,
+    /// A server source's payload schema, as JSON:
+    /// `[{"name": "tenant", "type": "keyword"}, ...]`.
+    #[arg(long)]
+    schema: Option<String>,
+    /// How the destination stores vectors (default: as the source does).
+    #[arg(long)]
+    storage: Option<vecsearch::Storage>,
 }
 
 #[derive(clap::Args)]
@@ -162,6 +198,7 @@ fn main() -> ExitCode {
             info();
             Ok(())
         }
+        Command::Copy(args) => copy::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
