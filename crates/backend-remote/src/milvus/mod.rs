@@ -37,7 +37,6 @@ struct Ask {
 /// Ids are int64 in Milvus, and Milvus 2.3.5's retrieval by key (query,
 /// get, search with output fields) misses the row keyed `i64::MAX` while
 /// search and count see it (measured), so that one key is refused too.
-
 const MAX_ID: u64 = (i64::MAX - 1) as u64;
 /// Room for one row's payload in a scan reply.
 const SCAN_PAYLOAD_BYTES: usize = 64 << 10;
@@ -246,7 +245,8 @@ impl Inner {
             Some(ps) => ps.chunks(rows).map(Some).collect(),
             None => vec![None; ids.len().div_ceil(rows)],
         };
-        let chunks: Vec<((&[u64], &[&[f32]]), Option<&[Payload]>)> = ids
+        type Chunk<'a> = ((&'a [u64], &'a [&'a [f32]]), Option<&'a [Payload]>);
+        let chunks: Vec<Chunk<'_>> = ids
             .chunks(rows)
             .zip(vectors.chunks(rows))
             .zip(payload_chunks)
