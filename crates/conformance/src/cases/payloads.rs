@@ -56,11 +56,11 @@ fn row(i: u64) -> Row {
         tenant: (i % 5 != 4).then(|| TENANTS[(i % 3) as usize]),
         date: (i % 4 != 3).then(|| 1_600_000_000 + (i as i64 % 40) * 10_000_000 - 5),
         score: (i % 6 != 5).then(|| (i as f64 - 100.0) / 8.0),
-        public: (i % 7 != 6).then_some(i % 2 == 0),
+        public: (i % 7 != 6).then_some(i.is_multiple_of(2)),
         tags: (pick(3, 11) != 0).then(|| {
             TAGS.iter()
                 .enumerate()
-                .filter(|(t, _)| (i >> t) & 1 == 1 && (i + *t as u64) % 3 != 0)
+                .filter(|(t, _)| (i >> t) & 1 == 1 && !(i + *t as u64).is_multiple_of(3))
                 .map(|(_, s)| *s)
                 .collect()
         }),
@@ -192,7 +192,7 @@ fn table() -> Vec<(Filter, Oracle)> {
             r.years.as_ref().is_some_and(|y| (1..=2).contains(&y.len()))
         }),
         (Filter::len_range("tags", Some(1), None).negate(), |r| {
-            !r.tags.as_ref().is_some_and(|t| !t.is_empty())
+            r.tags.as_ref().is_none_or(|t| t.is_empty())
         }),
         (Filter::is_null("tenant"), |r| r.tenant.is_none()),
         (Filter::is_null("score").negate(), |r| r.score.is_some()),
