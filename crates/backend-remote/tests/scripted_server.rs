@@ -472,7 +472,8 @@ async fn qdrant_requests_follow_the_rest_api() {
                 let s = &v["searches"][0];
                 assert_eq!(s["params"]["hnsw_ef"], 64, "{body}");
                 assert_eq!(s["filter"]["must"][0]["has_id"][0], 5, "{body}");
-                assert_eq!(s["limit"], 3, "{body}");
+                // k 3, and one more: a tie at the k-th place must come back whole.
+                assert_eq!(s["limit"], 4, "{body}");
                 ok(r#"{"result":[[{"id":5,"version":0,"score":0.75}]],"status":"ok","time":0.0}"#)
             }
             "/collections/c/points" => {
