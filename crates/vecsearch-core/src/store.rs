@@ -568,22 +568,22 @@ mod tests {
     }
 
     fn payload(i: u64) -> Option<Payload> {
-        if i % 7 == 0 {
+        if i.is_multiple_of(7) {
             return None;
         }
         let mut p = Payload::new();
-        if i % 5 != 0 {
+        if !i.is_multiple_of(5) {
             p.insert("tenant", ["a", "b", "c"][(i % 3) as usize]);
         }
-        if i % 4 != 0 {
+        if !i.is_multiple_of(4) {
             p.insert("date", (i as i64 - 50) * 1000);
         }
-        if i % 6 != 0 {
+        if !i.is_multiple_of(6) {
             p.insert("score", i as f64 / 8.0);
         }
-        p.insert("public", i % 2 == 0);
+        p.insert("public", i.is_multiple_of(2));
         let tags: Vec<&str> = ["x", "y", "z"].into_iter().take((i % 4) as usize).collect();
-        if i % 9 != 0 {
+        if !i.is_multiple_of(9) {
             p.insert("tags", tags);
         }
         Some(p)
