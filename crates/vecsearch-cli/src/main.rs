@@ -291,7 +291,12 @@ fn run_bench(a: BenchArgs) -> Result<(), String> {
             Metric::L2
         });
     let kinds = chosen_kinds(&a, metric)?;
-    let extra = (a.n as f64 * a.churn).ceil() as usize;
+    // The filtered run has no churn phase: no extra points to make.
+    let extra = if a.filters {
+        0
+    } else {
+        (a.n as f64 * a.churn).ceil() as usize
+    };
     let src = dataset::Source {
         dataset: &a.dataset,
         queries: a.queries.as_deref(),
@@ -312,18 +317,22 @@ fn run_bench(a: BenchArgs) -> Result<(), String> {
         ));
     }
     let threads = vecsearch::backend::exec::resolve_threads(a.threads);
+    let names: Vec<&str> = kinds.iter().map(|k| k.name()).collect();
+    let (mode, kernels) = match a.filters {
+        true => (" --filters", String::new()),
+        false => ("", format!(", kernels {}", kernel_names())),
+    };
+    println!(
+        "vecsearch bench{mode}: {} ({} vectors, dim {}, {} queries), metric {metric}, M {}, ef_construction {}, backends {}{kernels}",
+        data.name,
+        data.base.len(),
+        data.base.dim,
+        data.queries.len(),
+        a.m,
+        a.ef_construction,
+        names.join(", "),
+    );
     if a.filters {
-        let names: Vec<&str> = kinds.iter().map(|k| k.name()).collect();
-        println!(
-            "vecsearch bench --filters: {} ({} vectors, dim {}, {} queries), metric {metric}, M {}, ef_construction {}, backends {}",
-            data.name,
-            data.base.len(),
-            data.base.dim,
-            data.queries.len(),
-            a.m,
-            a.ef_construction,
-            names.join(", "),
-        );
         let cfg = filtered::Config {
             metric,
             m: a.m,
@@ -345,18 +354,6 @@ fn run_bench(a: BenchArgs) -> Result<(), String> {
         churn_fraction: a.churn,
         seed: a.seed,
     };
-    let names: Vec<&str> = kinds.iter().map(|k| k.name()).collect();
-    println!(
-        "vecsearch bench: {} ({} vectors, dim {}, {} queries), metric {metric}, M {}, ef_construction {}, backends {}, kernels {}",
-        data.name,
-        data.base.len(),
-        data.base.dim,
-        data.queries.len(),
-        a.m,
-        a.ef_construction,
-        names.join(", "),
-        kernel_names(),
-    );
     let start = std::time::Instant::now();
     let points = bench::run(&kinds, &data, &cfg)?;
     println!("\n{}", report::table(&points, a.target_recall, threads));

@@ -20,6 +20,7 @@ use std::sync::{Condvar, Mutex, RwLock};
 use async_trait::async_trait;
 
 use crate::distance::prepare;
+use crate::index::no_payloads;
 use crate::store::PayloadStore;
 use crate::validate::{check_batch, check_id, check_queries, check_vector};
 use crate::{
@@ -188,10 +189,6 @@ pub trait Open: Engine + Sized {
     /// Opens the engine saved at `path`; the file's dim and metric must
     /// match `spec`'s. Returns the payload section saved with it, if any.
     async fn open(path: &Path, spec: IndexSpec) -> Result<(Self, Option<Vec<u8>>)>;
-}
-
-fn no_payloads(backend: &str) -> Error {
-    Error::Unsupported(format!("the {backend} backend does not store payloads"))
 }
 
 /// Ids being written: a write claims its ids before it reaches the engine

@@ -251,7 +251,8 @@ pub struct ScanPage {
     pub next: Option<u64>,
 }
 
-fn no_payloads(backend: &str) -> Error {
+/// The error of a payload call on a backend (or index) without payloads.
+pub(crate) fn no_payloads(backend: &str) -> Error {
     Error::Unsupported(format!("the {backend} backend does not store payloads"))
 }
 
