@@ -8,13 +8,42 @@
 
 use vecsearch_core::IdFilter;
 
-/// The allow-list of a filtered search, as hnswlib's `BaseFilterFunctor`
-/// sees it: the shim asks [`AllowList::allows`] for every label it visits.
-pub struct AllowList(pub IdFilter);
+/// At most this many bytes of bit array per filtered search; a filter whose
+/// ids spread wider is passed as a sorted list instead.
+const MAX_BITS_BYTES: usize = 64 << 20;
 
-impl AllowList {
-    fn allows(&self, id: u64) -> bool {
-        self.0.admits(id)
+/// A compiled filter as the shim's `BaseFilterFunctor` reads it, entirely
+/// in C++ (no call back into Rust per visited label): a bit array over
+/// labels from `base` (bit `i` of word `i / 64` is label `base + i`), or,
+/// when the ids spread too widely for one, their sorted list.
+pub struct Labels {
+    pub(crate) base: u64,
+    pub(crate) words: Vec<u64>,
+    pub(crate) sorted: Vec<u64>,
+}
+
+impl Labels {
+    /// The labels `filter` admits (`None` filter: an empty, unused set).
+    pub(crate) fn of(filter: Option<&IdFilter>) -> Labels {
+        let none = Labels {
+            base: 0,
+            words: Vec::new(),
+            sorted: Vec::new(),
+        };
+        let Some(set) = filter.and_then(IdFilter::set) else {
+            return none;
+        };
+        match set.to_bits(MAX_BITS_BYTES) {
+            Some((base, words)) => Labels {
+                base,
+                words,
+                sorted: Vec::new(),
+            },
+            None => Labels {
+                sorted: set.iter().collect(),
+                ..none
+            },
+        }
     }
 }
 
@@ -43,11 +72,6 @@ pub(crate) mod bridge {
         Live = 1,
         /// Marked deleted: its slot may be reused.
         Deleted = 2,
-    }
-
-    extern "Rust" {
-        type AllowList;
-        fn allows(self: &AllowList, id: u64) -> bool;
     }
 
     unsafe extern "C++" {
@@ -92,24 +116,31 @@ pub(crate) mod bridge {
         /// `searchKnn(query, width)` written into `out` (at most `out.len()`
         /// hits, any order): no allocation crosses the boundary. Returns the count.
         fn search_into(self: &Hnsw, query: &[f32], width: usize, out: &mut [Hit]) -> Result<usize>;
-        /// `searchKnn` with a `BaseFilterFunctor` over `allow`.
+        /// `searchKnn` with a `BaseFilterFunctor` admitting the labels set
+        /// in `words` (bit `i` is label `base + i`), or, when `words` is
+        /// empty, the labels of the ascending list `sorted`.
         fn search_filtered(
             self: &Hnsw,
             query: &[f32],
             width: usize,
-            allow: &AllowList,
+            base: u64,
+            words: &[u64],
+            sorted: &[u64],
         ) -> Result<Vec<Hit>>;
         /// Exact distances from `query` to each live label of `labels` (absent
         /// or deleted labels are skipped).
         fn distances_to(self: &Hnsw, query: &[f32], labels: &[u64]) -> Result<Vec<Hit>>;
         /// Exact distances from `query` to every live slot (the admitted ones
-        /// if `filtered`), the `k` nearest.
+        /// if `filtered`, as for `search_filtered`), the `k` nearest.
+        #[allow(clippy::too_many_arguments)]
         fn scan(
             self: &Hnsw,
             query: &[f32],
             k: usize,
             filtered: bool,
-            allow: &AllowList,
+            base: u64,
+            words: &[u64],
+            sorted: &[u64],
         ) -> Result<Vec<Hit>>;
         /// Runs `searchKnn` for each of `n` queries packed in `queries`,
         /// all inside C++: the reference for the FFI-cost benchmark.

@@ -10,13 +10,15 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
+use vecsearch_core::plan::exact_scan_pays;
 use vecsearch_core::validate::check_vector;
 use vecsearch_core::{
-    exec, Capabilities, Create, Engine, Error, IdFilter, Index, IndexSpec, Neighbor, Open, Result,
+    exec, Capabilities, Create, Engine, Error, IdFilter, Index, IndexSpec, Neighbor, Open, Plan,
+    Result, Trace,
 };
 
 use crate::ffi::bridge::{self, LabelState};
-use crate::ffi::AllowList;
+use crate::ffi::Labels;
 use crate::handle::{ffi_err, space_of, Handle, Reading, Writing};
 
 /// Slots an index starts with when the spec gives no capacity.
@@ -32,11 +34,6 @@ pub(crate) fn initial_capacity(hint: usize) -> usize {
 }
 /// hnswlib's default level seed, so builds are reproducible.
 const SEED: usize = 100;
-/// A filter admitting at most this share (1/n) of the live vectors, or at
-/// most [`SMALL_FILTER`] ids, is served by an exact scan of its ids: a graph
-/// search through a sparse allow-list visits most of the graph anyway.
-const FILTER_SCAN_SHARE: usize = 8;
-const SMALL_FILTER: usize = 256;
 /// Batches smaller than this run on one thread.
 const PARALLEL_MIN: usize = 32;
 
@@ -221,57 +218,57 @@ fn upsert(handle: &Handle, ids: &[u64], vectors: &[Vec<f32>]) -> Result<()> {
     }
 }
 
-/// One search of a prepared query (`k >= 1`, `width >= k`).
+/// One search of a prepared query (`k >= 1`, `width >= k`), and its plan:
+/// the planner native uses (an exact scan of the matches below the measured
+/// crossover, [`exact_scan_pays`]), else hnswlib's own filtered walk with
+/// the filter as a C++ functor over a bit array of labels.
 fn search(
     hnsw: &Reading<'_>,
     q: &[f32],
     k: usize,
     width: usize,
     filter: Option<&IdFilter>,
-) -> Result<Vec<Neighbor>> {
+) -> Result<(Vec<Neighbor>, Trace)> {
     let live = live(hnsw);
     if live == 0 {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), Trace::of(Plan::Nothing)));
     }
+    let dim = q.len();
+    let none = Labels::of(None);
+    let scan = |labels: &Labels, filtered| {
+        hnsw.scan(q, k, filtered, labels.base, &labels.words, &labels.sorted)
+            .map_err(|e| ffi_err("scanning", e))
+    };
     // "Small is exact": a walk as wide as the index (or the allow-list)
     // would visit everything anyway, and only a scan is sure to be exact.
-    let hits = match filter {
-        None if width >= live => {
-            let everyone = AllowList(IdFilter::allow([]));
-            hnsw.scan(q, k, false, &everyone)
-                .map_err(|e| ffi_err("scanning", e))?
-        }
+    let (hits, plan) = match filter {
+        None if width >= live => (scan(&none, false)?, Plan::ExactScan),
         None => widening(hnsw, k.min(live), width, |w| hnsw.search(q, w), None, q, k)?,
-        Some(f)
-            if f.len() <= SMALL_FILTER
-                || f.len() <= width
-                || width >= live
-                || f.len().saturating_mul(FILTER_SCAN_SHARE) <= live =>
-        {
+        Some(f) if exact_scan_pays(f.len(), live, width, dim) => {
             let ids: Vec<u64> = f.ids().collect();
-            hnsw.distances_to(q, &ids)
-                .map_err(|e| ffi_err("scanning the filter's ids", e))?
+            let hits = hnsw
+                .distances_to(q, &ids)
+                .map_err(|e| ffi_err("scanning the filter's ids", e))?;
+            (hits, Plan::ExactScan)
         }
         Some(f) => {
-            let allow = AllowList(f.clone());
-            widening(
-                hnsw,
-                k.min(f.len()),
-                width,
-                |w| hnsw.search_filtered(q, w, &allow),
-                Some(&allow),
-                q,
-                k,
-            )?
+            let labels = Labels::of(Some(f));
+            let walk = |w| hnsw.search_filtered(q, w, labels.base, &labels.words, &labels.sorted);
+            widening(hnsw, k.min(f.len()), width, walk, Some(&labels), q, k)?
         }
     };
-    Ok(hits
+    let plan = match (plan, filter) {
+        (Plan::Walk, Some(_)) => Plan::FilteredWalk,
+        (p, _) => p,
+    };
+    let hits = hits
         .into_iter()
         .map(|h| Neighbor {
             id: h.id,
             distance: h.distance,
         })
-        .collect())
+        .collect();
+    Ok((hits, Trace::of(plan)))
 }
 
 /// Searches with `width`, doubling it while fewer than `target` hits come
@@ -283,28 +280,34 @@ fn widening(
     target: usize,
     mut width: usize,
     search: impl Fn(usize) -> std::result::Result<Vec<bridge::Hit>, cxx::Exception>,
-    allow: Option<&AllowList>,
+    filter: Option<&Labels>,
     q: &[f32],
     k: usize,
-) -> Result<Vec<bridge::Hit>> {
+) -> Result<(Vec<bridge::Hit>, Plan)> {
     let slots = hnsw.element_count();
     loop {
         let hits = search(width).map_err(|e| ffi_err("searching", e))?;
         if hits.len() >= target {
-            return Ok(hits);
+            return Ok((hits, Plan::Walk));
         }
         if width >= slots {
             break;
         }
         width = width.saturating_mul(2).min(slots);
     }
-    let everyone = AllowList(IdFilter::allow([]));
-    let (filtered, allow) = match allow {
-        Some(a) => (true, a),
-        None => (false, &everyone),
-    };
-    hnsw.scan(q, k, filtered, allow)
-        .map_err(|e| ffi_err("scanning", e))
+    let none = Labels::of(None);
+    let labels = filter.unwrap_or(&none);
+    let hits = hnsw
+        .scan(
+            q,
+            k,
+            filter.is_some(),
+            labels.base,
+            &labels.words,
+            &labels.sorted,
+        )
+        .map_err(|e| ffi_err("scanning", e))?;
+    Ok((hits, Plan::WalkWidened))
 }
 
 #[async_trait]
@@ -364,7 +367,7 @@ impl Engine for HnswlibEngine {
         filter: Option<&IdFilter>,
     ) -> Result<Vec<Vec<Neighbor>>> {
         if let [q] = queries.as_slice() {
-            return Ok(vec![search(&self.handle.read(), q, k, ef, filter)?]);
+            return Ok(vec![search(&self.handle.read(), q, k, ef, filter)?.0]);
         }
         let handle = Arc::clone(&self.handle);
         let filter = filter.cloned();
@@ -376,12 +379,22 @@ impl Engine for HnswlibEngine {
             };
             let hnsw = handle.read();
             exec::parallel_map(threads, &queries, |q| {
-                search(&hnsw, q, k, ef, filter.as_ref())
+                search(&hnsw, q, k, ef, filter.as_ref()).map(|(hits, _)| hits)
             })
             .into_iter()
             .collect()
         })
         .await
+    }
+
+    async fn knn_traced(
+        &self,
+        query: Vec<f32>,
+        k: usize,
+        ef: usize,
+        filter: Option<&IdFilter>,
+    ) -> Result<(Vec<Neighbor>, Trace)> {
+        search(&self.handle.read(), &query, k, ef, filter)
     }
 
     async fn ids(&self) -> Result<Vec<u64>> {

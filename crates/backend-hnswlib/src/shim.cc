@@ -64,14 +64,28 @@ std::unique_ptr<hnswlib::SpaceInterface<float>> make_space(Space space, size_t d
     }
 }
 
-// Admits the labels the Rust allow-list admits.
-class AllowFilter : public hnswlib::BaseFilterFunctor {
+// Admits the labels of a compiled filter, probed in C++ with no call into
+// Rust: a bit array over labels from `base` (bit i is label base + i), or,
+// when `words` is empty, an ascending list searched by bisection.
+class LabelFilter : public hnswlib::BaseFilterFunctor {
   public:
-    explicit AllowFilter(const AllowList &allow) : allow_(allow) {}
-    bool operator()(hnswlib::labeltype id) override { return allow_.allows(id); }
+    LabelFilter(uint64_t base, rust::Slice<const uint64_t> words,
+                rust::Slice<const uint64_t> sorted)
+        : base_(base), words_(words), sorted_(sorted) {}
+    bool operator()(hnswlib::labeltype id) override {
+        if (words_.size() > 0) {
+            if (id < base_) return false;
+            uint64_t bit = id - base_;
+            uint64_t word = bit / 64;
+            return word < words_.size() && ((words_[word] >> (bit % 64)) & 1) != 0;
+        }
+        return std::binary_search(sorted_.begin(), sorted_.end(), static_cast<uint64_t>(id));
+    }
 
   private:
-    const AllowList &allow_;
+    uint64_t base_;
+    rust::Slice<const uint64_t> words_;
+    rust::Slice<const uint64_t> sorted_;
 };
 
 rust::Vec<Hit> to_hits(std::priority_queue<std::pair<float, hnswlib::labeltype>> &&q) {
@@ -159,10 +173,11 @@ size_t Hnsw::search_into(rust::Slice<const float> query, size_t width,
     return n;
 }
 
-rust::Vec<Hit> Hnsw::search_filtered(rust::Slice<const float> query, size_t width,
-                                     const AllowList &allow) const {
+rust::Vec<Hit> Hnsw::search_filtered(rust::Slice<const float> query, size_t width, uint64_t base,
+                                     rust::Slice<const uint64_t> words,
+                                     rust::Slice<const uint64_t> sorted) const {
     check_dim(query);
-    AllowFilter filter(allow);
+    LabelFilter filter(base, words, sorted);
     return to_hits(index_->searchKnn(query.data(), width, &filter));
 }
 
@@ -181,9 +196,10 @@ rust::Vec<Hit> Hnsw::distances_to(rust::Slice<const float> query,
     return out;
 }
 
-rust::Vec<Hit> Hnsw::scan(rust::Slice<const float> query, size_t k, bool filtered,
-                          const AllowList &allow) const {
+rust::Vec<Hit> Hnsw::scan(rust::Slice<const float> query, size_t k, bool filtered, uint64_t base,
+                          rust::Slice<const uint64_t> words, rust::Slice<const uint64_t> sorted) const {
     check_dim(query);
+    LabelFilter allow(base, words, sorted);
     auto dist = index_->fstdistfunc_;
     void *param = index_->dist_func_param_;
     // Max-heap of the k best (distance, label) pairs so far: a candidate
@@ -196,7 +212,7 @@ rust::Vec<Hit> Hnsw::scan(rust::Slice<const float> query, size_t k, bool filtere
         auto id = static_cast<hnswlib::tableint>(i);
         if (index_->isMarkedDeleted(id)) continue;
         hnswlib::labeltype label = index_->getExternalLabel(id);
-        if (filtered && !allow.allows(label)) continue;
+        if (filtered && !allow(label)) continue;
         std::pair<float, hnswlib::labeltype> hit(
             dist(query.data(), index_->getDataByInternalId(id), param), label);
         if (best.size() < k) {

@@ -17,7 +17,6 @@ template <typename T> class SpaceInterface;
 namespace vecsearch {
 
 struct Hit;
-struct AllowList;
 // Shared enums defined by the bridge (ffi.rs), both `#[repr(u8)]`.
 enum class Space : uint8_t;
 enum class LabelState : uint8_t;
@@ -37,12 +36,13 @@ class Hnsw {
 
     rust::Vec<Hit> search(rust::Slice<const float> query, size_t width) const;
     size_t search_into(rust::Slice<const float> query, size_t width, rust::Slice<Hit> out) const;
-    rust::Vec<Hit> search_filtered(rust::Slice<const float> query, size_t width,
-                                   const AllowList &allow) const;
+    rust::Vec<Hit> search_filtered(rust::Slice<const float> query, size_t width, uint64_t base,
+                                   rust::Slice<const uint64_t> words,
+                                   rust::Slice<const uint64_t> sorted) const;
     rust::Vec<Hit> distances_to(rust::Slice<const float> query,
                                 rust::Slice<const uint64_t> labels) const;
-    rust::Vec<Hit> scan(rust::Slice<const float> query, size_t k, bool filtered,
-                        const AllowList &allow) const;
+    rust::Vec<Hit> scan(rust::Slice<const float> query, size_t k, bool filtered, uint64_t base,
+                        rust::Slice<const uint64_t> words, rust::Slice<const uint64_t> sorted) const;
     uint64_t search_loop(rust::Slice<const float> queries, size_t k) const;
 
     void save(rust::Str path) const;

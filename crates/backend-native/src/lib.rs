@@ -64,7 +64,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use vecsearch_core::{
-    exec, Capabilities, Create, Engine, IdFilter, Index, IndexSpec, Neighbor, Open, Result, Storage,
+    exec, Capabilities, Create, Engine, IdFilter, Index, IndexSpec, Neighbor, Open, Result,
+    Storage, Trace,
 };
 
 use crate::graph::Graph;
@@ -221,15 +222,25 @@ impl Engine for NativeEngine {
         filter: Option<&IdFilter>,
     ) -> Result<Vec<Vec<Neighbor>>> {
         if let [q] = queries.as_slice() {
-            return Ok(vec![self.inner.search(q, k, ef, filter)]);
+            return Ok(vec![self.inner.search(q, k, ef, filter).0]);
         }
         let (inner, threads, filter) = (Arc::clone(&self.inner), self.threads(), filter.cloned());
         exec::offload(move || {
             Ok(exec::parallel_map(threads, &queries, |q| {
-                inner.search(q, k, ef, filter.as_ref())
+                inner.search(q, k, ef, filter.as_ref()).0
             }))
         })
         .await
+    }
+
+    async fn knn_traced(
+        &self,
+        query: Vec<f32>,
+        k: usize,
+        ef: usize,
+        filter: Option<&IdFilter>,
+    ) -> Result<(Vec<Neighbor>, Trace)> {
+        Ok(self.inner.search(&query, k, ef, filter))
     }
 
     async fn ids(&self) -> Result<Vec<u64>> {

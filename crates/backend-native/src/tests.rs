@@ -314,27 +314,81 @@ fn mostly_deleted_graph_still_returns_min_k_len() {
 }
 
 #[test]
-fn filtered_walk_and_exact_scan_both_find_the_admitted_nearest() {
-    let d = data(12_000, 16, Metric::L2, 8);
-    let idx = index(IndexSpec::new(16, Metric::L2).with_threads(2));
+fn planner_switches_at_the_measured_crossover() {
+    use vecsearch_core::plan::SCAN_BELOW_COORDS;
+    use vecsearch_core::Plan;
+    let dim = 64;
+    let at = SCAN_BELOW_COORDS / dim; // the most matches still scanned
+    let n = 2 * at + 2_000;
+    let d = data(n, dim, Metric::L2, 8);
+    let idx = index(IndexSpec::new(dim, Metric::L2).with_threads(2));
     idx.add_batch(&d.ids, &d.points).unwrap();
-    // Half admitted: too many to scan, so the filter is applied in the walk.
-    let half = Filter::allow(d.ids.iter().copied().step_by(2));
-    assert!(!crate::graph::scan_is_cheaper(6_000, 64, 12_000));
-    // 3% admitted: scanned.
-    let few = Filter::allow(d.ids.iter().copied().step_by(33));
-    assert!(crate::graph::scan_is_cheaper(
-        12_000usize.div_ceil(33),
-        64,
-        12_000
-    ));
-    for f in [half, few] {
+    let exact = |f: &Filter, q: &[f32]| {
+        let admitted: Vec<(u64, &[f32])> = d
+            .pairs()
+            .into_iter()
+            .filter(|(id, _)| f.admits(*id, None))
+            .collect();
+        exact_knn(Metric::L2, &admitted, q, 10)
+    };
+    let cases = [
+        (
+            "10 matches",
+            Filter::allow(d.ids.iter().copied().step_by(n / 10).take(10)),
+            Plan::ExactScan,
+        ),
+        (
+            "at the crossover",
+            Filter::allow(d.ids[..at].iter().copied()),
+            Plan::ExactScan,
+        ),
+        (
+            "one past it",
+            Filter::allow(d.ids[..at + 1].iter().copied()),
+            Plan::FilteredWalk,
+        ),
+        (
+            "50%",
+            Filter::allow(d.ids.iter().copied().step_by(2)),
+            Plan::FilteredWalk,
+        ),
+    ];
+    for (what, f, plan) in cases {
         let params = SearchParams::default().with_filter(f.clone());
-        let r = mean_recall(&idx, Metric::L2, &d.pairs(), &d.queries, &params);
-        assert!(r >= 0.95, "filtered recall {r} with {f:?}");
-        let got = idx.search(&d.queries[1], 10, &params).unwrap();
-        assert!(got.iter().all(|n| f.admits(n.id, None)));
+        let mut hits = 0;
+        for q in d.queries.iter().take(20) {
+            let e = idx.explain(q, 10, &params).unwrap();
+            assert_eq!(e.plan, plan, "{what}: {e}");
+            assert_eq!(e.matches, Some(idx.count(&f).unwrap()), "{what}");
+            assert_eq!(e.hits, idx.search(q, 10, &params).unwrap(), "{what}");
+            let want = exact(&f, q);
+            if plan == Plan::ExactScan {
+                // Exact (ids; the kernels round distances their own way).
+                let ids =
+                    |v: &[vecsearch_core::Neighbor]| v.iter().map(|h| h.id).collect::<Vec<_>>();
+                assert_eq!(ids(&e.hits), ids(&want), "{what}");
+                assert_eq!(e.scored, e.matches, "{what}: a scan scores the matches");
+            }
+            hits += e
+                .hits
+                .iter()
+                .filter(|h| want.iter().any(|w| w.id == h.id))
+                .count();
+        }
+        let r = hits as f64 / 200.0;
+        assert!(r >= 0.95, "{what}: recall {r}");
     }
+    // Unfiltered, and a filter matching nothing.
+    let e = idx
+        .explain(&d.queries[0], 10, &SearchParams::default())
+        .unwrap();
+    assert_eq!(e.plan, Plan::Walk);
+    let none = SearchParams::default().with_filter(Filter::allow([u64::MAX]));
+    let e = idx.explain(&d.queries[0], 10, &none).unwrap();
+    assert_eq!(
+        (e.plan, e.matches, e.hits.len()),
+        (Plan::Nothing, Some(0), 0)
+    );
 }
 
 #[test]

@@ -87,6 +87,12 @@ pub(crate) struct Scratch {
     pub(crate) prev: Vec<u32>,
     /// Nodes whose last level-0 in-link a write of this scratch's user removed.
     pub(crate) orphans: Vec<u32>,
+    /// A neighbour's links, read by a two-hop expansion.
+    pub(crate) hop: Vec<u32>,
+    /// Rows scored by the current search.
+    pub(crate) scored: usize,
+    /// A search scoring more rows than this stops (`None`: no limit).
+    pub(crate) budget: Option<usize>,
 }
 
 /// Scratches not in use; a search takes one and gives it back.

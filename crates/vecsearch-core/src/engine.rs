@@ -24,8 +24,9 @@ use crate::index::no_payloads;
 use crate::store::PayloadStore;
 use crate::validate::{check_batch, check_id, check_queries, check_vector};
 use crate::{
-    exec, sort_neighbors, Capabilities, Error, Filter, IdFilter, IdMap, IdSet, IndexProgress,
-    IndexSpec, Neighbor, Payload, Record, Result, ScanPage, SearchParams, VectorIndex,
+    exec, sort_neighbors, Capabilities, Error, Explain, Filter, IdFilter, IdMap, IdSet,
+    IndexProgress, IndexSpec, Neighbor, Payload, Plan, Record, Result, ScanPage, SearchParams,
+    Trace, VectorIndex,
 };
 
 /// What a backend implements. Every argument has been checked by [`Index`]:
@@ -85,6 +86,25 @@ pub trait Engine: Send + Sync {
         ef: usize,
         filter: Option<&IdFilter>,
     ) -> Result<Vec<Vec<Neighbor>>>;
+
+    /// One query's neighbours, as `knn`, with how they were found. The
+    /// default runs `knn` and reports the plan as the server's (remote
+    /// engines) or a plain walk; engines with a planner override it.
+    async fn knn_traced(
+        &self,
+        query: Vec<f32>,
+        k: usize,
+        ef: usize,
+        filter: Option<&IdFilter>,
+    ) -> Result<(Vec<Neighbor>, Trace)> {
+        let plan = if self.holds_payloads() {
+            Plan::Server
+        } else {
+            Plan::Walk
+        };
+        let mut out = self.knn(vec![query], k, ef, filter).await?;
+        Ok((out.pop().unwrap_or_default(), Trace::of(plan)))
+    }
 
     /// Every live id, in no particular order. Local engines serve it (the
     /// front door builds its payload store from it when a file is opened).
@@ -210,7 +230,7 @@ struct Claim<'a> {
 impl InFlight {
     fn claim(&self, ids: &[u64]) -> Claim<'_> {
         let mut set = self.ids.lock().unwrap_or_else(|e| e.into_inner());
-        while ids.iter().any(|id| set.contains(id)) {
+        while ids.iter().any(|&id| set.contains(id)) {
             set = self.freed.wait(set).unwrap_or_else(|e| e.into_inner());
         }
         set.extend(ids.iter().copied());
@@ -224,7 +244,7 @@ impl InFlight {
 impl Drop for Claim<'_> {
     fn drop(&mut self) {
         let mut set = self.owner.ids.lock().unwrap_or_else(|e| e.into_inner());
-        for id in &self.ids {
+        for &id in &self.ids {
             set.remove(id);
         }
         self.owner.freed.notify_all();
@@ -502,13 +522,14 @@ impl<E: Engine> Index<E> {
         Ok(removed)
     }
 
-    async fn knn(
+    /// The search width and compiled filter of a search; `None` for the
+    /// filter when nothing can match (an empty answer without asking the
+    /// engine).
+    fn plan_search(
         &self,
-        queries: Vec<Vec<f32>>,
         k: usize,
         params: &SearchParams,
-    ) -> Result<Vec<Vec<Neighbor>>> {
-        let n = queries.len();
+    ) -> Result<(usize, Option<Option<IdFilter>>)> {
         let ef = self.ef(params, k)?;
         if params.max_distance.is_some_and(f32::is_nan) {
             return Err(Error::InvalidArgument(
@@ -523,9 +544,38 @@ impl<E: Engine> Index<E> {
         let empty = filter
             .as_ref()
             .is_some_and(|f| f.is_empty() || f.expr().is_empty_allow_list());
-        if k == 0 || n == 0 || empty {
-            return Ok(vec![Vec::new(); n]);
+        Ok((ef, if k == 0 || empty { None } else { Some(filter) }))
+    }
+
+    /// An engine's hits as the caller gets them: checked, in order, `k` at
+    /// most, within `max_distance`.
+    fn finish_hits(
+        &self,
+        hits: &mut Vec<Neighbor>,
+        k: usize,
+        params: &SearchParams,
+        filter: Option<&IdFilter>,
+    ) -> Result<()> {
+        self.check_hits(hits, filter)?;
+        sort_neighbors(hits);
+        hits.truncate(k);
+        if let Some(d) = params.max_distance {
+            hits.retain(|h| h.distance <= d);
         }
+        Ok(())
+    }
+
+    async fn knn(
+        &self,
+        queries: Vec<Vec<f32>>,
+        k: usize,
+        params: &SearchParams,
+    ) -> Result<Vec<Vec<Neighbor>>> {
+        let n = queries.len();
+        let (ef, filter) = self.plan_search(k, params)?;
+        let Some(filter) = filter.filter(|_| n > 0) else {
+            return Ok(vec![Vec::new(); n]);
+        };
         let mut out = self.engine.knn(queries, k, ef, filter.as_ref()).await?;
         if out.len() != n {
             return Err(Error::Internal(format!(
@@ -535,12 +585,7 @@ impl<E: Engine> Index<E> {
             )));
         }
         for hits in &mut out {
-            self.check_hits(hits, filter.as_ref())?;
-            sort_neighbors(hits);
-            hits.truncate(k);
-            if let Some(d) = params.max_distance {
-                hits.retain(|h| h.distance <= d);
-            }
+            self.finish_hits(hits, k, params, filter.as_ref())?;
         }
         Ok(out)
     }
@@ -822,6 +867,35 @@ impl<E: Engine> VectorIndex for Index<E> {
         check_queries(&self.spec, queries)?;
         let prepared = self.prepare_all(queries);
         self.knn(prepared, k, params).await
+    }
+
+    async fn explain(&self, query: &[f32], k: usize, params: &SearchParams) -> Result<Explain> {
+        check_vector(&self.spec, query)?;
+        let q = prepare(self.spec.metric, query);
+        let (ef, filter) = self.plan_search(k, params)?;
+        let live = self.engine.count().await?;
+        let local = self.store.is_some();
+        let Some(filter) = filter else {
+            return Ok(Explain {
+                hits: Vec::new(),
+                plan: Plan::Nothing,
+                matches: params.filter.as_ref().filter(|_| local).map(|_| 0),
+                live,
+                scored: Some(0),
+            });
+        };
+        let (mut hits, trace) = self.engine.knn_traced(q, k, ef, filter.as_ref()).await?;
+        self.finish_hits(&mut hits, k, params, filter.as_ref())?;
+        Ok(Explain {
+            hits,
+            plan: trace.plan,
+            matches: filter
+                .as_ref()
+                .filter(|f| f.is_resolved())
+                .map(IdFilter::len),
+            live,
+            scored: trace.scored,
+        })
     }
 
     async fn sync(&self) -> Result<()> {

@@ -27,14 +27,13 @@
 //! translate the expression into the server's own filter.
 
 use std::cmp::Ordering;
-use std::collections::HashSet;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
 use crate::payload::{check_keyword, FieldType, Payload, Schema, Value};
-use crate::{Error, Result};
+use crate::{Error, IdSet, Result};
 
 /// The deepest nesting of `and` / `or` / `not` a filter may have.
 pub const MAX_FILTER_DEPTH: usize = 16;
@@ -734,9 +733,6 @@ fn wrong_op(f: &Filter, field: &str, ty: FieldType) -> Error {
     ))
 }
 
-/// A set of ids, hashed with [`IdHasher`].
-pub type IdSet = HashSet<u64, BuildHasherDefault<IdHasher>>;
-
 /// What an engine receives for a filtered search: the exact set of admitted
 /// live ids (its size is the filter's exact match count), or, for a server
 /// backend that holds the payloads itself, the expression to translate.
@@ -767,8 +763,7 @@ impl IdFilter {
     /// An allow-list of `ids` (the expression `has_id`).
     pub fn allow(ids: impl IntoIterator<Item = u64>) -> IdFilter {
         let set: IdSet = ids.into_iter().collect();
-        let mut list: Vec<u64> = set.iter().copied().collect();
-        list.sort_unstable();
+        let list: Vec<u64> = set.iter().collect();
         IdFilter::resolved(Filter::HasId(list), set)
     }
 
@@ -788,7 +783,7 @@ impl IdFilter {
     #[inline]
     pub fn admits(&self, id: u64) -> bool {
         match &self.ids {
-            Some(set) => set.contains(&id),
+            Some(set) => set.contains(id),
             None => self
                 .expr
                 .allowed_ids()
@@ -806,9 +801,14 @@ impl IdFilter {
         self.ids.as_ref().is_some_and(|s| s.is_empty())
     }
 
-    /// The admitted ids, in no particular order (none when unresolved).
+    /// The admitted ids, ascending (none when unresolved).
     pub fn ids(&self) -> impl Iterator<Item = u64> + '_ {
-        self.ids.iter().flat_map(|s| s.iter().copied())
+        self.ids.iter().flat_map(|s| s.iter())
+    }
+
+    /// The admitted ids as a bitmap (`None` when unresolved).
+    pub fn set(&self) -> Option<&IdSet> {
+        self.ids.as_deref()
     }
 }
 

@@ -287,6 +287,25 @@ impl Engine for FlatEngine {
         .await
     }
 
+    async fn knn_traced(
+        &self,
+        query: Vec<f32>,
+        k: usize,
+        _ef: usize,
+        filter: Option<&IdFilter>,
+    ) -> Result<(Vec<Neighbor>, crate::Trace)> {
+        let hits = self.inner.search(&query, k, filter);
+        let scored = match filter {
+            Some(f) if f.is_resolved() => f.len(),
+            _ => self.inner.read().ids.len(),
+        };
+        let trace = crate::Trace {
+            plan: crate::Plan::ExactScan,
+            scored: Some(scored),
+        };
+        Ok((hits, trace))
+    }
+
     async fn ids(&self) -> Result<Vec<u64>> {
         Ok(self.inner.read().ids.clone())
     }

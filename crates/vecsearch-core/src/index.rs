@@ -177,6 +177,28 @@ pub trait VectorIndex: Send + Sync {
         params: &SearchParams,
     ) -> Result<Vec<Vec<Neighbor>>>;
 
+    /// `search` for one query, with how the index answered it: the plan
+    /// (exact scan, filtered walk, two-hop walk, ...), the filter's exact
+    /// match count and the rows scored, where the backend knows them. The
+    /// hits are the ones `search` returns. The default (indexes outside
+    /// this crate's front door) runs `search` and reports
+    /// [`Plan::Server`](crate::Plan::Server).
+    async fn explain(
+        &self,
+        query: &[f32],
+        k: usize,
+        params: &SearchParams,
+    ) -> Result<crate::Explain> {
+        let hits = self.search(query, k, params).await?;
+        Ok(crate::Explain {
+            hits,
+            plan: crate::Plan::Server,
+            matches: None,
+            live: self.len().await?,
+            scored: None,
+        })
+    }
+
     /// Returns once every write that returned before this call is visible to
     /// reads. Immediate for local backends; eventually consistent servers wait here.
     async fn sync(&self) -> Result<()> {
@@ -396,6 +418,14 @@ macro_rules! forward_index {
             ) -> Result<Vec<Neighbor>> {
                 (**self).search(query, k, params).await
             }
+            async fn explain(
+                &self,
+                query: &[f32],
+                k: usize,
+                params: &SearchParams,
+            ) -> Result<crate::Explain> {
+                (**self).explain(query, k, params).await
+            }
             async fn search_batch(
                 &self,
                 queries: &[Vec<f32>],
@@ -598,6 +628,16 @@ impl<I: VectorIndex + ?Sized> Blocking<I> {
         params: &SearchParams,
     ) -> Result<Vec<Vec<Neighbor>>> {
         crate::exec::block_on(self.0.search_batch(queries, k, params))
+    }
+
+    /// See [`VectorIndex::explain`].
+    pub fn explain(
+        &self,
+        query: &[f32],
+        k: usize,
+        params: &SearchParams,
+    ) -> Result<crate::Explain> {
+        crate::exec::block_on(self.0.explain(query, k, params))
     }
 
     /// See [`VectorIndex::save`].

@@ -10,12 +10,13 @@
 //! The store is rebuilt from the payloads when a file is opened, so a saved
 //! file holds the payloads only and its indexes can never disagree with them.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::ops::Bound;
 
-use crate::filter::{FieldValues, IdSet, Number, Range, Scalar};
+use crate::filter::{FieldValues, Number, Range, Scalar};
 use crate::payload::{FieldType, Payload, Schema, Value};
-use crate::{Error, Filter, IdMap, Result};
+use crate::range_index::RangeIndex;
+use crate::{Error, Filter, IdMap, IdSet, Result};
 
 /// A float with a total order, for the range index.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -51,16 +52,26 @@ impl Key {
 }
 
 /// The indexes of one field.
-#[derive(Default)]
 struct FieldIndex {
     /// Ids holding the field (any value, an empty list included).
     present: IdSet,
     /// Value (or list element) to ids.
     postings: HashMap<Key, IdSet>,
-    /// Integer fields: value to ids, for ranges.
-    ints: BTreeMap<i64, IdSet>,
-    /// Float fields: value to ids, for ranges.
-    floats: BTreeMap<Key64, IdSet>,
+    /// Integer fields: ranges.
+    ints: RangeIndex<i64>,
+    /// Float fields: ranges.
+    floats: RangeIndex<Key64>,
+}
+
+impl Default for FieldIndex {
+    fn default() -> Self {
+        FieldIndex {
+            present: IdSet::new(),
+            postings: HashMap::new(),
+            ints: RangeIndex::new(i64::MIN),
+            floats: RangeIndex::new(Key64(f64::NEG_INFINITY)),
+        }
+    }
 }
 
 /// Every live id of a local index with its payload, and the field indexes.
@@ -68,6 +79,8 @@ pub struct PayloadStore {
     schema: Schema,
     /// Every live id; `None` for an id without payload.
     live: IdMap<Option<Box<Payload>>>,
+    /// Every live id, as a bitmap (for `not`).
+    all: IdSet,
     fields: Vec<FieldIndex>,
 }
 
@@ -91,6 +104,7 @@ impl PayloadStore {
         PayloadStore {
             schema,
             live: IdMap::default(),
+            all: IdSet::new(),
             fields,
         }
     }
@@ -124,6 +138,7 @@ impl PayloadStore {
             self.index(id, p);
         }
         self.live.insert(id, payload.map(Box::new));
+        self.all.insert(id);
     }
 
     /// Replaces the payload of a live `id`; whether it was live.
@@ -138,6 +153,7 @@ impl PayloadStore {
     /// Forgets `id`; whether it was live.
     pub fn remove(&mut self, id: u64) -> bool {
         self.unindex(id);
+        self.all.remove(id);
         self.live.remove(&id).is_some()
     }
 
@@ -168,13 +184,20 @@ impl PayloadStore {
         for p in self.live.values().flatten() {
             bytes += 48 * p.len();
         }
+        bytes + self.index_bytes()
+    }
+
+    /// An estimate of the bytes the indexes hold (not the payloads).
+    pub fn index_bytes(&self) -> usize {
+        let mut bytes = self.all.size_bytes();
         for f in &self.fields {
-            let sets = f
-                .postings
-                .values()
-                .chain(f.ints.values())
-                .chain(f.floats.values());
-            bytes += sets.map(|s| s.capacity() * 9 + 48).sum::<usize>() + f.present.capacity() * 9;
+            bytes += f.present.size_bytes()
+                + f.postings
+                    .values()
+                    .map(|s| s.size_bytes() + 48)
+                    .sum::<usize>()
+                + f.ints.memory_bytes()
+                + f.floats.memory_bytes();
         }
         bytes
     }
@@ -195,12 +218,8 @@ impl PayloadStore {
             Entry::Key(k) => {
                 fi.postings.entry(k).or_default().insert(id);
             }
-            Entry::Int(i) => {
-                fi.ints.entry(i).or_default().insert(id);
-            }
-            Entry::Float(x) => {
-                fi.floats.entry(Key64(x)).or_default().insert(id);
-            }
+            Entry::Int(i) => fi.ints.insert(i, id),
+            Entry::Float(x) => fi.floats.insert(Key64(x), id),
         });
     }
 
@@ -208,16 +227,20 @@ impl PayloadStore {
         let Some(Some(p)) = self.live.get(&id).map(|p| p.as_deref().cloned()) else {
             return;
         };
-        fn drop_from<K>(id: u64, k: K, map: &mut impl MapLike<K>) {
-            map.remove_id(k, id);
-        }
         self.each_entry(&p, |fi, entry| match entry {
             Entry::Present => {
-                fi.present.remove(&id);
+                fi.present.remove(id);
             }
-            Entry::Key(k) => drop_from(id, k, &mut fi.postings),
-            Entry::Int(i) => drop_from(id, i, &mut fi.ints),
-            Entry::Float(x) => drop_from(id, Key64(x), &mut fi.floats),
+            Entry::Key(k) => {
+                if let Some(s) = fi.postings.get_mut(&k) {
+                    s.remove(id);
+                    if s.is_empty() {
+                        fi.postings.remove(&k);
+                    }
+                }
+            }
+            Entry::Int(i) => fi.ints.remove(i, id),
+            Entry::Float(x) => fi.floats.remove(Key64(x), id),
         });
     }
 
@@ -258,54 +281,56 @@ impl PayloadStore {
         match filter {
             Filter::And(list) => self.eval_and(list),
             Filter::Or(list) => {
-                let mut out = IdSet::default();
-                for f in list {
-                    let s = self.eval(f);
-                    if out.is_empty() {
-                        out = s;
-                    } else {
-                        out.extend(s);
-                    }
-                }
+                let sets: Vec<IdSet> = list.iter().map(|f| self.eval(f)).collect();
+                IdSet::union_of(&sets)
+            }
+            Filter::Not(f) => {
+                let mut out = self.all.clone();
+                out.subtract(&self.eval(f));
                 out
             }
-            Filter::Not(f) => self.complement(&self.eval(f)),
             Filter::Eq(fv) => self.posting(&fv.field, &fv.value),
             Filter::In(fv) => self.any_of(fv),
             Filter::NotIn(fv) => {
-                let hit = self.any_of(fv);
-                self.present(&fv.field)
-                    .iter()
-                    .copied()
-                    .filter(|id| !hit.contains(id))
-                    .collect()
+                let mut out = self.present(&fv.field).clone();
+                out.subtract(&self.any_of(fv));
+                out
             }
             Filter::Range(r) => self.range(&r.field, &r.range),
             Filter::Contains(fv) => self.posting(&fv.field, &fv.value),
             Filter::ContainsAny(fv) => self.any_of(fv),
             Filter::ContainsAll(fv) => {
-                let mut sets: Vec<IdSet> = fv
-                    .values
-                    .iter()
-                    .map(|v| self.posting(&fv.field, v))
-                    .collect();
-                if sets.is_empty() {
-                    return self.present(&fv.field).clone();
+                let Some(i) = self.field(&fv.field).map(|(i, _)| i) else {
+                    return IdSet::new();
+                };
+                let mut sets: Vec<&IdSet> = Vec::with_capacity(fv.values.len());
+                for v in &fv.values {
+                    match self.fields[i].postings.get(&Key::of(v)) {
+                        Some(s) => sets.push(s),
+                        None => return IdSet::new(),
+                    }
                 }
-                sets.sort_by_key(IdSet::len);
-                let first = sets.remove(0);
-                first
-                    .into_iter()
-                    .filter(|id| sets.iter().all(|s| s.contains(id)))
-                    .collect()
+                sets.sort_by_key(|s| s.len());
+                let Some((first, rest)) = sets.split_first() else {
+                    return self.present(&fv.field).clone();
+                };
+                let mut out = (*first).clone();
+                for s in rest {
+                    out.intersect(s);
+                }
+                out
             }
-            Filter::IsNull(f) => self.complement(self.present(&f.field)),
+            Filter::IsNull(f) => {
+                let mut out = self.all.clone();
+                out.subtract(self.present(&f.field));
+                out
+            }
             // The listed ids that are live: as cheap as the list, whatever
             // the index's size.
             Filter::HasId(ids) => ids
                 .iter()
                 .copied()
-                .filter(|id| self.live.contains_key(id))
+                .filter(|&id| self.all.contains(id))
                 .collect(),
             Filter::Len(_) => self
                 .live
@@ -317,38 +342,32 @@ impl PayloadStore {
     }
 
     fn eval_and(&self, list: &[Filter]) -> IdSet {
-        // Start from the smallest positive condition, then filter by the
-        // others: an allow-list by lookups, a negation by its inner set.
+        // Intersect the positive conditions smallest first, then take away
+        // what each negation's inner condition admits.
         let (neg, pos): (Vec<&Filter>, Vec<&Filter>) =
             list.iter().partition(|f| matches!(f, Filter::Not(_)));
         let mut sets: Vec<IdSet> = pos.iter().map(|f| self.eval(f)).collect();
         sets.sort_by_key(IdSet::len);
-        let mut out: IdSet = if sets.is_empty() {
-            self.live.keys().copied().collect()
+        let mut out = if sets.is_empty() {
+            self.all.clone()
         } else {
             sets.remove(0)
         };
         for s in &sets {
-            out.retain(|id| s.contains(id));
+            if out.is_empty() {
+                return out;
+            }
+            out.intersect(s);
         }
         for f in neg {
             if out.is_empty() {
                 break;
             }
             if let Filter::Not(inner) = f {
-                let drop = self.eval(inner);
-                out.retain(|id| !drop.contains(id));
+                out.subtract(&self.eval(inner));
             }
         }
         out
-    }
-
-    fn complement(&self, set: &IdSet) -> IdSet {
-        self.live
-            .keys()
-            .copied()
-            .filter(|id| !set.contains(id))
-            .collect()
     }
 
     fn present(&self, field: &str) -> &IdSet {
@@ -367,48 +386,35 @@ impl PayloadStore {
     }
 
     fn any_of(&self, fv: &FieldValues) -> IdSet {
-        let mut out = IdSet::default();
-        if let Some((i, _)) = self.field(&fv.field) {
-            for v in &fv.values {
-                if let Some(s) = self.fields[i].postings.get(&Key::of(v)) {
-                    out.extend(s.iter().copied());
-                }
-            }
-        }
-        out
+        let Some((i, _)) = self.field(&fv.field) else {
+            return IdSet::new();
+        };
+        let postings = &self.fields[i].postings;
+        IdSet::union_of(fv.values.iter().filter_map(|v| postings.get(&Key::of(v))))
     }
 
     fn range(&self, field: &str, r: &Range) -> IdSet {
         let Some((i, ty)) = self.field(field) else {
-            return IdSet::default();
+            return IdSet::new();
         };
         let fi = &self.fields[i];
-        let mut out = IdSet::default();
         match ty {
             FieldType::Integer => {
                 let (lo, hi) = int_bounds(r);
                 if lo > hi {
-                    return out;
+                    return IdSet::new();
                 }
-                for (&k, ids) in fi.ints.range(lo..=hi) {
-                    if r.admits(&Value::Integer(k)) {
-                        out.extend(ids.iter().copied());
-                    }
-                }
+                fi.ints
+                    .collect(Bound::Included(lo), Bound::Included(hi), |k| {
+                        r.admits(&Value::Integer(k))
+                    })
             }
-            FieldType::Float => {
-                let Some((lo, hi)) = float_bounds(r) else {
-                    return out;
-                };
-                for (k, ids) in fi.floats.range((lo, hi)) {
-                    if r.admits(&Value::Float(k.0)) {
-                        out.extend(ids.iter().copied());
-                    }
-                }
-            }
-            _ => {}
+            FieldType::Float => match float_bounds(r) {
+                Some((lo, hi)) => fi.floats.collect(lo, hi, |k| r.admits(&Value::Float(k.0))),
+                None => IdSet::new(),
+            },
+            _ => IdSet::new(),
         }
-        out
     }
 
     /// The payload section of a saved file: the schema and every payload,
@@ -466,6 +472,7 @@ impl PayloadStore {
     pub fn mark_live(&mut self, ids: impl IntoIterator<Item = u64>) {
         for id in ids {
             self.live.entry(id).or_insert(None);
+            self.all.insert(id);
         }
     }
 }
@@ -475,30 +482,6 @@ enum Entry {
     Key(Key),
     Int(i64),
     Float(f64),
-}
-
-trait MapLike<K> {
-    fn remove_id(&mut self, k: K, id: u64);
-}
-impl MapLike<Key> for HashMap<Key, IdSet> {
-    fn remove_id(&mut self, k: Key, id: u64) {
-        if let Some(s) = self.get_mut(&k) {
-            s.remove(&id);
-            if s.is_empty() {
-                self.remove(&k);
-            }
-        }
-    }
-}
-impl<K: Ord> MapLike<K> for BTreeMap<K, IdSet> {
-    fn remove_id(&mut self, k: K, id: u64) {
-        if let Some(s) = self.get_mut(&k) {
-            s.remove(&id);
-            if s.is_empty() {
-                self.remove(&k);
-            }
-        }
-    }
 }
 
 /// Integer bounds that hold every integer the range can admit (each key is
@@ -637,7 +620,7 @@ mod tests {
                 .or(Filter::is_null("date").and(Filter::eq("public", false))),
         ];
         for f in filters {
-            let mut got: Vec<u64> = store.eval(&f).into_iter().collect();
+            let mut got: Vec<u64> = store.eval(&f).iter().collect();
             got.sort_unstable();
             let want: Vec<u64> = model
                 .iter()
