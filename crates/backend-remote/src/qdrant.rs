@@ -493,7 +493,7 @@ impl Inner {
 
     /// Waits until the optimizers are idle (status green, counts holding
     /// still between two looks) or [`INDEX_TIMEOUT`] passes, then reports
-    /// points outside the HNSW-indexed segments as pending, or all of them
+    /// points outside the HNSW-indexed segments as unindexed, or all of them
     /// when the segments are (on average) under the full-scan threshold.
     async fn indexing(&self) -> Result<IndexProgress> {
         let start = Instant::now();
@@ -905,7 +905,7 @@ impl vecsearch_core::Engine for QdrantEngine {
     }
 
     /// Waits (up to 20 minutes) until Qdrant's optimizers are idle. Points
-    /// Qdrant answers by exact scan stay pending: those in segments under
+    /// Qdrant answers by exact scan stay unindexed: those in segments under
     /// the indexing threshold (no graph is built), and all of them when its
     /// segments are under the full-scan threshold (10 000 KB of vectors
     /// each, by default). Create the collection with

@@ -203,7 +203,7 @@ pub fn scan_note(indexing: Option<(usize, usize)>) -> String {
     match indexing {
         None => " (index state unknown)".into(),
         Some((_, 0)) => String::new(),
-        Some((stored, pending)) => format!(" (exact scan: {pending} of {stored})"),
+        Some((stored, unindexed)) => format!(" (exact scan: {unindexed} of {stored})"),
     }
 }
 
