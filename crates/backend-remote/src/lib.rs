@@ -36,7 +36,7 @@ mod wire;
 
 pub use milvus::{MilvusEngine, MilvusIndex};
 pub use qdrant::{QdrantEngine, QdrantIndex};
-pub use uri::{Endpoint, Engine};
+pub use uri::{Endpoint, Server};
 
 use vecsearch_core::{IndexSpec, Result, VectorIndex};
 
@@ -44,9 +44,9 @@ use vecsearch_core::{IndexSpec, Result, VectorIndex};
 /// URI names, as an index for `spec`.
 pub async fn open_uri(uri: &str, spec: IndexSpec) -> Result<Box<dyn VectorIndex>> {
     let ep = Endpoint::parse(uri)?;
-    Ok(match ep.engine {
-        Engine::Qdrant => Box::new(QdrantEngine::open_endpoint(&ep, spec).await?),
-        Engine::Milvus => Box::new(MilvusEngine::open_endpoint(&ep, spec).await?),
+    Ok(match ep.server {
+        Server::Qdrant => Box::new(QdrantEngine::open_endpoint(&ep, spec).await?),
+        Server::Milvus => Box::new(MilvusEngine::open_endpoint(&ep, spec).await?),
     })
 }
 
@@ -54,8 +54,8 @@ pub async fn open_uri(uri: &str, spec: IndexSpec) -> Result<Box<dyn VectorIndex>
 /// and clean-up: everything in the collection is lost.
 pub async fn drop_collection(uri: &str) -> Result<bool> {
     let ep = Endpoint::parse(uri)?;
-    match ep.engine {
-        Engine::Qdrant => qdrant::drop_endpoint(&ep).await,
-        Engine::Milvus => milvus::drop_endpoint(&ep).await,
+    match ep.server {
+        Server::Qdrant => qdrant::drop_endpoint(&ep).await,
+        Server::Milvus => milvus::drop_endpoint(&ep).await,
     }
 }

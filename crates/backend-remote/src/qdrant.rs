@@ -18,7 +18,7 @@ use crate::http::{
 };
 use crate::json::{malformed, parse_u64, push_vector};
 use crate::translate;
-use crate::uri::{Endpoint, Engine};
+use crate::uri::{Endpoint, Server};
 use crate::wire::{finite_vector, qdrant_result, QdrantHit, QdrantPoint};
 
 /// How long `finish_indexing` waits for the optimizers before it reports.
@@ -219,7 +219,7 @@ impl QdrantEngine {
     /// An existing collection must have the spec's dim and distance
     /// (`InvalidArgument` otherwise; nothing is changed).
     pub async fn open(uri: &str, spec: IndexSpec) -> Result<QdrantIndex> {
-        Self::open_endpoint(&Endpoint::parse_as(uri, Engine::Qdrant)?, spec).await
+        Self::open_endpoint(&Endpoint::parse_as(uri, Server::Qdrant)?, spec).await
     }
 
     /// [`QdrantEngine::open`] with a parsed endpoint.

@@ -21,7 +21,7 @@ use crate::http::{join_all, rows_limit, Exec, Http, SMALL_REPLY};
 use crate::json::{malformed, parse_id, parse_u64, parse_vector, push_ids};
 use crate::pending::{fingerprint, Pending, State};
 use crate::translate;
-use crate::uri::{Endpoint, Engine};
+use crate::uri::{Endpoint, Server};
 use vecsearch_core::distance::exact_distance;
 
 /// One search as the engine sends it: the width, the filter and its
@@ -101,7 +101,7 @@ impl MilvusEngine {
     /// An existing collection must have the spec's dim and metric
     /// (`InvalidArgument` otherwise; nothing is changed).
     pub async fn open(uri: &str, spec: IndexSpec) -> Result<MilvusIndex> {
-        Self::open_endpoint(&Endpoint::parse_as(uri, Engine::Milvus)?, spec).await
+        Self::open_endpoint(&Endpoint::parse_as(uri, Server::Milvus)?, spec).await
     }
 
     /// [`MilvusEngine::open`] with a parsed endpoint.
