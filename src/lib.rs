@@ -2,7 +2,11 @@
 //!
 //! One [`VectorIndex`] trait for approximate nearest-neighbour search, with
 //! interchangeable backends picked by Cargo feature and opened by URI, the
-//! way `database/sql` opens databases:
+//! way `database/sql` opens databases. This page is for applications first;
+//! what backend authors need is at the end ([For backend
+//! authors](#for-backend-authors)).
+//!
+//! ## Open an index by URI
 //!
 //! | URI | backend | feature |
 //! |---|---|---|
@@ -12,19 +16,46 @@
 //! | `qdrant://host:6333/collection` | a Qdrant server | `remote` |
 //! | `milvus://host:19530/collection` | a Milvus server | `remote` |
 //!
-//! Remote URIs take `+https` (`qdrant+https://...`), an API key as userinfo
-//! or `?api_key=` (else `VECSEARCH_QDRANT_API_KEY` / `VECSEARCH_MILVUS_TOKEN`),
-//! and `timeout_ms`, `retries` options.
+//! [`open`] (async) and [`open_blocking`] (synchronous code) take the URI and
+//! an [`IndexSpec`] (dimension, [`Metric`], HNSW parameters, [`Storage`],
+//! payload [`Schema`]); [`open_saved`] opens a saved local file without a
+//! spec. A scheme whose feature is off fails with `Unsupported`, naming the
+//! feature.
 //!
-//! A path after a local scheme opens the index saved there; a missing file
-//! is an `Io` error naming the path, unless the URI asks for creation with
-//! `?mode=rwc` (`native:/data/docs.vs?mode=rwc`), as sqlx's SQLite URIs do.
-//! So a typo in a path never starts an empty index that the next save
-//! would write over the real one.
+//! A local URI without a path is a new index in memory. With a path it opens
+//! the index saved there; a missing file is an [`Error::Io`] naming the path,
+//! unless the URI asks for creation with `?mode=rwc`
+//! (`native:/data/docs.vs?mode=rwc`, as sqlx's SQLite URIs do), which starts
+//! a new index that [`VectorIndex::save_in_place`] writes to that path. So a
+//! typo in a path never starts an empty index that the next save would
+//! write over the real one.
 //!
-//! Payloads and filters: declare the fields in the spec's [`Schema`], write
-//! a [`Payload`] with each vector, and search, count or delete with one
-//! [`Filter`] that means the same on every backend:
+//! ## Add, search, delete
+//!
+//! ```
+//! use vecsearch::{IndexSpec, Metric, SearchParams};
+//!
+//! # fn main() -> vecsearch::Result<()> {
+//! let index = vecsearch::open_blocking("flat:", IndexSpec::new(3, Metric::Cosine))?;
+//! index.add(1, &[1.0, 0.0, 0.0])?; // an upsert: an existing id gets the new vector
+//! index.add(2, &[0.0, 1.0, 0.0])?;
+//! index.add_batch(&[3, 4], &[vec![0.9, 0.1, 0.0], vec![0.0, 0.0, 1.0]])?;
+//! let hits = index.search(&[1.0, 0.05, 0.0], 2, &SearchParams::default())?;
+//! assert_eq!(hits.iter().map(|n| n.id).collect::<Vec<_>>(), [1, 3]);
+//! assert!(index.delete(3)?);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Every call, its errors and its guarantees are those of the contract
+//! (`crates/conformance/CONTRACT.md`), which the conformance suite checks on
+//! every backend: see [`VectorIndex`].
+//!
+//! ## Payloads and filters
+//!
+//! Declare the fields in the spec's [`Schema`], write a [`Payload`] with
+//! each vector, and search, count or delete with one [`Filter`] that means
+//! the same on every backend (its parts are in [`filter`]):
 //!
 //! ```
 //! use vecsearch::{Filter, IndexSpec, Metric, Payload, Schema, SearchParams};
@@ -42,23 +73,103 @@
 //! # }
 //! ```
 //!
-//! Backend authors find the shared building blocks (validation, distances,
-//! the file envelope, executors, synthetic data) in [`backend`].
+//! ## Read everything back, and copy
+//!
+//! [`VectorIndex::scan`] pages through every record (id, vector, payload) in
+//! id order from a cursor the caller keeps; [`VectorIndex::ids`] lists the
+//! ids alone. [`copy`] streams one index into another (any backend into any
+//! other) and [`verify`] compares them; `vecsearch copy SRC_URI DST_URI` is
+//! the same from the shell.
 //!
 //! ```
-//! use vecsearch::{IndexSpec, Metric, SearchParams};
+//! use vecsearch::{CopyOptions, IndexSpec, Metric};
 //!
 //! # fn main() -> vecsearch::Result<()> {
-//! let index = vecsearch::open_blocking("flat:", IndexSpec::new(3, Metric::Cosine))?;
-//! index.add(1, &[1.0, 0.0, 0.0])?;
-//! index.add(2, &[0.0, 1.0, 0.0])?;
-//! index.add_batch(&[3, 4], &[vec![0.9, 0.1, 0.0], vec![0.0, 0.0, 1.0]])?;
-//! let hits = index.search(&[1.0, 0.05, 0.0], 2, &SearchParams::default())?;
-//! assert_eq!(hits.iter().map(|n| n.id).collect::<Vec<_>>(), [1, 3]);
-//! assert!(index.delete(3)?);
+//! let a = vecsearch::open_blocking("flat:", IndexSpec::new(2, Metric::L2))?;
+//! a.add_batch(&[1, 2, 3], &[vec![0.0, 0.0], vec![1.0, 0.0], vec![5.0, 5.0]])?;
+//! let page = a.scan(None, 2)?; // ids 1 and 2; the next page from `page.next`
+//! assert_eq!(page.records.iter().map(|r| r.id).collect::<Vec<_>>(), [1, 2]);
+//! assert_eq!(a.ids()?, [1, 2, 3]);
+//! let b = vecsearch::open_blocking("flat:", IndexSpec::new(2, Metric::L2))?;
+//! let report = vecsearch::backend::exec::block_on(vecsearch::copy(
+//!     a.inner(), b.inner(), &CopyOptions::default(), &mut |_| {},
+//! ))?;
+//! assert_eq!(report.copied, 3);
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! ## What each backend promises about filtered search
+//!
+//! Everywhere: only ids the filter admits come back, the nearest admitted
+//! ones, never fewer than `min(k, admitted)`, ties by the lowest id; a filter
+//! admitting no more ids than `ef` gets the exact answer.
+//!
+//! - **flat**: always exact (it scores every admitted id).
+//! - **native** and **hnswlib**: a filter admitting few points is answered
+//!   exactly, by scoring the admitted ids, below a planner crossover (see
+//!   [`SearchParams::filter`] and the README's "Filtered search" table);
+//!   above it, a walk of the graph that skips what the filter does not
+//!   admit, whose recall@10 the README's filtered table measures per filter
+//!   shape and selectivity (the suite holds it to at least 0.95 on its data).
+//! - **Qdrant** and **Milvus**: the server's own filtering (Qdrant: payload
+//!   indexes and `must` / `should` / `must_not`; Milvus: a boolean
+//!   expression), with the tie at the `k`-th distance widened until it comes
+//!   back whole; where Milvus's graph comes back short, the client scores
+//!   the matches exactly. What a server cannot express with the same meaning
+//!   (integer bounds beyond ±2^53, for one) is `Unsupported`, never an
+//!   approximate answer.
+//!
+//! ## Remote URIs
+//!
+//! `qdrant://host[:port]/collection` (port 6333 by default) and
+//! `milvus://host[:port]/collection` (19530); `qdrant+https://` and
+//! `milvus+https://` for TLS. The collection is created for the spec when
+//! absent, and checked against it (dim, metric, storage) when present. The
+//! API key (Qdrant) or token (Milvus: `user:password` or an API key) is the
+//! URI's user part (`qdrant://KEY@host/c`) or `?api_key=` (also
+//! `?token=`), else `VECSEARCH_QDRANT_API_KEY` / `VECSEARCH_MILVUS_TOKEN`.
+//! Query options, any other being `InvalidArgument`:
+//!
+//! | option | servers | meaning |
+//! |---|---|---|
+//! | `timeout_ms` | both | per request, default 30000 |
+//! | `retries` | both | attempts for a request that failed to connect or got a 5xx, default 4 (1 to 20) |
+//! | `api_key`, `token` | both | the key or token, as above |
+//! | `mgmt_port` | Milvus | Milvus 2.3's management API (creation with caller-chosen ids, searches with `ef`), default 9091 |
+//! | `indexing_threshold_kb` | Qdrant | at creation: segments above this many KB of vectors get a graph (server default 10000) |
+//! | `full_scan_threshold_kb` | Qdrant | at creation: segments below this are searched by exact scan (at least 10; server default 10000) |
+//!
+//! Milvus's REST dialect (v1 of 2.3, v2 of 2.4 and later) is detected at
+//! open. Remote URIs take no `mode=`: opening always creates an absent
+//! collection. Servers index in the background:
+//! [`VectorIndex::finish_indexing`] waits until searches go through the
+//! index and says how many vectors are still answered by exact scan.
+//!
+//! ## Deleting an index
+//!
+//! - In memory: drop the value.
+//! - A saved local index is one file: remove it (`std::fs::remove_file`).
+//! - A server's collection: `vecsearch::remote::drop_collection(uri).await`
+//!   (feature `remote`) drops the collection a URI names and returns
+//!   whether it existed; everything in it is lost.
+//! - To empty an index and keep it: `delete_where(&Filter::all())` on an
+//!   index created with a payload schema, `delete_batch(&index.ids()?)` on
+//!   any.
+//!
+//! ## For backend authors
+//!
+//! None of this is needed to use an index. A backend implements the narrow
+//! engine trait [`backend::Engine`] and gets the whole [`VectorIndex`] API
+//! from the front door [`backend::Index`], which does every check of the
+//! contract once for all backends (`vecsearch_core::FlatIndex` is the worked
+//! example). [`backend`] also holds the shared parts: validation, exact and
+//! SIMD distances, the file envelope, executors, synthetic data,
+//! [`backend::sort_neighbors`] (the result order every backend returns) and
+//! the id filter engines receive. [`Capabilities`] says what a backend
+//! serves (`Capabilities::local_full()` is everything a local engine
+//! serves); the conformance suite (`vecsearch-conformance`) runs the
+//! contract's cases that a backend's capabilities allow.
 #![warn(missing_docs)]
 
 use std::path::Path;
@@ -69,9 +180,9 @@ mod copy;
 pub use copy::{copy, verify, CopyOptions, CopyReport, VerifyReport};
 
 pub use vecsearch_core::{
-    sort_neighbors, Blocking, Capabilities, Consistency, Error, FieldType, Filter, FlatIndex,
-    IndexProgress, IndexSpec, Metric, Neighbor, Payload, Record, Result, ScanPage, Schema,
-    SearchParams, Storage, Value, VectorIndex,
+    Blocking, Capabilities, Consistency, Error, FieldType, Filter, FlatIndex, IndexProgress,
+    IndexSpec, Metric, Neighbor, Payload, Record, Result, ScanPage, Schema, SearchParams, Storage,
+    Value, VectorIndex,
 };
 
 /// The filter language's parts beside [`Filter`] (ranges, numbers, scalars,
@@ -86,11 +197,12 @@ pub mod filter {
     };
 }
 
-/// For backend authors and tools: the checks, distances, file envelope,
-/// executors and synthetic data every backend shares. Applications need
-/// none of it.
+/// For backend authors and tools: the engine trait and the front door in
+/// front of it, the checks, distances, file envelope, executors and
+/// synthetic data every backend shares. Applications need none of it.
 pub mod backend {
     pub use vecsearch_core::{distance, exec, persist, synthetic, uri, validate};
+    pub use vecsearch_core::{sort_neighbors, Create, Engine, IdFilter, Index, Open, TopK};
 }
 
 #[cfg(feature = "hnswlib")]

@@ -248,7 +248,7 @@ impl Http {
             client,
             handle: exec.handle()?,
             attempts: ep.attempts.max(1),
-            what: format!("{:?} at {}", ep.engine, ep.base_url()),
+            what: format!("{:?} at {}", ep.server, ep.base_url()),
             spoke_http1: Arc::default(),
         })
     }

@@ -5,9 +5,10 @@
 //! `qdrant://host:6333/collection`, `milvus://host:19530/collection`, and
 //! `qdrant+https://...`, `milvus+https://...` for TLS. An API key (Qdrant) or
 //! token (Milvus, `user:password` or an API key) comes from the URI's user
-//! part or `?api_key=`, else from `VECSEARCH_QDRANT_API_KEY` /
-//! `VECSEARCH_MILVUS_TOKEN`. Options: `timeout_ms` (per request, default
-//! 30000), `retries` (attempts, default 4), `mgmt_port` (Milvus 2.3's
+//! part or `?api_key=` (or `?token=`), else from `VECSEARCH_QDRANT_API_KEY` /
+//! `VECSEARCH_MILVUS_TOKEN`. Options (any other is `InvalidArgument`):
+//! `timeout_ms` (per request, default 30000), `retries` (attempts for a
+//! failed connection or a 5xx, default 4, 1 to 20), `mgmt_port` (Milvus 2.3's
 //! management API, default 9091); for Qdrant, applied when the collection is
 //! created, `indexing_threshold_kb` and `full_scan_threshold_kb` (the sizes
 //! under which Qdrant builds no graph for a segment, or does not search the
@@ -18,8 +19,9 @@
 //! go through the index and says how many vectors are still answered by
 //! exact scan. Call it before measuring a server.
 //!
-//! Opening creates the collection for the spec when it is absent and checks
-//! dim and metric when it exists. Requests run on the Tokio runtime that was
+//! Opening creates the collection for the spec when it is absent (remote
+//! URIs take no `mode=`) and checks dim and metric when it exists;
+//! [`drop_collection`] drops it. Requests run on the Tokio runtime that was
 //! current at open (or on a small runtime of the index's own), so an index
 //! can be used from any executor.
 #![warn(missing_docs)]
@@ -36,7 +38,7 @@ mod wire;
 
 pub use milvus::{MilvusEngine, MilvusIndex};
 pub use qdrant::{QdrantEngine, QdrantIndex};
-pub use uri::{Endpoint, Engine};
+pub use uri::{Endpoint, Server};
 
 use vecsearch_core::{IndexSpec, Result, VectorIndex};
 
@@ -44,9 +46,9 @@ use vecsearch_core::{IndexSpec, Result, VectorIndex};
 /// URI names, as an index for `spec`.
 pub async fn open_uri(uri: &str, spec: IndexSpec) -> Result<Box<dyn VectorIndex>> {
     let ep = Endpoint::parse(uri)?;
-    Ok(match ep.engine {
-        Engine::Qdrant => Box::new(QdrantEngine::open_endpoint(&ep, spec).await?),
-        Engine::Milvus => Box::new(MilvusEngine::open_endpoint(&ep, spec).await?),
+    Ok(match ep.server {
+        Server::Qdrant => Box::new(QdrantEngine::open_endpoint(&ep, spec).await?),
+        Server::Milvus => Box::new(MilvusEngine::open_endpoint(&ep, spec).await?),
     })
 }
 
@@ -54,8 +56,8 @@ pub async fn open_uri(uri: &str, spec: IndexSpec) -> Result<Box<dyn VectorIndex>
 /// and clean-up: everything in the collection is lost.
 pub async fn drop_collection(uri: &str) -> Result<bool> {
     let ep = Endpoint::parse(uri)?;
-    match ep.engine {
-        Engine::Qdrant => qdrant::drop_endpoint(&ep).await,
-        Engine::Milvus => milvus::drop_endpoint(&ep).await,
+    match ep.server {
+        Server::Qdrant => qdrant::drop_endpoint(&ep).await,
+        Server::Milvus => milvus::drop_endpoint(&ep).await,
     }
 }

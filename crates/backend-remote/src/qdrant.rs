@@ -18,13 +18,15 @@ use crate::http::{
 };
 use crate::json::{malformed, parse_u64, push_vector};
 use crate::translate;
-use crate::uri::{Endpoint, Engine};
+use crate::uri::{Endpoint, Server};
 use crate::wire::{finite_vector, qdrant_result, QdrantHit, QdrantPoint};
 
 /// How long `finish_indexing` waits for the optimizers before it reports.
 const INDEX_TIMEOUT: Duration = Duration::from_secs(20 * 60);
 /// Room for one point's payload in a scroll reply.
 const SCAN_PAYLOAD_BYTES: usize = 64 << 10;
+/// Ids per page when `ids()` scrolls without vectors.
+const IDS_PAGE: usize = 10_000;
 /// The most hits a search widens to while the last ties the k-th.
 const MAX_TIE_WIDEN: usize = 4096;
 /// The largest reply to a payload read: a payload holds at most 64 fields
@@ -219,7 +221,7 @@ impl QdrantEngine {
     /// An existing collection must have the spec's dim and distance
     /// (`InvalidArgument` otherwise; nothing is changed).
     pub async fn open(uri: &str, spec: IndexSpec) -> Result<QdrantIndex> {
-        Self::open_endpoint(&Endpoint::parse_as(uri, Engine::Qdrant)?, spec).await
+        Self::open_endpoint(&Endpoint::parse_as(uri, Server::Qdrant)?, spec).await
     }
 
     /// [`QdrantEngine::open`] with a parsed endpoint.
@@ -421,6 +423,54 @@ impl Inner {
         Ok(ScanPage { records, next })
     }
 
+    /// Every id, ascending, from Qdrant's scroll without vectors or
+    /// payloads (`with_vector: false, with_payload: false`).
+    async fn all_ids(&self) -> Result<Vec<u64>> {
+        let mut ids: Vec<u64> = Vec::new();
+        let mut from: Option<u64> = None;
+        loop {
+            let mut body = json!({"limit": IDS_PAGE, "with_vector": false, "with_payload": false});
+            if let Some(f) = from {
+                body["offset"] = json!(f);
+            }
+            let result = self
+                .call(
+                    Method::POST,
+                    "/points/scroll",
+                    Some(body.to_string()),
+                    rows_limit(IDS_PAGE, 0),
+                )
+                .await?;
+            let points = result
+                .get("points")
+                .and_then(Value::as_array)
+                .ok_or_else(|| malformed("scroll: no points", &result))?;
+            if points.len() > IDS_PAGE {
+                return Err(bad_reply(
+                    "Qdrant scroll",
+                    format!("{} points for a page of {IDS_PAGE}", points.len()),
+                ));
+            }
+            for p in points {
+                let id = p
+                    .get("id")
+                    .and_then(parse_u64)
+                    .ok_or_else(|| bad_reply("Qdrant scroll", "a point without a u64 id"))?;
+                // Ascending, and past the page asked for: a reply that goes
+                // back could otherwise scroll for ever.
+                if ids.last().is_some_and(|&l| l >= id) || from.is_some_and(|f| id < f) {
+                    return Err(bad_reply("Qdrant scroll", "ids out of order"));
+                }
+                ids.push(id);
+            }
+            let more = result.get("next_page_offset").is_some_and(|v| !v.is_null());
+            match ids.last().and_then(|l| l.checked_add(1)) {
+                Some(f) if more && !points.is_empty() => from = Some(f),
+                _ => return Ok(ids),
+            }
+        }
+    }
+
     /// Exact count of the points `filter` (Qdrant form) admits.
     async fn count_json(&self, filter: Option<&Value>) -> Result<usize> {
         let body = match filter {
@@ -493,7 +543,7 @@ impl Inner {
 
     /// Waits until the optimizers are idle (status green, counts holding
     /// still between two looks) or [`INDEX_TIMEOUT`] passes, then reports
-    /// points outside the HNSW-indexed segments as pending, or all of them
+    /// points outside the HNSW-indexed segments as unindexed, or all of them
     /// when the segments are (on average) under the full-scan threshold.
     async fn indexing(&self) -> Result<IndexProgress> {
         let start = Instant::now();
@@ -860,6 +910,11 @@ impl vecsearch_core::Engine for QdrantEngine {
         self.inner.scroll(after, limit).await
     }
 
+    /// Qdrant's scroll asked for ids alone (no vectors or payloads sent).
+    async fn ids(&self) -> Result<Vec<u64>> {
+        self.inner.all_ids().await
+    }
+
     async fn count_where(&self, filter: &Filter) -> Result<usize> {
         let f = self.inner.filter_json(filter)?;
         self.inner.count_json(Some(&f)).await
@@ -905,7 +960,7 @@ impl vecsearch_core::Engine for QdrantEngine {
     }
 
     /// Waits (up to 20 minutes) until Qdrant's optimizers are idle. Points
-    /// Qdrant answers by exact scan stay pending: those in segments under
+    /// Qdrant answers by exact scan stay unindexed: those in segments under
     /// the indexing threshold (no graph is built), and all of them when its
     /// segments are under the full-scan threshold (10 000 KB of vectors
     /// each, by default). Create the collection with

@@ -2,27 +2,28 @@
 
 use vecsearch_core::{Error, Result};
 
-/// Which server a URI names.
+/// Which kind of server a URI names (`qdrant://` or `milvus://`). Not to be
+/// confused with `vecsearch_core::Engine`, the trait a backend implements.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Engine {
+pub enum Server {
     /// Qdrant's REST API (default port 6333).
     Qdrant,
     /// Milvus's REST API (default port 19530).
     Milvus,
 }
 
-impl Engine {
+impl Server {
     fn default_port(self) -> u16 {
         match self {
-            Engine::Qdrant => 6333,
-            Engine::Milvus => 19530,
+            Server::Qdrant => 6333,
+            Server::Milvus => 19530,
         }
     }
 
     fn key_env(self) -> &'static str {
         match self {
-            Engine::Qdrant => "VECSEARCH_QDRANT_API_KEY",
-            Engine::Milvus => "VECSEARCH_MILVUS_TOKEN",
+            Server::Qdrant => "VECSEARCH_QDRANT_API_KEY",
+            Server::Milvus => "VECSEARCH_MILVUS_TOKEN",
         }
     }
 }
@@ -31,7 +32,7 @@ impl Engine {
 #[derive(Clone)]
 pub struct Endpoint {
     /// The server kind.
-    pub engine: Engine,
+    pub server: Server,
     /// Whether to speak HTTPS.
     pub https: bool,
     /// Host name or address (IPv6 without brackets).
@@ -65,7 +66,7 @@ pub struct Endpoint {
 impl std::fmt::Debug for Endpoint {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Endpoint")
-            .field("engine", &self.engine)
+            .field("server", &self.server)
             .field("base", &self.base_url())
             .field("collection", &self.collection)
             .field("api_key", &self.api_key.as_ref().map(|_| "<set>"))
@@ -74,13 +75,13 @@ impl std::fmt::Debug for Endpoint {
 }
 
 impl Endpoint {
-    /// Parses `uri`, which must name `engine` (`InvalidArgument` otherwise).
-    pub fn parse_as(uri: &str, engine: Engine) -> Result<Self> {
+    /// Parses `uri`, which must name `server` (`InvalidArgument` otherwise).
+    pub fn parse_as(uri: &str, server: Server) -> Result<Self> {
         let ep = Endpoint::parse(uri)?;
-        if ep.engine != engine {
-            let scheme = match engine {
-                Engine::Qdrant => "qdrant",
-                Engine::Milvus => "milvus",
+        if ep.server != server {
+            let scheme = match server {
+                Server::Qdrant => "qdrant",
+                Server::Milvus => "milvus",
             };
             return Err(Error::InvalidArgument(format!(
                 "{uri:?} is not a {scheme}:// URI"
@@ -89,19 +90,19 @@ impl Endpoint {
         Ok(ep)
     }
 
-    /// Parses `uri`; the key comes from the URI, else from the engine's
+    /// Parses `uri`; the key comes from the URI, else from the server's
     /// environment variable (`VECSEARCH_QDRANT_API_KEY`, `VECSEARCH_MILVUS_TOKEN`).
     pub fn parse(uri: &str) -> Result<Self> {
         let bad = |why: &str| Error::InvalidArgument(format!("bad remote URI: {why}"));
         let (scheme, rest) = uri
             .split_once("://")
             .ok_or_else(|| bad("expected scheme://host/collection"))?;
-        // The one scheme table (vecsearch-core's `uri`) names the engine.
+        // The one scheme table (vecsearch-core's `uri`) names the server.
         let known = vecsearch_core::uri::scheme(scheme)
             .filter(|s| s.kind == vecsearch_core::uri::Kind::Remote);
-        let (engine, https) = match known.map(|s| (s.backend, s.https)) {
-            Some(("qdrant", https)) => (Engine::Qdrant, https),
-            Some(("milvus", https)) => (Engine::Milvus, https),
+        let (server, https) = match known.map(|s| (s.backend, s.https)) {
+            Some(("qdrant", https)) => (Server::Qdrant, https),
+            Some(("milvus", https)) => (Server::Milvus, https),
             _ => {
                 return Err(bad(&format!(
                     "unknown scheme {scheme:?} (qdrant://, milvus://, with +https for TLS)"
@@ -117,11 +118,11 @@ impl Endpoint {
             Some((u, h)) => (Some(percent_decode(u)?), h),
             None => (None, authority),
         };
-        let (host, port) = split_host_port(hostport, engine.default_port()).map_err(|m| bad(&m))?;
+        let (host, port) = split_host_port(hostport, server.default_port()).map_err(|m| bad(&m))?;
         let collection = percent_decode(path.trim_end_matches('/'))?;
         check_collection_name(&collection).map_err(|m| bad(&m))?;
         let mut ep = Endpoint {
-            engine,
+            server,
             https,
             host,
             port,
@@ -148,17 +149,17 @@ impl Endpoint {
                 }
                 "timeout_ms" => ep.timeout_ms = num("timeout_ms")?.max(1),
                 "retries" => ep.attempts = num("retries")?.clamp(1, 20) as u32,
-                "indexing_threshold_kb" if engine == Engine::Qdrant => {
+                "indexing_threshold_kb" if server == Server::Qdrant => {
                     ep.indexing_threshold_kb = Some(num("indexing_threshold_kb")?)
                 }
-                "full_scan_threshold_kb" if engine == Engine::Qdrant => {
+                "full_scan_threshold_kb" if server == Server::Qdrant => {
                     ep.full_scan_threshold_kb = Some(num("full_scan_threshold_kb")?.max(10))
                 }
                 other => return Err(bad(&format!("unknown option {other:?}"))),
             }
         }
         if ep.api_key.is_none() {
-            ep.api_key = std::env::var(engine.key_env())
+            ep.api_key = std::env::var(server.key_env())
                 .ok()
                 .filter(|k| !k.is_empty());
         }
@@ -257,11 +258,11 @@ mod tests {
     #[test]
     fn parses_each_form() {
         let e = Endpoint::parse("qdrant://localhost/vecs").unwrap();
-        assert_eq!((e.engine, e.https, e.port), (Engine::Qdrant, false, 6333));
+        assert_eq!((e.server, e.https, e.port), (Server::Qdrant, false, 6333));
         assert_eq!(e.base_url(), "http://localhost:6333");
         let e = Endpoint::parse("milvus+https://root:s3cr%40t@db.example:443/c_1?timeout_ms=500")
             .unwrap();
-        assert_eq!((e.engine, e.https, e.port), (Engine::Milvus, true, 443));
+        assert_eq!((e.server, e.https, e.port), (Server::Milvus, true, 443));
         assert_eq!(e.api_key.as_deref(), Some("root:s3cr@t"));
         assert_eq!(e.timeout_ms, 500);
         assert!(!format!("{e:?}").contains("s3cr"));

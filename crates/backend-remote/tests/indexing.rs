@@ -30,11 +30,11 @@ fn uri(base: &str, tag: &str, options: &str) -> String {
 
 /// Fills a fresh collection, finishes indexing, checks the counts and that
 /// every stored vector is still found as its own nearest neighbour.
-async fn fill_and_finish(uri: &str, want_pending: usize) -> Result<(), String> {
-    fill_and_finish_as(uri, want_pending, Storage::F32).await
+async fn fill_and_finish(uri: &str, want_unindexed: usize) -> Result<(), String> {
+    fill_and_finish_as(uri, want_unindexed, Storage::F32).await
 }
 
-async fn fill_and_finish_as(uri: &str, want_pending: usize, kind: Storage) -> Result<(), String> {
+async fn fill_and_finish_as(uri: &str, want_unindexed: usize, kind: Storage) -> Result<(), String> {
     let e = |what: &'static str| move |err: Error| format!("{what}: {err}");
     let spec = IndexSpec::new(DIM, Metric::L2).with_storage(kind);
     let idx = vecsearch_remote::open_uri(uri, spec)
@@ -44,12 +44,12 @@ async fn fill_and_finish_as(uri: &str, want_pending: usize, kind: Storage) -> Re
     idx.add_batch(&ids, &vs).await.map_err(e("add_batch"))?;
     let p = idx.finish_indexing().await.map_err(e("finish_indexing"))?;
     println!(
-        "indexing: {uri}: {} stored, {} pending",
-        p.stored, p.pending
+        "indexing: {uri}: {} stored, {} unindexed",
+        p.stored, p.unindexed
     );
-    if p.stored != N || p.pending != want_pending {
+    if p.stored != N || p.unindexed != want_unindexed {
         return Err(format!(
-            "{uri}: expected {N} stored and {want_pending} pending, got {p:?}"
+            "{uri}: expected {N} stored and {want_unindexed} unindexed, got {p:?}"
         ));
     }
     let found = idx
@@ -86,7 +86,7 @@ async fn fill_and_finish_as(uri: &str, want_pending: usize, kind: Storage) -> Re
     }
     // `ef` reaches the server's graph: wide, it finds the exact ten. (Milvus
     // 2.3's REST v1 search dropped it: 0.84 at any ef.)
-    if kind == Storage::F32 && want_pending == 0 {
+    if kind == Storage::F32 && want_unindexed == 0 {
         let wide = SearchParams::default().with_ef(512);
         let mut hits = 0;
         for q in &queries[..50] {

@@ -553,3 +553,76 @@ fn works_without_a_runtime_of_the_callers() {
     assert_eq!(got[0].id, 3);
     server_rt.block_on(async move { drop(idx) });
 }
+
+/// Issue 21: `ids()` asks for the ids alone. Qdrant's scroll is sent
+/// `with_vector: false` and `with_payload: false` and followed page by
+/// page; Milvus's query names only the primary key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ids_ask_for_ids_alone() {
+    let seen: Arc<Mutex<Vec<serde_json::Value>>> = Arc::default();
+    let log = Arc::clone(&seen);
+    let script: Script = Arc::new(move |path: &str, body: &str| {
+        if path != "/collections/c/points/scroll" {
+            return qdrant_with(Act::Close)(path, body);
+        }
+        let v: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
+        log.lock().unwrap().push(v.clone());
+        // Two pages: 3 and 5, then 9 (the cursor is the next id).
+        match v["offset"].as_u64() {
+            None => ok(
+                r#"{"result":{"points":[{"id":3},{"id":5}],"next_page_offset":9},"status":"ok"}"#,
+            ),
+            Some(6) => {
+                ok(r#"{"result":{"points":[{"id":9}],"next_page_offset":null},"status":"ok"}"#)
+            }
+            Some(o) => Act::Reply(400, format!(r#"{{"status":{{"error":"offset {o}"}}}}"#)),
+        }
+    });
+    let server = Server::start(script).await;
+    let uri = format!(
+        "qdrant://127.0.0.1:{}/c?timeout_ms=300&retries=2",
+        server.port
+    );
+    let idx = vecsearch_remote::QdrantEngine::open(&uri, IndexSpec::new(4, Metric::L2))
+        .await
+        .expect("open against the scripted Qdrant");
+    assert_eq!(idx.ids().await.unwrap(), [3, 5, 9]);
+    let bodies = seen.lock().unwrap().clone();
+    assert_eq!(bodies.len(), 2, "{bodies:?}");
+    for b in &bodies {
+        assert_eq!(b["with_vector"], false, "{b}");
+        assert_eq!(b["with_payload"], false, "{b}");
+    }
+
+    let fields: Arc<Mutex<Vec<serde_json::Value>>> = Arc::default();
+    let log = Arc::clone(&fields);
+    let query = Act::Reply(500, "unscripted".into());
+    let script: Script = Arc::new(move |path: &str, body: &str| {
+        if path != "/v1/vector/query" {
+            return milvus_with(query.clone())(path, body);
+        }
+        let v: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
+        let filter = v["filter"].as_str().unwrap_or("").to_string();
+        if v["outputFields"][0] == "count(*)" {
+            // Two rows, both in the first key range.
+            let n = if filter == "id >= 0 && id < 16384" {
+                2
+            } else {
+                0
+            };
+            return ok(&format!(r#"{{"code":200,"data":[{{"count(*)":{n}}}]}}"#));
+        }
+        log.lock().unwrap().push(v["outputFields"].clone());
+        ok(r#"{"code":200,"data":[{"id":"7"},{"id":"3"}]}"#)
+    });
+    server.set(script);
+    let idx = vecsearch_remote::open_uri(&milvus_uri(server.port), IndexSpec::new(4, Metric::L2))
+        .await
+        .expect("open against the scripted Milvus");
+    assert_eq!(idx.ids().await.unwrap(), [3, 7]);
+    assert_eq!(
+        *fields.lock().unwrap(),
+        [serde_json::json!(["id"])],
+        "one query, for the key alone"
+    );
+}

@@ -44,7 +44,7 @@ pub use payloads::{
 pub use persistence::*;
 pub use races::{concurrent_reads_see_whole_versions, concurrent_saves};
 pub use reachability::reachable_after_churn;
-pub use readback::{exclude_list, range_search, scan_returns_every_live_id};
+pub use readback::{exclude_list, range_search, scan_beside_writers, scan_returns_every_live_id};
 pub use reads::*;
 pub use recall::*;
 pub use writes::*;
@@ -97,6 +97,7 @@ cases!(
     model_random_payload_ops,
     filtered_recall,
     scan_returns_every_live_id,
+    scan_beside_writers,
     range_search,
     exclude_list,
     recall_l2,

@@ -139,13 +139,24 @@ fn sweep(built: &[Built], data: &Data, gt: &[Vec<u64>], cfg: &Config, phase: &st
     best
 }
 
+// Keeps the fastest run of each (engine, ef, phase), with every run's QPS
+// beside it, so the report shows how much the repeats varied.
 fn keep_best(best: &mut Vec<Point>, p: Point) {
     match best
         .iter_mut()
         .find(|q| q.backend == p.backend && q.ef == p.ef && q.phase == p.phase)
     {
-        Some(q) if p.qps_1t > q.qps_1t => *q = p,
-        Some(_) => {}
+        Some(q) => {
+            let mut qps_1t_runs = std::mem::take(&mut q.qps_1t_runs);
+            let mut qps_batch_runs = std::mem::take(&mut q.qps_batch_runs);
+            qps_1t_runs.extend(&p.qps_1t_runs);
+            qps_batch_runs.extend(&p.qps_batch_runs);
+            if p.qps_1t > q.qps_1t {
+                *q = p;
+            }
+            q.qps_1t_runs = qps_1t_runs;
+            q.qps_batch_runs = qps_batch_runs;
+        }
         None => best.push(p),
     }
 }
@@ -195,6 +206,8 @@ fn measure(
         memory_bytes: e.memory_bytes(),
         rss_delta_bytes: b.rss_delta,
         indexing: b.indexing,
+        qps_1t_runs: vec![nq / total],
+        qps_batch_runs: vec![nq / batch],
     })
 }
 
@@ -203,7 +216,7 @@ pub fn scan_note(indexing: Option<(usize, usize)>) -> String {
     match indexing {
         None => " (index state unknown)".into(),
         Some((_, 0)) => String::new(),
-        Some((stored, pending)) => format!(" (exact scan: {pending} of {stored})"),
+        Some((stored, unindexed)) => format!(" (exact scan: {unindexed} of {stored})"),
     }
 }
 
@@ -221,7 +234,7 @@ fn churn(
     let n = data.base.len();
     let mut order: Vec<u64> = (0..n as u64).collect();
     Rng::new(cfg.seed ^ 0xC0FFEE).shuffle(&mut order);
-    let m = ((n as f64 * cfg.churn_fraction) as usize).min(data.extra.len());
+    let m = churn_count(data, cfg);
     let gone = &order[..m];
     let new_ids: Vec<u64> = (n as u64..(n + m) as u64).collect();
     let new_rows: Vec<Vec<f32>> = data.extra.to_rows().into_iter().take(m).collect();
@@ -285,6 +298,12 @@ fn churn(
         }
     }
     Ok(points)
+}
+
+/// How many points the churn phase deletes (and adds): the churn share of
+/// the base, at most the extra points the data set has.
+pub fn churn_count(data: &Data, cfg: &Config) -> usize {
+    ((data.base.len() as f64 * cfg.churn_fraction) as usize).min(data.extra.len())
 }
 
 /// The process's resident set size, from /proc (0 where there is none).

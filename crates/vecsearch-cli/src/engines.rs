@@ -282,7 +282,7 @@ impl Engine for IndexEngine {
 
     fn finish_indexing(&self) -> Result<Option<(usize, usize)>, String> {
         match self.exec.run(self.idx.finish_indexing()) {
-            Ok(p) => Ok(Some((p.stored, p.pending))),
+            Ok(p) => Ok(Some((p.stored, p.unindexed))),
             Err(vecsearch::Error::Unsupported(why)) => {
                 eprintln!("{}: {why}", self.name);
                 Ok(None)

@@ -356,7 +356,18 @@ fn run_bench(a: BenchArgs) -> Result<(), String> {
     };
     let start = std::time::Instant::now();
     let points = bench::run(&kinds, &data, &cfg)?;
-    println!("\n{}", report::table(&points, a.target_recall, threads));
+    let churned = points
+        .iter()
+        .any(|p| p.phase == "after_churn")
+        .then(|| report::Churned {
+            fraction: cfg.churn_fraction,
+            replaced: bench::churn_count(&data, &cfg),
+            of: data.base.len(),
+        });
+    println!(
+        "\n{}",
+        report::table(&points, a.target_recall, threads, a.repeat, churned)
+    );
     println!("measured in {:.0} s", start.elapsed().as_secs_f64());
     let settings = json!({
         "dataset": data.name, "n": data.base.len(), "dim": data.base.dim, "queries": data.queries.len(),

@@ -33,12 +33,20 @@ pub enum Error {
     /// A file is damaged, truncated, foreign or inconsistent.
     #[error("corrupt index file: {0}")]
     Corrupt(String),
-    /// An operating-system I/O error, with what was being done.
+    /// A file or operating-system call failed: opening, reading, writing,
+    /// renaming or syncing an index file (or the temporary file a save
+    /// writes first, or the folder it is renamed in), mapping an i8 index's
+    /// originals file. Not a damaged file's contents (that is
+    /// [`Error::Corrupt`]). A local URI whose path has no file, without
+    /// `?mode=rwc`, is this error with `source.kind()` `NotFound`.
     #[error("I/O error while {context}: {source}")]
     Io {
-        /// What was being done, with the path.
+        /// What was being done, naming the path it was done to (for a save,
+        /// the target path and the temporary file or folder that failed).
         context: String,
-        /// The underlying error.
+        /// The operating system's error: its `kind()` says `NotFound`,
+        /// `PermissionDenied`, `StorageFull`, ...; for a missing index file,
+        /// a `NotFound` whose message says how to create one instead.
         #[source]
         source: std::io::Error,
     },

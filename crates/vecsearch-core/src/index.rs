@@ -212,12 +212,12 @@ pub trait VectorIndex: Send + Sync {
     /// Local backends index as they write and return at once.
     ///
     /// The answer says how many stored vectors searches still reach only by
-    /// exact scan ([`IndexProgress::pending`]); a server may leave some so on
+    /// exact scan ([`IndexProgress::unindexed`]); a server may leave some so on
     /// purpose (Qdrant does not index a segment below its indexing threshold).
     async fn finish_indexing(&self) -> Result<IndexProgress> {
         Ok(IndexProgress {
             stored: self.len().await?,
-            pending: 0,
+            unindexed: 0,
         })
     }
 
@@ -288,21 +288,22 @@ pub struct IndexProgress {
     /// Of those, vectors that searches reach only by exact scan: not yet in
     /// the index, or in a part the server chose not to index. Servers count
     /// in whole segments, so this is approximate for them.
-    pub pending: usize,
+    pub unindexed: usize,
 }
 
 impl IndexProgress {
-    /// `pending` of `stored` vectors still outside the index.
-    pub fn new(stored: usize, pending: usize) -> IndexProgress {
+    /// `unindexed` of `stored` vectors still outside the index (answered by
+    /// exact scan).
+    pub fn new(stored: usize, unindexed: usize) -> IndexProgress {
         IndexProgress {
             stored,
-            pending: pending.min(stored),
+            unindexed: unindexed.min(stored),
         }
     }
 
     /// Whether every stored vector is searched through the index.
     pub fn complete(&self) -> bool {
-        self.pending == 0
+        self.unindexed == 0
     }
 }
 

@@ -124,7 +124,16 @@ pub struct SearchParams {
     /// Search width; `None` uses the index's `ef_search`. Backends use at
     /// least `k`.
     pub ef: Option<usize>,
-    /// Only ids the filter admits are returned (see [`Filter`]).
+    /// Only ids the filter admits are returned (see [`Filter`]), the
+    /// nearest admitted ones, never fewer than `min(k, admitted)`.
+    ///
+    /// What each backend promises: flat is always exact. native and hnswlib
+    /// answer a filter that admits few points exactly, by scoring the
+    /// admitted ids, below a planner crossover (and always when it admits
+    /// no more than `ef`); above it they walk the graph, skipping what the
+    /// filter does not admit, with the recall the README's filtered table
+    /// measures. Qdrant and Milvus filter with the server's own engine, the
+    /// tie at the `k`-th distance widened until it comes back whole.
     pub filter: Option<Filter>,
     /// Range search: only hits at most this far from the query are
     /// returned (still at most `k`, the nearest first).
@@ -162,7 +171,8 @@ pub struct Neighbor {
     pub distance: f32,
 }
 
-/// Sorts by distance ascending, ties by id: the order every backend returns.
+/// For backend authors: sorts by distance ascending, ties by id, the order
+/// every backend returns (the front door sorts engines' answers with it).
 pub fn sort_neighbors(list: &mut [Neighbor]) {
     list.sort_by(|a, b| a.distance.total_cmp(&b.distance).then(a.id.cmp(&b.id)));
 }
@@ -201,7 +211,9 @@ pub struct Capabilities {
 }
 
 impl Capabilities {
-    /// Everything a local in-memory backend serves.
+    /// For backend authors: everything a local in-memory engine serves
+    /// (every metric, filters, payloads, persistence, immediate
+    /// consistency, every `u64` id, `memory_bytes`; F32 storage only).
     pub fn local_full() -> Self {
         Capabilities {
             metrics: Metric::ALL.to_vec(),

@@ -51,14 +51,14 @@ pub(crate) async fn finish(api: &Api, stored: usize) -> Result<IndexProgress> {
     loop {
         let built = index_built(api, mgmt).await?;
         let served = served_by_index(api, mgmt).await?;
-        let pending = stored.saturating_sub(served);
+        let unindexed = stored.saturating_sub(served);
         if last != Some((built, served)) {
             (last, moved) = (Some((built, served)), Instant::now());
         }
         // More rows served than stored: superseded ones not compacted away.
         let done = built && served == stored;
         if done || start.elapsed() > INDEX_TIMEOUT || moved.elapsed() > STALL_TIMEOUT {
-            return Ok(IndexProgress::new(stored, pending));
+            return Ok(IndexProgress::new(stored, unindexed));
         }
         api.http.sleep(Duration::from_millis(250)).await?;
     }

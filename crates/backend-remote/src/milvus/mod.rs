@@ -21,7 +21,7 @@ use crate::http::{join_all, rows_limit, Exec, Http, SMALL_REPLY};
 use crate::json::{malformed, parse_id, parse_u64, parse_vector, push_ids};
 use crate::pending::{fingerprint, Pending, State};
 use crate::translate;
-use crate::uri::{Endpoint, Engine};
+use crate::uri::{Endpoint, Server};
 use vecsearch_core::distance::exact_distance;
 
 /// One search as the engine sends it: the width, the filter and its
@@ -40,6 +40,14 @@ struct Ask {
 const MAX_ID: u64 = (i64::MAX - 1) as u64;
 /// Room for one row's payload in a scan reply.
 const SCAN_PAYLOAD_BYTES: usize = 64 << 10;
+
+/// One page of a scan: the key range (a filter on the primary key), how
+/// many rows it held when counted, and the cursor of the page after it.
+struct KeyRange {
+    expr: String,
+    count: usize,
+    next: Option<u64>,
+}
 /// The largest reply to a payload read (64 fields of up to 1,024 elements
 /// of up to 1 KiB).
 const PAYLOAD_REPLY: usize = 72 << 20;
@@ -101,7 +109,7 @@ impl MilvusEngine {
     /// An existing collection must have the spec's dim and metric
     /// (`InvalidArgument` otherwise; nothing is changed).
     pub async fn open(uri: &str, spec: IndexSpec) -> Result<MilvusIndex> {
-        Self::open_endpoint(&Endpoint::parse_as(uri, Engine::Milvus)?, spec).await
+        Self::open_endpoint(&Endpoint::parse_as(uri, Server::Milvus)?, spec).await
     }
 
     /// [`MilvusEngine::open`] with a parsed endpoint.
@@ -341,10 +349,58 @@ impl Inner {
     /// is a range of keys whose count (asked first, halving the range while
     /// it is over `limit`) fits.
     async fn scan(&self, after: Option<u64>, limit: usize) -> Result<ScanPage> {
+        match self.page_range(after, limit).await? {
+            None => Ok(ScanPage::default()),
+            Some(page) => Ok(ScanPage {
+                records: self.records(&page.expr, page.count).await?,
+                next: page.next,
+            }),
+        }
+    }
+
+    /// Every id, ascending: the key ranges of [`Self::scan`], each asked
+    /// for its ids alone (no vectors, no payloads).
+    async fn ids(&self) -> Result<Vec<u64>> {
+        let mut ids = Vec::new();
+        let mut after = None;
+        while let Some(page) = self.page_range(after, MAX_TOPK).await? {
+            let rows = self
+                .api
+                .query(
+                    &page.expr,
+                    &[self.pk.as_str()],
+                    Some(MAX_TOPK),
+                    rows_limit(MAX_TOPK, 0),
+                )
+                .await?;
+            let mut got = Vec::with_capacity(rows.len());
+            for r in &rows {
+                let id = r
+                    .get(&self.pk)
+                    .and_then(parse_id)
+                    .ok_or_else(|| bad_reply("Milvus query", "a row without a usable id"))?;
+                got.push(id);
+            }
+            got.sort_unstable();
+            if got.windows(2).any(|w| w[0] == w[1]) {
+                return Err(bad_reply("Milvus query", "one id in two rows"));
+            }
+            ids.extend(got);
+            match page.next {
+                Some(n) => after = Some(n),
+                None => break,
+            }
+        }
+        Ok(ids)
+    }
+
+    /// The key range of the page after `after` ([`Self::scan`]), or `None`
+    /// when no id is left.
+    async fn page_range(&self, after: Option<u64>, limit: usize) -> Result<Option<KeyRange>> {
         let limit = limit.min(MAX_TOPK);
         let pk = self.pk.as_str();
         let mut lo = match after {
-            Some(a) if a >= MAX_ID => return Ok(ScanPage::default()),
+            Some(a) if a >= MAX_ID => return Ok(None),
             Some(a) => a + 1,
             None => 0,
         };
@@ -364,15 +420,17 @@ impl Inner {
                     self.count_expr(&format!("{pk} >= {hi}")).await?
                 };
                 if rest == 0 {
-                    return Ok(ScanPage::default());
+                    return Ok(None);
                 }
                 lo = hi;
                 width = width.saturating_mul(4);
                 continue;
             }
-            let records = self.records(&range, count).await?;
-            let next = (hi <= MAX_ID).then(|| hi - 1);
-            return Ok(ScanPage { records, next });
+            return Ok(Some(KeyRange {
+                expr: range,
+                count,
+                next: (hi <= MAX_ID).then(|| hi - 1),
+            }));
         }
     }
 
@@ -723,6 +781,11 @@ impl vecsearch_core::Engine for MilvusEngine {
 
     async fn scan(&self, after: Option<u64>, limit: usize) -> Result<ScanPage> {
         self.inner.scan(after, limit).await
+    }
+
+    /// The ids alone, by key ranges (no vectors or payloads sent).
+    async fn ids(&self) -> Result<Vec<u64>> {
+        self.inner.ids().await
     }
 
     async fn count_where(&self, filter: &vecsearch_core::Filter) -> Result<usize> {

@@ -227,3 +227,189 @@ pub async fn exclude_list(h: &Harness) -> Case {
     }
     Ok(())
 }
+
+/// Ids of `scan_beside_writers`: `4i` stay live for the whole scan, `4i+1`
+/// are deleted before it and never written again, `4i+3` are the writers'
+/// (writer `w` takes those with `i % 2 == w`).
+fn beside_id(i: u64, kind: u64) -> u64 {
+    4 * i + kind
+}
+
+/// A scan beside writers: while two writers add, upsert (also in batches
+/// repeating an id) and delete ids of their own, interleaved with the ids
+/// of the scan, paged scans and `ids()` return every id that was live for
+/// the whole scan exactly once (with its vector), ascending, and never one
+/// deleted before the scan began.
+pub async fn scan_beside_writers(h: &Harness) -> Case {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::Mutex;
+
+    let idx = h.create(IndexSpec::new(4, Metric::L2)).await?;
+    let n = scaled(h, 600, 150) as u64;
+    let vector = |id: u64, round: u64| -> Vec<f32> {
+        vec![(id % 17) as f32, (id % 5) as f32, round as f32, 1.0]
+    };
+    // The fixed ids, those deleted before the scan, half the writers' ids.
+    let mut ids: Vec<u64> = Vec::new();
+    for i in 0..n {
+        ids.extend([beside_id(i, 0), beside_id(i, 1)]);
+        if i % 4 < 2 {
+            ids.push(beside_id(i, 3));
+        }
+    }
+    let vs: Vec<Vec<f32>> = ids.iter().map(|&id| vector(id, 0)).collect();
+    idx.add_batch(&ids, &vs).await?;
+    let gone: Vec<u64> = (0..n).map(|i| beside_id(i, 1)).collect();
+    idx.delete_batch(&gone).await?;
+    idx.sync().await?;
+
+    let idx: &dyn VectorIndex = &*idx;
+    let done = AtomicBool::new(false);
+    let ops = AtomicUsize::new(0);
+    let problems: Mutex<Vec<String>> = Mutex::new(Vec::new());
+    let record = |m: String| problems.lock().unwrap_or_else(|p| p.into_inner()).push(m);
+    let mut verdict: Case = Ok(());
+    std::thread::scope(|s| {
+        for w in 0..2u64 {
+            let (done, ops, record) = (&done, &ops, &record);
+            s.spawn(move || {
+                (h.block_on)(Box::pin(async move {
+                    let mut rng = Rng::new(97 + w);
+                    let mine =
+                        |rng: &mut Rng| beside_id(2 * rng.below(n as usize / 2) as u64 + w, 3);
+                    let mut round = 1;
+                    // Until the scans are done: a count, not a clock.
+                    while !done.load(Ordering::Acquire) {
+                        round += 1;
+                        let id = mine(&mut rng);
+                        let result = match rng.below(4) {
+                            0 | 1 => idx.add(id, &vector(id, round)).await,
+                            2 => idx.delete(id).await.map(|_| ()),
+                            _ => {
+                                let other = mine(&mut rng);
+                                let vs = [
+                                    vector(id, round),
+                                    vector(other, round),
+                                    vector(id, round + 1),
+                                ];
+                                idx.add_batch(&[id, other, id], &vs).await
+                            }
+                        };
+                        if let Err(e) = result {
+                            record(format!("writer {w}: {e}"));
+                        }
+                        ops.fetch_add(1, Ordering::AcqRel);
+                    }
+                }))
+            });
+        }
+        // The reader on a thread of its own too: the case's own thread is
+        // inside the harness's executor, which may not be entered again.
+        let (done, ops, problems, verdict, vector) =
+            (&done, &ops, &problems, &mut verdict, &vector);
+        s.spawn(move || {
+            (h.block_on)(Box::pin(async move {
+                // The writers have begun before the first page is read.
+                while ops.load(Ordering::Acquire) < 4 && problems_empty(problems) {
+                    std::thread::yield_now();
+                }
+                *verdict = scans_beside(idx, n, vector).await;
+                done.store(true, Ordering::Release);
+            }))
+        });
+    });
+    verdict?;
+    let problems = problems.into_inner().unwrap_or_else(|p| p.into_inner());
+    if let Some(first) = problems.first() {
+        return Err(fail(format!(
+            "{} writer errors in {} writes, first: {first}",
+            problems.len(),
+            ops.load(Ordering::Relaxed)
+        )));
+    }
+    Ok(())
+}
+
+fn problems_empty(p: &std::sync::Mutex<Vec<String>>) -> bool {
+    p.lock().unwrap_or_else(|p| p.into_inner()).is_empty()
+}
+
+/// `scan_beside_writers`'s reading side: paged scans of several sizes and
+/// `ids()`, each checked against the ids live for the whole of it.
+async fn scans_beside(
+    idx: &dyn VectorIndex,
+    n: u64,
+    vector: &(dyn Fn(u64, u64) -> Vec<f32> + Sync),
+) -> Case {
+    let check_id = |what: &str, id: u64, last: Option<u64>| -> Case {
+        ensure!(
+            last.is_none_or(|l| l < id),
+            "{what}: id {id} after {last:?} (twice, or out of order)"
+        );
+        ensure!(
+            id % 4 != 1,
+            "{what}: id {id} came back, deleted before the scan began"
+        );
+        ensure!(
+            id % 4 != 2 && id < 4 * n,
+            "{what}: id {id} was never written"
+        );
+        Ok(())
+    };
+    for page in [3usize, 64] {
+        let what = format!("scan in pages of {page}");
+        let (mut after, mut last, mut fixed) = (None, None, 0u64);
+        let mut rounds = 0;
+        loop {
+            rounds += 1;
+            ensure!(
+                rounds <= 4 * n as usize + 2,
+                "{what}: the scan does not end"
+            );
+            let p = idx.scan(after, page).await?;
+            ensure!(
+                p.records.len() <= page,
+                "{what}: a page of {}",
+                p.records.len()
+            );
+            for r in &p.records {
+                check_id(&what, r.id, last)?;
+                if r.id % 4 == 0 {
+                    ensure!(
+                        r.id == 4 * fixed,
+                        "{what}: id {} live for the whole scan is missing",
+                        4 * fixed
+                    );
+                    ensure!(
+                        same_vector(Metric::L2, &r.vector, &vector(r.id, 0)),
+                        "{what}: id {}: scanned vector {:?}, stored {:?}",
+                        r.id,
+                        r.vector,
+                        vector(r.id, 0)
+                    );
+                    fixed += 1;
+                }
+                last = Some(r.id);
+            }
+            match p.next {
+                Some(next) => after = Some(next),
+                None => break,
+            }
+        }
+        ensure!(
+            fixed == n,
+            "{what}: {fixed} of the {n} ids live for the whole scan came back"
+        );
+    }
+    let (mut last, mut fixed) = (None, 0u64);
+    for id in idx.ids().await? {
+        check_id("ids()", id, last)?;
+        fixed += u64::from(id % 4 == 0);
+        last = Some(id);
+    }
+    ensure!(
+        fixed == n,
+        "ids(): {fixed} of the {n} ids live for the whole call came back"
+    );
+    Ok(())
+}

@@ -83,7 +83,7 @@ pub async fn finish_indexing_keeps_answers(h: &Harness) -> Case {
     fill(&*idx, &set.ids, &set.points).await?;
     let p = idx.finish_indexing().await?;
     ensure!(
-        p.stored == n && p.pending <= p.stored,
+        p.stored == n && p.unindexed <= p.stored,
         "finish_indexing after {n} adds reported {p:?}"
     );
     let gone: Vec<u64> = set.ids.iter().copied().step_by(10).collect();
