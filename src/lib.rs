@@ -180,9 +180,9 @@ mod copy;
 pub use copy::{copy, verify, CopyOptions, CopyReport, VerifyReport};
 
 pub use vecsearch_core::{
-    Blocking, Capabilities, Consistency, Error, FieldType, Filter, FlatIndex, IndexProgress,
-    IndexSpec, Metric, Neighbor, Payload, Record, Result, ScanPage, Schema, SearchParams, Storage,
-    Value, VectorIndex,
+    Blocking, Capabilities, Consistency, Error, Explain, FieldType, Filter, FlatIndex,
+    IndexProgress, IndexSpec, Metric, Neighbor, Payload, Plan, Record, Result, ScanPage, Schema,
+    SearchParams, Storage, Value, VectorIndex,
 };
 
 /// The filter language's parts beside [`Filter`] (ranges, numbers, scalars,
@@ -201,8 +201,10 @@ pub mod filter {
 /// front of it, the checks, distances, file envelope, executors and
 /// synthetic data every backend shares. Applications need none of it.
 pub mod backend {
-    pub use vecsearch_core::{distance, exec, persist, synthetic, uri, validate};
-    pub use vecsearch_core::{sort_neighbors, Create, Engine, IdFilter, Index, Open, TopK};
+    pub use vecsearch_core::{distance, exec, persist, store, synthetic, uri, validate};
+    pub use vecsearch_core::{
+        plan, sort_neighbors, Create, Engine, IdFilter, IdSet, Index, Open, TopK, Trace,
+    };
 }
 
 #[cfg(feature = "hnswlib")]

@@ -8,39 +8,35 @@
 
 use vecsearch_core::IdFilter;
 
-/// At most this many bytes of bit array per filtered search; a filter whose
-/// ids spread wider is passed as a sorted list instead.
-const MAX_BITS_BYTES: usize = 64 << 20;
-
 /// A compiled filter as the shim's `BaseFilterFunctor` reads it, entirely
 /// in C++ (no call back into Rust per visited label): a bit array over
 /// labels from `base` (bit `i` of word `i / 64` is label `base + i`), or,
 /// when the ids spread too widely for one, their sorted list.
-pub struct Labels {
+pub struct Labels<'a> {
     pub(crate) base: u64,
-    pub(crate) words: Vec<u64>,
+    pub(crate) words: &'a [u64],
     pub(crate) sorted: Vec<u64>,
 }
 
-impl Labels {
+impl<'a> Labels<'a> {
     /// The labels `filter` admits (`None` filter: an empty, unused set).
-    pub(crate) fn of(filter: Option<&IdFilter>) -> Labels {
+    pub(crate) fn of(filter: Option<&'a IdFilter>, live: usize) -> Labels<'a> {
         let none = Labels {
             base: 0,
-            words: Vec::new(),
+            words: &[],
             sorted: Vec::new(),
         };
-        let Some(set) = filter.and_then(IdFilter::set) else {
+        let Some(f) = filter else {
             return none;
         };
-        match set.to_bits(MAX_BITS_BYTES) {
-            Some((base, words)) => Labels {
-                base,
-                words,
+        match f.dense(live) {
+            Some(d) => Labels {
+                base: d.base(),
+                words: d.words(),
                 sorted: Vec::new(),
             },
             None => Labels {
-                sorted: set.iter().collect(),
+                sorted: f.ids().collect(),
                 ..none
             },
         }

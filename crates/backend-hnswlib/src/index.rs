@@ -234,9 +234,9 @@ fn search(
         return Ok((Vec::new(), Trace::of(Plan::Nothing)));
     }
     let dim = q.len();
-    let none = Labels::of(None);
+    let none = Labels::of(None, 0);
     let scan = |labels: &Labels, filtered| {
-        hnsw.scan(q, k, filtered, labels.base, &labels.words, &labels.sorted)
+        hnsw.scan(q, k, filtered, labels.base, labels.words, &labels.sorted)
             .map_err(|e| ffi_err("scanning", e))
     };
     // "Small is exact": a walk as wide as the index (or the allow-list)
@@ -252,8 +252,8 @@ fn search(
             (hits, Plan::ExactScan)
         }
         Some(f) => {
-            let labels = Labels::of(Some(f));
-            let walk = |w| hnsw.search_filtered(q, w, labels.base, &labels.words, &labels.sorted);
+            let labels = Labels::of(Some(f), live);
+            let walk = |w| hnsw.search_filtered(q, w, labels.base, labels.words, &labels.sorted);
             widening(hnsw, k.min(f.len()), width, walk, Some(&labels), q, k)?
         }
     };
@@ -295,7 +295,7 @@ fn widening(
         }
         width = width.saturating_mul(2).min(slots);
     }
-    let none = Labels::of(None);
+    let none = Labels::of(None, 0);
     let labels = filter.unwrap_or(&none);
     let hits = hnsw
         .scan(
@@ -303,7 +303,7 @@ fn widening(
             k,
             filter.is_some(),
             labels.base,
-            &labels.words,
+            labels.words,
             &labels.sorted,
         )
         .map_err(|e| ffi_err("scanning", e))?;

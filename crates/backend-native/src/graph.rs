@@ -738,8 +738,15 @@ impl Graph {
             let (hits, scored) = scan_matches(0);
             return (hits, traced(Plan::ExactScan, scored));
         }
+        // The walk tests every node it passes: a plain bit array (one
+        // shift and mask) where the ids are dense enough, else the bitmap.
+        let dense = f.dense(live);
+        let admits = |id: u64| match dense {
+            Some(d) => d.contains(id),
+            None => f.admits(id),
+        };
         let admit =
-            |s: u32| !st.is_deleted(s) && st.ids.get(s as usize).is_some_and(|&id| f.admits(id));
+            |s: u32| !st.is_deleted(s) && st.ids.get(s as usize).is_some_and(|&id| admits(id));
         // Every admitted id is live in the store, but a write in flight may
         // not have reached the graph yet: the walk wants what is there.
         let present = || {

@@ -20,6 +20,7 @@ mod filters;
 mod model;
 mod payloads;
 mod persistence;
+mod plans;
 mod races;
 mod reachability;
 mod readback;
@@ -42,6 +43,7 @@ pub use payloads::{
     payload_survives, payloads_unsupported_fail_at_creation,
 };
 pub use persistence::*;
+pub use plans::explain_reports_the_plan;
 pub use races::{concurrent_reads_see_whole_versions, concurrent_saves};
 pub use reachability::reachable_after_churn;
 pub use readback::{exclude_list, range_search, scan_beside_writers, scan_returns_every_live_id};
@@ -100,6 +102,7 @@ cases!(
     scan_beside_writers,
     range_search,
     exclude_list,
+    explain_reports_the_plan,
     recall_l2,
     recall_cosine,
     recall_inner_product,

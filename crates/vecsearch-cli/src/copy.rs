@@ -22,21 +22,31 @@ fn local_path(uri: &str) -> Option<&str> {
 }
 
 fn open_source(a: &CopyArgs) -> Result<Box<dyn VectorIndex>, String> {
-    if !is_remote(&a.src) {
-        return block_on(vecsearch::open_saved(&a.src)).map_err(|e| format!("{}: {e}", a.src));
+    open_existing(&a.src, a.dim, a.metric, a.schema.as_deref())
+}
+
+/// An existing index: a saved local file (it says its own spec) or a
+/// server's collection (opened with the dimension, metric and schema given).
+pub fn open_existing(
+    uri: &str,
+    dim: Option<usize>,
+    metric: Option<vecsearch::Metric>,
+    schema: Option<&str>,
+) -> Result<Box<dyn VectorIndex>, String> {
+    if !is_remote(uri) {
+        return block_on(vecsearch::open_saved(uri)).map_err(|e| format!("{uri}: {e}"));
     }
-    let (Some(dim), Some(metric)) = (a.dim, a.metric) else {
+    let (Some(dim), Some(metric)) = (dim, metric) else {
         return Err(format!(
-            "{}: a server's collection is opened with --dim and --metric (and --schema for its payloads)",
-            a.src
+            "{uri}: a server's collection is opened with --dim and --metric (and --schema for its payloads)"
         ));
     };
     let mut spec = IndexSpec::new(dim, metric);
-    if let Some(json) = &a.schema {
+    if let Some(json) = schema {
         let schema: Schema = serde_json::from_str(json).map_err(|e| format!("--schema: {e}"))?;
         spec = spec.with_schema(schema);
     }
-    block_on(vecsearch::open(&a.src, spec)).map_err(|e| format!("{}: {e}", a.src))
+    block_on(vecsearch::open(uri, spec)).map_err(|e| format!("{uri}: {e}"))
 }
 
 /// Runs the copy and prints what it did.

@@ -10,6 +10,7 @@ use std::time::Instant;
 
 use serde_json::json;
 use vecsearch::backend::distance::exact_distance;
+use vecsearch::backend::store::PayloadStore;
 use vecsearch::backend::synthetic::Rng;
 use vecsearch::{Filter, IndexSpec, Metric, Payload, Schema, SearchParams, VectorIndex};
 
@@ -197,6 +198,8 @@ struct Cell {
     qps: f64,
     p99_us: f64,
     short: usize,
+    /// The plans the queries took (`explain`), most frequent first.
+    plans: String,
 }
 
 /// Runs the filtered benchmark and prints its table; writes JSON if asked.
@@ -216,6 +219,21 @@ pub fn run(
     let ids: Vec<u64> = (0..n as u64).collect();
     let rows = data.base.to_rows();
     println!("payloads generated in {:.1} s", t.elapsed().as_secs_f64());
+    // The payload indexes alone (what every local backend's front door
+    // builds beside its engine): their build time and memory.
+    let t = Instant::now();
+    let mut store = PayloadStore::new(schema());
+    for (id, p) in ids.iter().zip(&payloads) {
+        store.put(*id, Some(p.clone()));
+    }
+    let store_s = t.elapsed().as_secs_f64();
+    let vectors_mb = (n * data.base.dim * 4) as f64 / 1e6;
+    let index_mb = store.index_bytes() as f64 / 1e6;
+    println!(
+        "payload indexes alone: built in {store_s:.2} s (one thread), {index_mb:.1} MB = {:.0}% of the f32 vectors' {vectors_mb:.0} MB",
+        100.0 * index_mb / vectors_mb
+    );
+    drop(store);
     let spec = IndexSpec::new(data.base.dim, cfg.metric)
         .with_m(cfg.m)
         .with_ef_construction(cfg.ef_construction)
@@ -259,11 +277,13 @@ pub fn run(
                 truth.push(answers.clone());
             }
             let (recall, short) = score(&answers, &truth[si], cfg.k);
+            let plans = plans_taken(&*idx, &exec, &data.queries, cfg.k, |q| (shape.make)(q))?;
             cells.push(Cell {
                 recall,
                 qps,
                 p99_us: p99,
                 short,
+                plans,
             });
         }
         println!(
@@ -280,7 +300,7 @@ pub fn run(
             .iter()
             .flat_map(|(name, build_s, plain, cells, mem)| {
                 shapes.iter().zip(cells).zip(&shares).map(move |((s, c), share)| {
-                    json!({"backend": name, "filter": s.name, "share": share, "recall_at_k": c.recall,
+                    json!({"backend": name, "filter": s.name, "share": share, "recall_at_k": c.recall, "plans": c.plans,
                            "qps_1t": c.qps, "p99_us": c.p99_us, "short_answers": c.short,
                            "unfiltered_qps_1t": plain, "build_s": build_s,
                            "memory_mb": if mem.is_nan() { serde_json::Value::Null } else { json!(mem) }})
@@ -298,6 +318,36 @@ pub fn run(
         println!("wrote {}", p.display());
     }
     Ok(())
+}
+
+/// The plans a backend took for the queries of one shape (from `explain`,
+/// outside the timed loop): "exact_scan", or "filtered_walk 180, exact_scan 20".
+fn plans_taken(
+    idx: &dyn VectorIndex,
+    exec: &Exec,
+    queries: &[Vec<f32>],
+    k: usize,
+    filter: impl Fn(usize) -> Filter,
+) -> Result<String, String> {
+    let mut counts: Vec<(String, usize)> = Vec::new();
+    for (q, v) in queries.iter().enumerate() {
+        let p = SearchParams::default().with_filter(filter(q));
+        let e = exec.run(idx.explain(v, k, &p)).map_err(|e| e.to_string())?;
+        let name = e.plan.name().to_string();
+        match counts.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, c)) => *c += 1,
+            None => counts.push((name, 1)),
+        }
+    }
+    counts.sort_by_key(|c| std::cmp::Reverse(c.1));
+    Ok(match counts.as_slice() {
+        [(only, _)] => only.clone(),
+        _ => counts
+            .iter()
+            .map(|(n, c)| format!("{n} {c}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+    })
 }
 
 type Timed = (f64, f64, Vec<Vec<u64>>);
@@ -382,8 +432,13 @@ fn print_table(
             } else {
                 String::new()
             };
+            let plan = if c.plans == "server" || c.plans.is_empty() {
+                String::new()
+            } else {
+                format!(" {}", c.plans)
+            };
             line.push_str(&format!(
-                " {:.3} / {:.0} ({:.0}){short} |",
+                " {:.3} / {:.0} ({:.0}){short}{plan} |",
                 c.recall, c.qps, c.p99_us
             ));
         }
@@ -399,6 +454,29 @@ fn print_table(
         line.push_str(&format!(" {build:.1} / {mem:.0} |"));
     }
     println!("{line}");
+    // Per backend: the slowest cell against its own unfiltered QPS and
+    // against flat's exact filtered scan of the same shape.
+    let flat_cells = results.iter().find(|r| r.0 == "flat").map(|r| &r.3);
+    for (backend, _, plain, cells, _) in results.iter().filter(|r| r.0 != "flat") {
+        let Some((c, s)) = cells
+            .iter()
+            .zip(shapes)
+            .min_by(|a, b| a.0.qps.total_cmp(&b.0.qps))
+        else {
+            continue;
+        };
+        let low = cells.iter().map(|c| c.recall).fold(f64::INFINITY, f64::min);
+        let beaten = flat_cells.map_or(0, |fc| {
+            cells.iter().zip(fc).filter(|(c, f)| c.qps < f.qps).count()
+        });
+        println!(
+            "{backend}: lowest recall@{k} {low:.3}; slowest cell {} at {:.0} QPS, {:.2}x its unfiltered {plain:.0} QPS; slower than flat's exact scan in {beaten} of {} cells",
+            s.name,
+            c.qps,
+            c.qps / plain,
+            cells.len()
+        );
+    }
     if let Some((worst, name, backend)) = results
         .iter()
         .filter(|r| r.0 != "flat")

@@ -5,6 +5,7 @@ mod bench;
 mod copy;
 mod dataset;
 mod engines;
+mod explain;
 mod filtered;
 mod npy;
 mod report;
@@ -37,6 +38,41 @@ enum Command {
     /// Copies every vector and payload from one index to another, by URI
     /// (`native:/data/a.vs` to `qdrant://127.0.0.1:6333/docs`, and back).
     Copy(CopyArgs),
+    /// Runs one search and says how the index answered it: the plan (exact
+    /// scan, filtered walk, ...), the filter's exact match count, the rows
+    /// scored, the time, and the hits.
+    Explain(ExplainArgs),
+}
+
+#[derive(clap::Args)]
+struct ExplainArgs {
+    /// The index: a saved local file (`native:/path`) or a server's collection.
+    uri: String,
+    /// The query vector as a JSON array (`[0.1, 0.2, ...]`).
+    #[arg(long, conflicts_with = "like")]
+    query: Option<String>,
+    /// Search with the stored vector of this id instead.
+    #[arg(long)]
+    like: Option<u64>,
+    /// The filter as JSON (the `Filter` type's serde form), e.g.
+    /// `{"eq": {"field": "tenant", "value": "acme"}}`.
+    #[arg(long)]
+    filter: Option<String>,
+    /// Neighbours to return.
+    #[arg(long, default_value_t = 10)]
+    k: usize,
+    /// Search width (default: the index's ef_search).
+    #[arg(long)]
+    ef: Option<usize>,
+    /// A server collection's dimension.
+    #[arg(long)]
+    dim: Option<usize>,
+    /// A server collection's metric.
+    #[arg(long)]
+    metric: Option<Metric>,
+    /// A server collection's payload schema, as JSON.
+    #[arg(long)]
+    schema: Option<String>,
 }
 
 #[derive(clap::Args)]
@@ -199,6 +235,7 @@ fn main() -> ExitCode {
             Ok(())
         }
         Command::Copy(args) => copy::run(&args),
+        Command::Explain(args) => explain::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

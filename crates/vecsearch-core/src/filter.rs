@@ -741,7 +741,45 @@ fn wrong_op(f: &Filter, field: &str, ty: FieldType) -> Error {
 pub struct IdFilter {
     expr: Arc<Filter>,
     ids: Option<Arc<IdSet>>,
+    /// The admitted ids as a plain bit array, made on first use and shared
+    /// by the clones (one per batch of queries).
+    bits: Arc<std::sync::OnceLock<Option<DenseIds>>>,
 }
+
+/// The admitted ids of an [`IdFilter`] as a plain bit array: a membership
+/// test is one shift and mask, what a graph walk pays per node it passes.
+#[derive(Debug)]
+pub struct DenseIds {
+    base: u64,
+    words: Vec<u64>,
+}
+
+impl DenseIds {
+    /// Whether `id` is set.
+    #[inline]
+    pub fn contains(&self, id: u64) -> bool {
+        let Some(bit) = id.checked_sub(self.base) else {
+            return false;
+        };
+        let word = (bit / 64) as usize;
+        word < self.words.len() && (self.words[word] >> (bit % 64)) & 1 == 1
+    }
+
+    /// The first id bit 0 stands for (a multiple of 65,536).
+    pub fn base(&self) -> u64 {
+        self.base
+    }
+
+    /// The bits: bit `i % 64` of word `i / 64` is id `base + i`.
+    pub fn words(&self) -> &[u64] {
+        &self.words
+    }
+}
+
+/// A dense bit array is made only while it takes at most this many bytes
+/// (or a few bytes per live id, whichever is more): ids spread over a
+/// huge range keep their compressed bitmap.
+const DENSE_BYTES_MIN: usize = 1 << 20;
 
 impl IdFilter {
     /// The filter `expr` whose admitted ids are exactly `ids`.
@@ -749,6 +787,7 @@ impl IdFilter {
         IdFilter {
             expr: Arc::new(expr),
             ids: Some(Arc::new(ids)),
+            bits: Arc::default(),
         }
     }
 
@@ -757,6 +796,7 @@ impl IdFilter {
         IdFilter {
             expr: Arc::new(expr),
             ids: None,
+            bits: Arc::default(),
         }
     }
 
@@ -809,6 +849,21 @@ impl IdFilter {
     /// The admitted ids as a bitmap (`None` when unresolved).
     pub fn set(&self) -> Option<&IdSet> {
         self.ids.as_deref()
+    }
+
+    /// The admitted ids as a plain bit array, made on the first call (a
+    /// copy of the bitmap's dense containers, about `span / 8` bytes), or
+    /// `None` when unresolved or when the ids spread over more than
+    /// `max(1 MiB, 4 x live)` bytes' worth of range.
+    pub fn dense(&self, live: usize) -> Option<&DenseIds> {
+        self.bits
+            .get_or_init(|| {
+                let set = self.ids.as_deref()?;
+                let limit = DENSE_BYTES_MIN.max(live.saturating_mul(4));
+                let (base, words) = set.to_bits(limit)?;
+                Some(DenseIds { base, words })
+            })
+            .as_ref()
     }
 }
 

@@ -1,0 +1,107 @@
+//! `explain`: the plan a search took, reported beside the very hits
+//! `search` returns.
+
+use vecsearch_core::synthetic::exact_knn;
+use vecsearch_core::{Filter, Neighbor, Payload, Plan, Schema};
+
+#[allow(unused_imports)]
+use super::*;
+
+/// `explain` returns the hits `search` returns; on a local backend it
+/// reports the filter's exact match count; a plan it calls exact is exact
+/// (ids and order, ties to the lowest id); a filter matching 10 points is
+/// answered by an exact plan; a 50% filter too large to scan keeps recall
+/// 0.95 whatever plan it took.
+pub async fn explain_reports_the_plan(h: &Harness) -> Case {
+    let c = caps(h).await?;
+    if !c.payloads || !c.filter {
+        return Err(Why::Skip("no payloads".into()));
+    }
+    // 50% of 36,000 x 64 is past the local planners' scan crossover
+    // (`vecsearch_core::plan::SCAN_BELOW_COORDS`), so it walks.
+    let n = scaled(h, 36_000, 2_000);
+    let dim = 64;
+    let schema = Schema::new().keyword("half").integer("i");
+    let idx = h
+        .create(IndexSpec::new(dim, Metric::L2).with_schema(schema))
+        .await?;
+    let set = Set::new(n, 20, dim, Metric::L2, 83);
+    let payloads: Vec<Payload> = (0..n)
+        .map(|i| {
+            Payload::new()
+                .with("half", if i % 2 == 0 { "even" } else { "odd" })
+                .with("i", i as i64)
+        })
+        .collect();
+    idx.add_batch_with_payloads(&set.ids, &set.points, &payloads)
+        .await?;
+    idx.sync().await?;
+    idx.finish_indexing().await?;
+    let ids = |v: &[Neighbor]| v.iter().map(|h| h.id).collect::<Vec<_>>();
+    let cases = [
+        ("10 matches", Filter::between("i", 100, 110), Some(10)),
+        ("50%", Filter::eq("half", "even"), Some(n.div_ceil(2))),
+        ("no filter", Filter::all(), None),
+    ];
+    for (what, f, matches) in cases {
+        let params = match matches {
+            Some(_) => SearchParams::default().with_filter(f.clone()),
+            None => SearchParams::default(),
+        };
+        let admitted: Vec<(u64, &[f32])> = (0..n)
+            .filter(|&i| match what {
+                "10 matches" => (100..=109).contains(&i),
+                "50%" => i % 2 == 0,
+                _ => true,
+            })
+            .map(|i| (set.ids[i], set.points[i].as_slice()))
+            .collect();
+        let mut found = 0;
+        for q in &set.queries {
+            let e = idx.explain(q, 10, &params).await?;
+            let s = idx.search(q, 10, &params).await?;
+            if ids(&e.hits) != ids(&s) {
+                return Err(fail(format!(
+                    "{what}: explain returned {:?}, search {:?}",
+                    ids(&e.hits),
+                    ids(&s)
+                )));
+            }
+            if e.plan != Plan::Server {
+                if let (Some(want), Some(got)) = (matches, e.matches) {
+                    if got != want {
+                        return Err(fail(format!(
+                            "{what}: explain counted {got} matches of {want}"
+                        )));
+                    }
+                } else if matches.is_some() {
+                    return Err(fail(format!(
+                        "{what}: a local backend gave no match count ({e})"
+                    )));
+                }
+            }
+            let truth = exact_knn(Metric::L2, &admitted, q, 10);
+            if e.plan.is_exact() && ids(&e.hits) != ids(&truth) {
+                return Err(fail(format!(
+                    "{what}: plan {} is exact, but returned {:?} where the exact answer is {:?}",
+                    e.plan,
+                    ids(&e.hits),
+                    ids(&truth)
+                )));
+            }
+            if what == "10 matches" && e.plan != Plan::Server && !e.plan.is_exact() {
+                return Err(fail(format!("{what}: answered by {}, not exactly", e.plan)));
+            }
+            found += e
+                .hits
+                .iter()
+                .filter(|h| truth.iter().any(|t| t.id == h.id))
+                .count();
+        }
+        let recall = found as f64 / (10 * set.queries.len()) as f64;
+        if recall < 0.95 {
+            return Err(fail(format!("{what}: recall@10 {recall:.3}")));
+        }
+    }
+    Ok(())
+}
