@@ -167,6 +167,12 @@ fn create_index(
             let idx = exec
                 .run(vecsearch::open(uri, spec.clone()))
                 .map_err(|e| e.to_string())?;
+            if uri.contains("://") {
+                CREATED
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(uri.clone());
+            }
             Ok((Some(idx), exec))
         }
         Kind::HnswRs => Ok((None, Exec::Local)),
@@ -183,6 +189,28 @@ pub fn create(kind: &Kind, spec: &IndexSpec, capacity: usize) -> Result<Box<dyn 
         })),
         (None, _) => reference::create(spec, capacity),
     }
+}
+
+/// The server collections this run created, dropped when it ends.
+static CREATED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+/// Drops every server collection the bench created (a run leaves no
+/// collection behind, so a server does not keep indexing or holding old
+/// runs' data); a failure is reported, not fatal.
+pub fn drop_created() {
+    let uris = std::mem::take(&mut *CREATED.lock().unwrap_or_else(|e| e.into_inner()));
+    #[cfg(feature = "remote")]
+    for uri in uris {
+        let dropped = Exec::new(&uri).and_then(|exec| {
+            exec.run(vecsearch::remote::drop_collection(&uri))
+                .map_err(|e| e.to_string())
+        });
+        if let Err(e) = dropped {
+            eprintln!("warning: could not drop the bench's collection {uri}: {e}");
+        }
+    }
+    #[cfg(not(feature = "remote"))]
+    drop(uris);
 }
 
 /// How futures are driven: our reactor-less `block_on` for local backends,

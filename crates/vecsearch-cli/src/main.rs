@@ -229,7 +229,11 @@ fn first_of_each<T: PartialEq>(items: impl IntoIterator<Item = T>) -> Vec<T> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Bench(args) => run_bench(*args),
+        Command::Bench(args) => {
+            let r = run_bench(*args);
+            engines::drop_created();
+            r
+        }
         Command::Info => {
             info();
             Ok(())

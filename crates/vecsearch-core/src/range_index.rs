@@ -59,10 +59,10 @@ struct Lazy<K> {
 }
 
 /// Prefix boundaries per field: memory is `PREFIXES` bitmaps of up to one
-/// bit per id (n / 8 bytes each, so 16 bytes per id at most), and a range
-/// reads at most 2 / `PREFIXES` of the ids through the buckets. (128: 16 bytes
-/// per id at most, 4% of a 96-d f32 vector, per range field.)
-const PREFIXES: usize = 128;
+/// bit per id (n / 8 bytes each, so 8 bytes per id at most, 2% of a 96-d
+/// f32 vector, per range field), and a range reads at most 2 / `PREFIXES`
+/// of the ids through the buckets.
+const PREFIXES: usize = 64;
 
 /// The least id, for bounds on `(value, id)` pairs.
 const ID_MIN: u64 = u64::MIN;
@@ -322,11 +322,18 @@ impl<K: Ord + Copy> RangeIndex<K> {
     }
 
     /// An estimate of the bytes held: the ordered pairs (a B-tree node holds
-    /// up to 11, about two thirds full) and the buckets' bitmaps.
+    /// up to 11, about two thirds full), the buckets' bitmaps and the prefix
+    /// bitmaps (once built).
     pub(crate) fn memory_bytes(&self) -> usize {
         let pair = std::mem::size_of::<(K, u64)>();
+        let prefixes = self.prefixes.lock().map_or(0, |l| {
+            l.fresh
+                .as_ref()
+                .map_or(0, |p| p.below.iter().map(IdSet::size_bytes).sum())
+        });
         self.pairs.len() * pair * 3 / 2
             + self.buckets.values().map(IdSet::size_bytes).sum::<usize>()
+            + prefixes
     }
 }
 

@@ -187,7 +187,8 @@ impl PayloadStore {
         bytes + self.index_bytes()
     }
 
-    /// An estimate of the bytes the indexes hold (not the payloads).
+    /// An estimate of the bytes the indexes hold (not the payloads). Range
+    /// fields' prefix bitmaps count once built (after the first ranges).
     pub fn index_bytes(&self) -> usize {
         let mut bytes = self.all.size_bytes();
         for f in &self.fields {
@@ -255,10 +256,10 @@ impl PayloadStore {
                 Value::Bool(b) => f(fi, Entry::Key(Key::Bool(*b))),
                 Value::Integer(x) => match self.schema.fields()[i].ty {
                     FieldType::Float => f(fi, Entry::Float(*x as f64)),
-                    _ => {
-                        f(fi, Entry::Key(Key::Int(*x)));
-                        f(fi, Entry::Int(*x));
-                    }
+                    // One index per integer field, the range index: `eq`
+                    // and `in` read it too (a posting list per value would
+                    // cost a bitmap per distinct value of a date field).
+                    _ => f(fi, Entry::Int(*x)),
                 },
                 Value::Float(x) => f(fi, Entry::Float(*x)),
                 Value::Keyword(s) => f(fi, Entry::Key(Key::Str(s.clone()))),
@@ -379,16 +380,34 @@ impl PayloadStore {
     }
 
     fn posting(&self, field: &str, value: &Scalar) -> IdSet {
-        self.field(field)
-            .and_then(|(i, _)| self.fields[i].postings.get(&Key::of(value)))
-            .cloned()
-            .unwrap_or_default()
+        match (self.field(field), value) {
+            (Some((i, FieldType::Integer)), Scalar::Integer(v)) => {
+                let v = *v;
+                self.fields[i]
+                    .ints
+                    .collect(Bound::Included(v), Bound::Included(v), |k| k == v)
+            }
+            (Some((i, _)), _) => self.fields[i]
+                .postings
+                .get(&Key::of(value))
+                .cloned()
+                .unwrap_or_default(),
+            (None, _) => IdSet::new(),
+        }
     }
 
     fn any_of(&self, fv: &FieldValues) -> IdSet {
-        let Some((i, _)) = self.field(&fv.field) else {
+        let Some((i, ty)) = self.field(&fv.field) else {
             return IdSet::new();
         };
+        if ty == FieldType::Integer {
+            let sets: Vec<IdSet> = fv
+                .values
+                .iter()
+                .map(|v| self.posting(&fv.field, v))
+                .collect();
+            return IdSet::union_of(&sets);
+        }
         let postings = &self.fields[i].postings;
         IdSet::union_of(fv.values.iter().filter_map(|v| postings.get(&Key::of(v))))
     }
