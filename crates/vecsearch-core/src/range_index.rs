@@ -185,14 +185,21 @@ impl<K: Ord + Copy> RangeIndex<K> {
         let Some(len) = self.buckets.get(&b).map(IdSet::len) else {
             return;
         };
-        // The first value past the half-way point that differs from the
-        // one before it starts the new bucket.
+        // The change of value nearest the half-way point starts the new
+        // bucket (before it or after it): a value holding many ids ends up
+        // in a bucket of its own, so `eq` on it is one bitmap, not a walk
+        // through its pairs.
         let mut cut = None;
+        let mut best = usize::MAX;
         let mut prev = None;
         for (seen, &(v, _)) in self.pairs_in(b, end).enumerate() {
-            if seen >= len / 2 && prev.is_some_and(|p| p != v) {
-                cut = Some(v);
-                break;
+            if prev.is_some_and(|p| p != v) {
+                let off = seen.abs_diff(len / 2);
+                if off < best {
+                    (best, cut) = (off, Some(v));
+                } else {
+                    break; // past the half: farther from here on
+                }
             }
             prev = Some(v);
         }
