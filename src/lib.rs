@@ -106,12 +106,14 @@
 //! admitting no more ids than `ef` gets the exact answer.
 //!
 //! - **flat**: always exact (it scores every admitted id).
-//! - **native** and **hnswlib**: a filter admitting few points is answered
-//!   exactly, by scoring the admitted ids, below a planner crossover (see
-//!   [`SearchParams::filter`] and the README's "Filtered search" table);
-//!   above it, a walk of the graph that skips what the filter does not
-//!   admit, whose recall@10 the README's filtered table measures per filter
-//!   shape and selectivity (the suite holds it to at least 0.95 on its data).
+//! - **native** and **hnswlib**: the filter's exact match count picks the
+//!   plan. When matches x dim is at most 1,000,000 (10,417 matches at 96
+//!   dimensions; `backend::plan::SCAN_BELOW_COORDS`, measured), the matches
+//!   are scored exactly; above it, the graph is walked with the filter
+//!   (nodes it rejects still carry the walk), at the recall@10 the README's
+//!   filtered table measures per shape and selectivity (0.995 or more in
+//!   every cell there; the suite holds 0.95). [`VectorIndex::explain`] says
+//!   which plan a query took.
 //! - **Qdrant** and **Milvus**: the server's own filtering (Qdrant: payload
 //!   indexes and `must` / `should` / `must_not`; Milvus: a boolean
 //!   expression), with the tie at the `k`-th distance widened until it comes

@@ -19,8 +19,9 @@
 //!   oracle of the conformance suite.
 //!
 //! Filtered search: [`FlatIndex`] is always exact; native and hnswlib answer
-//! a filter admitting few points exactly, below a planner crossover (see
-//! [`SearchParams::filter`]), and walk their graph with the filter above it;
+//! a filter exactly when its matches x dim is at most
+//! [`plan::SCAN_BELOW_COORDS`], and walk their graph with the filter above
+//! it ([`VectorIndex::explain`] says which);
 //! the servers filter with their own engines. The facade's front page says
 //! what each backend promises.
 //!

@@ -46,6 +46,8 @@ struct Prefixes<K> {
     /// Ascending; `below[j]` holds the ids whose value is below `bounds[j]`.
     bounds: Vec<K>,
     below: Vec<IdSet>,
+    /// Every id.
+    all: IdSet,
 }
 
 /// The prefixes when they match the pairs, and how much work ranges have
@@ -231,18 +233,25 @@ impl<K: Ord + Copy> RangeIndex<K> {
         let (Some(&a), Some(&z)) = (inner.first(), inner.last()) else {
             return self.collect_buckets(lo, hi, &admits);
         };
-        if a == z {
-            return self.collect_buckets(lo, hi, &admits);
-        }
-        let mut out = pre.below[z].clone();
-        // A range open below (`date < x`) admits everything under the
-        // first boundary: `below[z]` is its whole lower part.
+        // Ids from `bounds[a]` up to (not including) `bounds[z]` are all
+        // admitted: one bitmap difference. A range open below (`date < x`)
+        // admits all of `below[z]`, one open above all ids from
+        // `bounds[a]` on; only the stretches between the range's ends and
+        // the nearest boundaries go through the buckets.
         let least_admitted = self.pairs.first().is_some_and(|p| admits(p.0));
+        let greatest_admitted = self.pairs.last().is_some_and(|p| admits(p.0));
+        let mut out = if greatest_admitted {
+            pre.all.clone()
+        } else {
+            pre.below[z].clone()
+        };
         if !least_admitted {
             out.subtract(&pre.below[a]);
             out.unite(&self.collect_buckets(lo, Bound::Excluded(pre.bounds[a]), &admits));
         }
-        out.unite(&self.collect_buckets(Bound::Included(pre.bounds[z]), hi, &admits));
+        if !greatest_admitted {
+            out.unite(&self.collect_buckets(Bound::Included(pre.bounds[z]), hi, &admits));
+        }
         out
     }
 
@@ -275,7 +284,11 @@ impl<K: Ord + Copy> RangeIndex<K> {
             running.unite(set);
             since += set.len();
         }
-        Prefixes { bounds, below }
+        Prefixes {
+            bounds,
+            below,
+            all: running,
+        }
     }
 
     /// `collect` through the buckets alone.
@@ -311,14 +324,22 @@ impl<K: Ord + Copy> RangeIndex<K> {
                 _ => {}
             }
         }
-        // One by one into the largest: cheaper than a many-way union for
-        // the handful of small bitmaps at a range's ends.
-        whole.sort_by_key(|s| std::cmp::Reverse(s.len()));
-        let mut out = whole.first().map_or_else(IdSet::new, |s| (*s).clone());
-        for s in whole.iter().skip(1) {
-            out.unite(s);
-        }
-        out.extend(cut);
+        // A few small bitmaps: one by one into the largest. Many: one
+        // many-way union (each pairwise union of sparse bitmaps copies the
+        // growing result, quadratic in their number).
+        let mut out = if whole.len() <= 4 {
+            whole.sort_by_key(|s| std::cmp::Reverse(s.len()));
+            let mut out = whole.first().map_or_else(IdSet::new, |s| (*s).clone());
+            for s in whole.iter().skip(1) {
+                out.unite(s);
+            }
+            out
+        } else {
+            IdSet::union_of(whole)
+        };
+        cut.sort_unstable();
+        cut.dedup();
+        out.unite(&IdSet::from_sorted(cut));
         out
     }
 
@@ -334,9 +355,9 @@ impl<K: Ord + Copy> RangeIndex<K> {
     pub(crate) fn memory_bytes(&self) -> usize {
         let pair = std::mem::size_of::<(K, u64)>();
         let prefixes = self.prefixes.lock().map_or(0, |l| {
-            l.fresh
-                .as_ref()
-                .map_or(0, |p| p.below.iter().map(IdSet::size_bytes).sum())
+            l.fresh.as_ref().map_or(0, |p| {
+                p.below.iter().map(IdSet::size_bytes).sum::<usize>() + p.all.size_bytes()
+            })
         });
         self.pairs.len() * pair * 3 / 2
             + self.buckets.values().map(IdSet::size_bytes).sum::<usize>()

@@ -128,11 +128,12 @@ pub struct SearchParams {
     /// nearest admitted ones, never fewer than `min(k, admitted)`.
     ///
     /// What each backend promises: flat is always exact. native and hnswlib
-    /// answer a filter that admits few points exactly, by scoring the
-    /// admitted ids, below a planner crossover (and always when it admits
-    /// no more than `ef`); above it they walk the graph, skipping what the
-    /// filter does not admit, with the recall the README's filtered table
-    /// measures. Qdrant and Milvus filter with the server's own engine, the
+    /// answer a filter exactly, by scoring the admitted ids, when matches x
+    /// dim is at most [`crate::plan::SCAN_BELOW_COORDS`] (and always when it
+    /// admits no more than `ef`); above it they walk the graph, keeping
+    /// what the filter admits, with the recall the README's filtered table
+    /// measures. [`VectorIndex::explain`](crate::VectorIndex::explain) says
+    /// which plan a query took. Qdrant and Milvus filter with the server's own engine, the
     /// tie at the `k`-th distance widened until it comes back whole.
     pub filter: Option<Filter>,
     /// Range search: only hits at most this far from the query are
