@@ -522,14 +522,14 @@ impl<E: Engine> Index<E> {
         Ok(removed)
     }
 
-    /// The search width and compiled filter of a search; `None` for the
-    /// filter when nothing can match (an empty answer without asking the
-    /// engine).
+    /// The search width and compiled filter of a search, and whether
+    /// nothing can come back (`k` 0, a filter admitting no id): an empty
+    /// answer without asking the engine.
     fn plan_search(
         &self,
         k: usize,
         params: &SearchParams,
-    ) -> Result<(usize, Option<Option<IdFilter>>)> {
+    ) -> Result<(usize, Option<IdFilter>, bool)> {
         let ef = self.ef(params, k)?;
         if params.max_distance.is_some_and(f32::is_nan) {
             return Err(Error::InvalidArgument(
@@ -544,7 +544,7 @@ impl<E: Engine> Index<E> {
         let empty = filter
             .as_ref()
             .is_some_and(|f| f.is_empty() || f.expr().is_empty_allow_list());
-        Ok((ef, if k == 0 || empty { None } else { Some(filter) }))
+        Ok((ef, filter, k == 0 || empty))
     }
 
     /// An engine's hits as the caller gets them: checked, in order, `k` at
@@ -572,10 +572,10 @@ impl<E: Engine> Index<E> {
         params: &SearchParams,
     ) -> Result<Vec<Vec<Neighbor>>> {
         let n = queries.len();
-        let (ef, filter) = self.plan_search(k, params)?;
-        let Some(filter) = filter.filter(|_| n > 0) else {
+        let (ef, filter, nothing) = self.plan_search(k, params)?;
+        if nothing || n == 0 {
             return Ok(vec![Vec::new(); n]);
-        };
+        }
         let mut out = self.engine.knn(queries, k, ef, filter.as_ref()).await?;
         if out.len() != n {
             return Err(Error::Internal(format!(
@@ -872,27 +872,27 @@ impl<E: Engine> VectorIndex for Index<E> {
     async fn explain(&self, query: &[f32], k: usize, params: &SearchParams) -> Result<Explain> {
         check_vector(&self.spec, query)?;
         let q = prepare(self.spec.metric, query);
-        let (ef, filter) = self.plan_search(k, params)?;
+        let (ef, filter, nothing) = self.plan_search(k, params)?;
         let live = self.engine.count().await?;
-        let local = self.store.is_some();
-        let Some(filter) = filter else {
+        let matches = filter
+            .as_ref()
+            .filter(|f| f.is_resolved())
+            .map(IdFilter::len);
+        if nothing {
             return Ok(Explain {
                 hits: Vec::new(),
                 plan: Plan::Nothing,
-                matches: params.filter.as_ref().filter(|_| local).map(|_| 0),
+                matches,
                 live,
                 scored: Some(0),
             });
-        };
+        }
         let (mut hits, trace) = self.engine.knn_traced(q, k, ef, filter.as_ref()).await?;
         self.finish_hits(&mut hits, k, params, filter.as_ref())?;
         Ok(Explain {
             hits,
             plan: trace.plan,
-            matches: filter
-                .as_ref()
-                .filter(|f| f.is_resolved())
-                .map(IdFilter::len),
+            matches,
             live,
             scored: trace.scored,
         })

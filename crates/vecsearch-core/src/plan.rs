@@ -67,7 +67,10 @@ impl Plan {
 
     /// Whether this plan's answer is exact (scored every admitted row).
     pub fn is_exact(self) -> bool {
-        matches!(self, Plan::ExactScan | Plan::WalkThenScan | Plan::Nothing)
+        matches!(
+            self,
+            Plan::ExactScan | Plan::WalkThenScan | Plan::WalkWidened | Plan::Nothing
+        )
     }
 }
 
