@@ -482,6 +482,7 @@ impl Graph {
         admit: A,
         sc: &mut Scratch,
     ) {
+        seed(st, q, starts, ef, &admit, sc);
         let Scratch {
             visited,
             candidates,
@@ -491,23 +492,6 @@ impl Graph {
             budget,
             ..
         } = sc;
-        visited.begin(st.len());
-        candidates.clear();
-        top.clear();
-        for &start in starts {
-            if !visited.visit(start) {
-                continue;
-            }
-            *scored += 1;
-            let k0 = key(st.rows.dist(q, start), start);
-            candidates.push(!k0);
-            if admit(start) {
-                top.push(k0);
-                if top.len() > ef {
-                    top.pop();
-                }
-            }
-        }
         while let Some(c) = candidates.pop() {
             let c = !c;
             if top.len() >= ef && top.peek().is_some_and(|&t| c > t) {
@@ -561,6 +545,7 @@ impl Graph {
         admit: A,
         sc: &mut Scratch,
     ) {
+        seed(st, q, starts, ef, &admit, sc);
         let Scratch {
             visited,
             candidates,
@@ -576,23 +561,6 @@ impl Graph {
         // keep direction, few enough that a dense match set does not score
         // every two-hop neighbour.
         let cap = 2 * st.cap(0);
-        visited.begin(st.len());
-        candidates.clear();
-        top.clear();
-        for &start in starts {
-            if !visited.visit(start) {
-                continue;
-            }
-            *scored += 1;
-            let k0 = key(st.rows.dist(q, start), start);
-            candidates.push(!k0);
-            if admit(start) {
-                top.push(k0);
-                if top.len() > ef {
-                    top.pop();
-                }
-            }
-        }
         while let Some(c) = candidates.pop() {
             let c = !c;
             if top.len() >= ef && top.peek().is_some_and(|&t| c > t) {
@@ -954,6 +922,42 @@ pub(crate) fn choose_plan(matches: usize, live: usize, ef: usize, dim: usize) ->
         Plan::ExactScan
     } else {
         Plan::FilteredWalk
+    }
+}
+
+/// Starts a best-first search from `starts`: each is visited, scored and
+/// queued, and kept among the best `ef` if `admit` accepts it.
+fn seed<A: Fn(u32) -> bool>(
+    st: &Store,
+    q: &Query<'_>,
+    starts: &[u32],
+    ef: usize,
+    admit: &A,
+    sc: &mut Scratch,
+) {
+    let Scratch {
+        visited,
+        candidates,
+        top,
+        scored,
+        ..
+    } = sc;
+    visited.begin(st.len());
+    candidates.clear();
+    top.clear();
+    for &start in starts {
+        if !visited.visit(start) {
+            continue;
+        }
+        *scored += 1;
+        let k0 = key(st.rows.dist(q, start), start);
+        candidates.push(!k0);
+        if admit(start) {
+            top.push(k0);
+            if top.len() > ef {
+                top.pop();
+            }
+        }
     }
 }
 
