@@ -250,7 +250,7 @@ impl Graph {
             st.rows.dist(q, cur)
         };
         for lev in (level + 1..=ep.level).rev() {
-            (cur, cur_d) = self.greedy(st, q, cur, cur_d, lev, s, &mut sc.links);
+            (cur, cur_d) = self.greedy(st, q, cur, cur_d, lev, s, &mut sc.links, &mut sc.scored);
         }
         let ef = self.spec.ef_construction;
         for lev in (0..=level.min(ep.level)).rev() {
@@ -359,7 +359,16 @@ impl Graph {
         let mut cur = ep.slot;
         let mut cur_d = st.rows.dist(old, cur);
         for lev in (level + 1..=ep.level).rev() {
-            (cur, cur_d) = self.greedy(st, old, cur, cur_d, lev, NONE, &mut sc.links);
+            (cur, cur_d) = self.greedy(
+                st,
+                old,
+                cur,
+                cur_d,
+                lev,
+                NONE,
+                &mut sc.links,
+                &mut sc.scored,
+            );
         }
         let ef = self.spec.ef_construction;
         for lev in (0..=level.min(ep.level)).rev() {
@@ -449,10 +458,12 @@ impl Graph {
         level: usize,
         exclude: u32,
         buf: &mut Vec<u32>,
+        scored: &mut usize,
     ) -> (u32, f32) {
         loop {
             let mut moved = false;
             links::read(st.list(cur, level), buf);
+            *scored += buf.len();
             for &n in buf.iter() {
                 if n == exclude {
                     continue;
@@ -641,8 +652,9 @@ impl Graph {
         };
         let mut cur = ep.slot;
         let mut cur_d = st.rows.dist(q, cur);
+        sc.scored += 1;
         for lev in (2..=ep.level).rev() {
-            (cur, cur_d) = self.greedy(st, q, cur, cur_d, lev, NONE, &mut sc.links);
+            (cur, cur_d) = self.greedy(st, q, cur, cur_d, lev, NONE, &mut sc.links, &mut sc.scored);
         }
         // On level 1, a narrow beam instead of one greedy path: after churn
         // the upper levels have regions a single path can get stuck in, and

@@ -44,6 +44,7 @@
 #![warn(missing_docs)]
 
 mod graph;
+mod huge;
 mod kernels;
 mod links;
 mod originals;

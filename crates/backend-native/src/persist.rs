@@ -159,7 +159,7 @@ pub(crate) fn load(path: &Path, mut spec: IndexSpec) -> Result<(Graph, Option<Ve
     }
     store.ids = ids;
     store.deleted = deleted;
-    store.links0 = links0;
+    store.links0 = crate::huge::adopt(links0);
     store.set_upper(upper_flat);
     store.levels = levels;
     store.slots = slots;

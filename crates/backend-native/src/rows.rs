@@ -146,16 +146,25 @@ impl Rows {
     ) -> std::result::Result<(), std::collections::TryReserveError> {
         let d = n.saturating_mul(self.dim);
         match self.kind {
-            Storage::F16 => self.halves.try_reserve_exact(d),
+            Storage::F16 => self.halves.try_reserve_exact(d)?,
             Storage::I8 => {
                 // An originals file that cannot grow now grows (or fails
                 // cleanly) at the first insert.
                 let _ = self.originals.reserve(n);
                 self.codes
-                    .try_reserve_exact(n.saturating_mul(self.stride()))
+                    .try_reserve_exact(n.saturating_mul(self.stride()))?
             }
-            _ => self.f32s.try_reserve_exact(d),
+            _ => self.f32s.try_reserve_exact(d)?,
         }
+        self.advise();
+        Ok(())
+    }
+
+    /// Asks for huge pages under the rows (see `huge`).
+    fn advise(&self) {
+        crate::huge::advise(&self.f32s);
+        crate::huge::advise(&self.halves);
+        crate::huge::advise(&self.codes);
     }
 
     /// Appends a row for the prepared vector `v` (room made by `grow`).
@@ -374,10 +383,11 @@ impl Rows {
     /// Rows from saved data: f32 rows or originals.
     pub(crate) fn load_f32s(&mut self, all: Vec<f32>) -> Result<()> {
         if self.kind != Storage::I8 {
-            self.f32s = all;
+            self.f32s = crate::huge::adopt(all);
             return Ok(());
         }
         self.codes = Vec::with_capacity(all.len() / self.dim.max(1) * self.stride());
+        crate::huge::advise(&self.codes);
         for v in all.chunks_exact(self.dim) {
             self.push_codes(v);
         }
@@ -393,7 +403,7 @@ impl Rows {
 
     /// F16 rows from saved half bits.
     pub(crate) fn load_halves(&mut self, all: Vec<u16>) {
-        self.halves = all;
+        self.halves = crate::huge::adopt(all);
     }
 }
 
@@ -449,6 +459,7 @@ pub(crate) fn grow_exact<T>(v: &mut Vec<T>, len: usize, grow: usize) {
     let want = len.saturating_add(grow);
     if want > v.capacity() {
         v.reserve_exact(want - v.len());
+        crate::huge::advise(v);
     }
 }
 

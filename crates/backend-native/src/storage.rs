@@ -128,6 +128,7 @@ impl Store {
         self.deleted.try_reserve_exact(n)?;
         self.links0
             .try_reserve_exact(n.saturating_mul(links::words(self.m0)))?;
+        crate::huge::advise(&self.links0);
         self.indegree.try_reserve_exact(n)?;
         self.upper_at.try_reserve_exact(n)?;
         self.slots.reserve(n, &self.ids);

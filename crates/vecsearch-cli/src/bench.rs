@@ -130,7 +130,13 @@ fn sweep(built: &[Built], data: &Data, gt: &[Vec<u64>], cfg: &Config, phase: &st
                     continue;
                 }
                 match measure(b, data, gt, ef, phase) {
-                    Ok(p) => keep_best(&mut best, p),
+                    Ok(mut p) => {
+                        // Counted once, outside the timed passes.
+                        if rep == 0 {
+                            p.evals_per_query = mean_evals(b, data, ef);
+                        }
+                        keep_best(&mut best, p)
+                    }
                     Err(e) => eprintln!("{} ef {ef}: {e}", b.engine.name()),
                 }
             }
@@ -149,6 +155,7 @@ fn keep_best(best: &mut Vec<Point>, p: Point) {
         Some(q) => {
             let mut qps_1t_runs = std::mem::take(&mut q.qps_1t_runs);
             let mut qps_batch_runs = std::mem::take(&mut q.qps_batch_runs);
+            let evals = q.evals_per_query.or(p.evals_per_query);
             qps_1t_runs.extend(&p.qps_1t_runs);
             qps_batch_runs.extend(&p.qps_batch_runs);
             if p.qps_1t > q.qps_1t {
@@ -156,6 +163,7 @@ fn keep_best(best: &mut Vec<Point>, p: Point) {
             }
             q.qps_1t_runs = qps_1t_runs;
             q.qps_batch_runs = qps_batch_runs;
+            q.evals_per_query = evals;
         }
         None => best.push(p),
     }
@@ -208,7 +216,17 @@ fn measure(
         indexing: b.indexing,
         qps_1t_runs: vec![nq / total],
         qps_batch_runs: vec![nq / batch],
+        evals_per_query: None,
     })
+}
+
+/// Mean distance evaluations per query at `ef`, where the engine counts them.
+fn mean_evals(b: &Built, data: &Data, ef: usize) -> Option<f64> {
+    let mut total = 0usize;
+    for q in &data.queries {
+        total += b.engine.evals(q, K, ef)?;
+    }
+    Some(total as f64 / data.queries.len().max(1) as f64)
 }
 
 /// What a row's label adds when the engine did not search all through its index.

@@ -13,6 +13,11 @@ pub trait Engine {
     fn add(&self, ids: &[u64], rows: &[Vec<f32>]) -> Result<(), String>;
     /// The ids of the `k` nearest.
     fn search(&self, q: &[f32], k: usize, ef: usize) -> Result<Vec<u64>, String>;
+    /// Distance evaluations one search made (what `explain` reports as
+    /// scored rows); `None` where the engine does not count them.
+    fn evals(&self, _q: &[f32], _k: usize, _ef: usize) -> Option<usize> {
+        None
+    }
     /// `search` for many queries on every core.
     fn search_batch(&self, qs: &[Vec<f32>], k: usize, ef: usize) -> Result<Vec<Vec<u64>>, String>;
     /// Deletes ids; `None` where the engine cannot delete.
@@ -280,6 +285,16 @@ impl Engine for IndexEngine {
             .run(self.idx.search(q, k, &p))
             .map(ids_of)
             .map_err(|e| e.to_string())
+    }
+
+    fn evals(&self, q: &[f32], k: usize, ef: usize) -> Option<usize> {
+        let p = SearchParams::default().with_ef(ef);
+        let e = self.exec.run(self.idx.explain(q, k, &p)).ok()?;
+        // A server's count is not a count of its distance evaluations.
+        match e.plan {
+            vecsearch::Plan::Server => None,
+            _ => e.scored,
+        }
     }
 
     fn search_batch(&self, qs: &[Vec<f32>], k: usize, ef: usize) -> Result<Vec<Vec<u64>>, String> {

@@ -31,6 +31,9 @@ pub struct Point {
     pub qps_1t_runs: Vec<f64>,
     /// `qps_batch` of every repeat of this point.
     pub qps_batch_runs: Vec<f64>,
+    /// Mean distance evaluations per query (rows scored, upper levels
+    /// included), where the engine counts them (native, flat).
+    pub evals_per_query: Option<f64>,
 }
 
 impl Point {
@@ -52,6 +55,7 @@ impl Point {
             "exact_scan": self.indexing.map(|i| i.1),
             "qps_1t_runs": self.qps_1t_runs,
             "qps_batch_runs": self.qps_batch_runs,
+            "evals_per_query": self.evals_per_query,
         })
     }
 }
@@ -88,6 +92,21 @@ pub fn at_target<'a>(points: &'a [Point], backend: &str, target: f64) -> Option<
 /// `None` when no point reaches the target, or the first one already does
 /// (nothing to read between).
 pub fn qps_on_curve(points: &[Point], backend: &str, target: f64) -> Option<f64> {
+    on_curve_of(points, backend, target, |p| Some(p.qps_1t))
+}
+
+/// `backend`'s distance evaluations per query where its fresh recall curve
+/// crosses `target`, read as [`qps_on_curve`] reads QPS.
+pub fn evals_on_curve(points: &[Point], backend: &str, target: f64) -> Option<f64> {
+    on_curve_of(points, backend, target, |p| p.evals_per_query)
+}
+
+fn on_curve_of(
+    points: &[Point],
+    backend: &str,
+    target: f64,
+    value: impl Fn(&Point) -> Option<f64>,
+) -> Option<f64> {
     let mut mine: Vec<&Point> = points
         .iter()
         .filter(|p| p.backend == backend && p.phase == "fresh" && p.ef.is_some())
@@ -96,7 +115,8 @@ pub fn qps_on_curve(points: &[Point], backend: &str, target: f64) -> Option<f64>
     let i = mine.iter().position(|p| p.recall_at_10 >= target)?;
     let (a, b) = (mine.get(i.checked_sub(1)?)?, mine.get(i)?);
     let t = (target - a.recall_at_10) / (b.recall_at_10 - a.recall_at_10);
-    Some(a.qps_1t + t * (b.qps_1t - a.qps_1t))
+    let (va, vb) = (value(a)?, value(b)?);
+    Some(va + t * (vb - va))
 }
 
 // Every graph backend's QPS read on its curve at the target, each compared
@@ -115,6 +135,16 @@ fn on_curve(points: &[Point], names: &[&str], target: f64) -> String {
         "\nQPS at recall@10 = {target} on each curve (linear between the two sweep points around it): {}\n",
         cells.join(", ")
     );
+    let evals: Vec<String> = names
+        .iter()
+        .filter_map(|n| evals_on_curve(points, n, target).map(|e| format!("{n} {e:.0}")))
+        .collect();
+    if !evals.is_empty() {
+        out += &format!(
+            "Distance evaluations per query there (rows scored, upper levels included; read the same way): {}\n",
+            evals.join(", ")
+        );
+    }
     let base = baseline(&read.iter().map(|r| r.0).collect::<Vec<_>>());
     if let Some(&(bn, bq)) = read.iter().find(|r| Some(r.0) == base) {
         for &(n, q) in read.iter().filter(|r| r.0 != bn) {
@@ -585,6 +615,7 @@ mod tests {
             indexing: None,
             qps_1t_runs: vec![qps],
             qps_batch_runs: vec![qps],
+            evals_per_query: None,
         }
     }
 
@@ -715,5 +746,28 @@ mod tests {
             "reached at the first ef"
         );
         assert_eq!(qps_on_curve(&pts, "hnswlib", 0.95), None, "no such backend");
+    }
+
+    #[test]
+    fn evaluations_are_read_on_the_curve_like_qps() {
+        let with = |ef, r, q, e| Point {
+            evals_per_query: Some(e),
+            ..point(ef, r, q)
+        };
+        let pts = [
+            with(10, 0.90, 100.0, 300.0),
+            with(16, 0.94, 60.0, 420.0),
+            with(32, 0.97, 20.0, 720.0),
+        ];
+        let e = evals_on_curve(&pts, "native", 0.95).unwrap();
+        assert!((e - 520.0).abs() < 1e-9, "{e}");
+        // An engine that does not count has no reading.
+        let uncounted = [point(10, 0.90, 100.0), point(16, 0.97, 60.0)];
+        assert_eq!(evals_on_curve(&uncounted, "native", 0.95), None);
+        let text = on_curve(&pts, &["native"], 0.95);
+        assert!(
+            text.contains("Distance evaluations per query there") && text.contains("native 520"),
+            "{text}"
+        );
     }
 }
