@@ -152,6 +152,8 @@ pub(crate) fn load(path: &Path, mut spec: IndexSpec) -> Result<(Graph, Option<Ve
 
     let mut store = Store::new(dim, m, 0, rng, spec.metric, storage);
     store.free = (0..n as u32).filter(|&s| deleted[s as usize]).collect();
+    // The file does not say whether its graph saw churn; deleted slots do.
+    store.churned = !store.free.is_empty();
     if storage == Storage::F16 {
         store.rows.load_halves(halves);
     } else {

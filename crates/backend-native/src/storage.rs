@@ -81,6 +81,10 @@ pub(crate) struct Store {
     pub(crate) free: Vec<u32>,
     /// State of the level generator (seeded: builds are reproducible).
     pub(crate) rng: u64,
+    /// Some node was deleted or given a new vector since the build (or the
+    /// file it was opened from had deleted slots): searches then seed their
+    /// bottom level from a beam (see `Graph::knn_with`).
+    pub(crate) churned: bool,
 }
 
 impl Store {
@@ -110,6 +114,7 @@ impl Store {
             slots: SlotTable::default(),
             free: Vec::new(),
             rng: seed,
+            churned: false,
         };
         let capacity = capacity.min(MAX_NODES);
         if capacity > 0 && s.try_reserve(capacity).is_err() {
@@ -277,6 +282,7 @@ impl Store {
     /// reused deleted slot, else in a new one. Call `make_room` first.
     pub(crate) fn place(&mut self, id: u64, v: &[f32], level_mult: f64) -> Job {
         if let Some(slot) = self.slot_of(id) {
+            self.churned = true;
             let old = Some(self.rows.vector(slot).into());
             self.rows.set(slot, v);
             return Job { slot, old };
@@ -338,6 +344,7 @@ impl Store {
             *d = true;
         }
         self.free.push(slot);
+        self.churned = true;
         true
     }
 
