@@ -514,14 +514,18 @@ impl Graph {
             if let Some(&next) = candidates.peek() {
                 st.prefetch_list(key_slot(!next), level);
             }
-            // The unvisited neighbours' rows are all asked of memory before
-            // the first distance, so their fetches overlap.
+            // The unvisited neighbours' rows are asked of memory a few ahead
+            // of the one scored, so their fetches overlap.
             buf.retain(|&n| visited.visit(n));
-            for &n in buf.iter() {
+            let w = st.rows.prefetch_ahead();
+            for &n in buf.iter().take(w) {
                 st.rows.prefetch(n);
             }
             *scored += buf.len();
-            for &n in buf.iter() {
+            for (i, &n) in buf.iter().enumerate() {
+                if let Some(&m) = buf.get(i.saturating_add(w)) {
+                    st.rows.prefetch(m);
+                }
                 let kn = key(st.rows.dist(q, n), n);
                 if top.len() < ef || top.peek().is_some_and(|&t| kn < t) {
                     candidates.push(!kn);
