@@ -82,6 +82,11 @@ impl IdSet {
         usize::try_from(self.0.intersection_len(&other.0)).unwrap_or(usize::MAX)
     }
 
+    /// How many ids of the set are at most `id`.
+    pub fn rank(&self, id: u64) -> usize {
+        usize::try_from(self.0.rank(id)).unwrap_or(usize::MAX)
+    }
+
     /// The set of `ids`, ascending (duplicates allowed): built container by
     /// container, cheaper than inserting one by one.
     pub fn from_sorted(ids: Vec<u64>) -> IdSet {

@@ -1,14 +1,18 @@
-//! The range index of one number field: every `(value, id)` in order, and
-//! the ids cut into buckets of consecutive values, a bitmap each.
+//! The range index of one number field: the ids cut into buckets of
+//! consecutive values, each with a bitmap of its ids and the value of each
+//! id, in the bitmap's order.
 //!
 //! A range is the union of the buckets it covers whole (bitmaps merged a
-//! container at a time) and the ids of the two buckets it cuts (read from
-//! the ordered pairs). A per-value bitmap would cost a bitmap per distinct
+//! container at a time) and the ids of the two buckets it cuts (their
+//! values read one by one: a bucket holds about a thousand). The values sit
+//! beside the bitmap, not in a B-tree of `(value, id)` pairs over the
+//! field: 8 bytes an id instead of about 26, which was two thirds of the
+//! payload indexes' memory in the filtered bench (four integer fields). A per-value bitmap would cost a bitmap per distinct
 //! value (a date field has as many values as points), and unioning them one
 //! by one was the cliff of a 50% range: 500,000 single-id sets per query at
 //! a million points.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::sync::{Arc, Mutex};
 
@@ -20,19 +24,199 @@ const SPLIT_AT: usize = 1024;
 /// The index; `K` is the value's order (an integer, or a float's total order).
 #[derive(Debug)]
 pub(crate) struct RangeIndex<K> {
-    /// Every `(value, id)`, ordered by value then id.
-    pairs: BTreeSet<(K, u64)>,
-    /// Bucket start (the least value it covers) to its ids. The first
-    /// bucket starts at `K`'s least value, so every value has a bucket; a
-    /// bucket covers values up to the next bucket's start.
-    buckets: std::collections::BTreeMap<K, IdSet>,
+    /// Bucket start (the least value it covers) to its ids and pairs. The
+    /// first bucket starts at `K`'s least value, so every value has a
+    /// bucket; a bucket covers values up to the next bucket's start.
+    buckets: BTreeMap<K, Bucket<K>>,
+    /// Pairs in all buckets.
+    len: usize,
     /// Buckets that could not split (one value holds most of their ids),
     /// with the size at which to try again: twice the size that failed, so
     /// a field of few values costs one scan per doubling, not per insert.
-    unsplittable: std::collections::BTreeMap<K, usize>,
+    unsplittable: BTreeMap<K, usize>,
     least: K,
     /// Prefix bitmaps, built lazily (see [`Prefixes`]).
     prefixes: Mutex<Lazy<K>>,
+}
+
+/// One bucket: its ids as a bitmap (ranges that cover it whole) and the
+/// value of each (ranges that cut it, and splits).
+#[derive(Debug)]
+struct Bucket<K> {
+    ids: IdSet,
+    /// `values.get(i)` is the value of the `i`-th smallest id.
+    values: Values<K>,
+    /// The least and the greatest value held (`None` when empty).
+    span: Option<(K, K)>,
+}
+
+impl<K: Bits> Bucket<K> {
+    fn new() -> Self {
+        Bucket {
+            ids: IdSet::new(),
+            values: Values::Wide(Vec::new()),
+            span: None,
+        }
+    }
+
+    /// A bucket of `pairs` (`(value, id)`, ids distinct, any order).
+    fn of(mut pairs: Vec<(K, u64)>) -> Self {
+        pairs.sort_unstable_by_key(|&(_, id)| id);
+        let span = span_of(pairs.iter().map(|&(v, _)| v));
+        let mut values = match span {
+            Some((lo, _)) => Values::Narrow {
+                base: lo.bits(),
+                offs: Vec::with_capacity(pairs.len()),
+            },
+            None => Values::Wide(Vec::new()),
+        };
+        for (i, &(v, _)) in pairs.iter().enumerate() {
+            values.insert(i, v);
+        }
+        Bucket {
+            ids: IdSet::from_sorted(pairs.iter().map(|&(_, id)| id).collect()),
+            span,
+            values,
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.values.len()
+    }
+
+    /// Adds `id` holding `k`; false if `id` is already here (an id holds
+    /// one value of a field: the store removes the old one first).
+    fn insert(&mut self, k: K, id: u64) -> bool {
+        if !self.ids.insert(id) {
+            return false;
+        }
+        let at = self.ids.rank(id).saturating_sub(1).min(self.values.len());
+        self.values.insert(at, k);
+        self.span = span_of(self.span.into_iter().flat_map(|(a, b)| [a, b]).chain([k]));
+        true
+    }
+
+    /// Removes `id` holding `k`; false if it is not here with that value.
+    fn remove(&mut self, k: K, id: u64) -> bool {
+        if !self.ids.contains(id) {
+            return false;
+        }
+        let at = self.ids.rank(id).saturating_sub(1);
+        if self.values.get(at) != Some(k) {
+            return false;
+        }
+        self.ids.remove(id);
+        self.values.remove(at);
+        // Only losing an end of a wider span needs a pass.
+        if self.values.len() == 0 || self.span.is_some_and(|(a, b)| a != b && (k == a || k == b)) {
+            self.span = span_of(self.values.iter());
+        }
+        true
+    }
+
+    /// Every `(value, id)`, in id order.
+    fn pairs(&self) -> impl Iterator<Item = (K, u64)> + '_ {
+        self.values.iter().zip(self.ids.iter())
+    }
+}
+
+/// A value's order as an unsigned integer, so a bucket can keep its values
+/// as 4-byte offsets from its least one.
+pub(crate) trait Bits: Ord + Copy {
+    /// Order-preserving: `a < b` exactly when `a.bits() < b.bits()`.
+    fn bits(self) -> u64;
+    /// The inverse of `bits`.
+    fn from_bits(bits: u64) -> Self;
+}
+
+impl Bits for i64 {
+    fn bits(self) -> u64 {
+        (self as u64) ^ (1 << 63)
+    }
+    fn from_bits(bits: u64) -> Self {
+        (bits ^ (1 << 63)) as i64
+    }
+}
+
+/// A bucket's values: 4-byte offsets from a base while they all fit (a
+/// bucket of about a thousand ids spans a narrow stretch of a date or a
+/// counter), else the values themselves.
+#[derive(Debug)]
+enum Values<K> {
+    Narrow { base: u64, offs: Vec<u32> },
+    Wide(Vec<K>),
+}
+
+impl<K: Bits> Values<K> {
+    #[allow(clippy::len_without_is_empty)]
+    fn len(&self) -> usize {
+        match self {
+            Values::Narrow { offs, .. } => offs.len(),
+            Values::Wide(v) => v.len(),
+        }
+    }
+
+    fn get(&self, i: usize) -> Option<K> {
+        match self {
+            Values::Narrow { base, offs } => offs
+                .get(i)
+                .map(|&o| K::from_bits(base.wrapping_add(u64::from(o)))),
+            Values::Wide(v) => v.get(i).copied(),
+        }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = K> + '_ {
+        (0..self.len()).filter_map(|i| self.get(i))
+    }
+
+    fn insert(&mut self, i: usize, k: K) {
+        if let Values::Narrow { base, offs } = self {
+            match k.bits().checked_sub(*base).map(u32::try_from) {
+                Some(Ok(o)) => return grow_insert(offs, i, o),
+                // Out of reach of the base: every value, in full.
+                _ => *self = Values::Wide(self.iter().collect()),
+            }
+        }
+        if let Values::Wide(v) = self {
+            grow_insert(v, i, k);
+        }
+    }
+
+    fn remove(&mut self, i: usize) {
+        match self {
+            Values::Narrow { offs, .. } if i < offs.len() => {
+                offs.remove(i);
+            }
+            Values::Wide(v) if i < v.len() => {
+                v.remove(i);
+            }
+            _ => {}
+        }
+    }
+
+    fn bytes(&self) -> usize {
+        match self {
+            Values::Narrow { offs, .. } => offs.capacity() * 4,
+            Values::Wide(v) => v.capacity() * std::mem::size_of::<K>(),
+        }
+    }
+}
+
+/// `v.insert(i, x)`, growing by an eighth at a time, not doubling: slack
+/// stays small, and the copy a growth makes costs less than the inserts'
+/// own moves.
+fn grow_insert<T>(v: &mut Vec<T>, i: usize, x: T) {
+    if v.len() == v.capacity() {
+        v.reserve_exact(v.len() / 8 + 1);
+    }
+    v.insert(i.min(v.len()), x);
+}
+
+/// The least and the greatest of `values`.
+fn span_of<K: Ord + Copy>(values: impl Iterator<Item = K>) -> Option<(K, K)> {
+    values.fold(None, |s, v| {
+        Some(s.map_or((v, v), |(a, b): (K, K)| (a.min(v), b.max(v))))
+    })
 }
 
 /// The ids below each of a few dozen boundary values, as bitmaps: a range
@@ -60,24 +244,36 @@ struct Lazy<K> {
     spent: usize,
 }
 
+/// Whether `v` lies within `(lo, hi)`.
+fn within<K: Ord>(v: K, lo: Bound<K>, hi: Bound<K>) -> bool {
+    let above = match lo {
+        Bound::Included(k) => v >= k,
+        Bound::Excluded(k) => v > k,
+        Bound::Unbounded => true,
+    };
+    let below = match hi {
+        Bound::Included(k) => v <= k,
+        Bound::Excluded(k) => v < k,
+        Bound::Unbounded => true,
+    };
+    above && below
+}
+
 /// Prefix boundaries per field: memory is `PREFIXES` bitmaps of up to one
 /// bit per id (n / 8 bytes each, so 8 bytes per id at most, 2% of a 96-d
 /// f32 vector, per range field), and a range reads at most 2 / `PREFIXES`
 /// of the ids through the buckets.
 const PREFIXES: usize = 64;
 
-/// The least id, for bounds on `(value, id)` pairs.
-const ID_MIN: u64 = u64::MIN;
-
-impl<K: Ord + Copy> RangeIndex<K> {
+impl<K: Bits> RangeIndex<K> {
     /// An empty index; `least` is the least value `K` has.
     pub(crate) fn new(least: K) -> Self {
-        let mut buckets = std::collections::BTreeMap::new();
-        buckets.insert(least, IdSet::new());
+        let mut buckets = BTreeMap::new();
+        buckets.insert(least, Bucket::new());
         RangeIndex {
-            pairs: BTreeSet::new(),
             buckets,
-            unsplittable: std::collections::BTreeMap::new(),
+            len: 0,
+            unsplittable: BTreeMap::new(),
             least,
             prefixes: Mutex::new(Lazy {
                 fresh: None,
@@ -94,23 +290,6 @@ impl<K: Ord + Copy> RangeIndex<K> {
             .map_or(self.least, |(&b, _)| b)
     }
 
-    /// The start of the bucket after the one starting at `b`.
-    fn next_start(&self, b: K) -> Option<K> {
-        self.buckets
-            .range((Bound::Excluded(b), Bound::Unbounded))
-            .next()
-            .map(|(&s, _)| s)
-    }
-
-    /// The pairs of values in `[b, end)` (`end` `None`: to the last).
-    fn pairs_in(&self, b: K, end: Option<K>) -> impl DoubleEndedIterator<Item = &(K, u64)> + '_ {
-        let hi = match end {
-            Some(e) => Bound::Excluded((e, ID_MIN)),
-            None => Bound::Unbounded,
-        };
-        self.pairs.range((Bound::Included((b, ID_MIN)), hi))
-    }
-
     /// Marks the prefixes out of date (a write).
     fn stale(&mut self) {
         let lazy = self.prefixes.get_mut().unwrap_or_else(|e| e.into_inner());
@@ -118,51 +297,18 @@ impl<K: Ord + Copy> RangeIndex<K> {
         lazy.spent = 0;
     }
 
-    /// The pairs of values in `[b, end)` and within `(lo, hi)`.
-    fn pairs_between(
-        &self,
-        b: K,
-        end: Option<K>,
-        lo: Bound<K>,
-        hi: Bound<K>,
-    ) -> impl Iterator<Item = &(K, u64)> + '_ {
-        let from = match lo {
-            Bound::Included(k) | Bound::Excluded(k) if k > b => k,
-            _ => b,
-        };
-        let upper = match (hi, end) {
-            (Bound::Included(h), Some(e)) if h < e => Bound::Included((h, u64::MAX)),
-            (Bound::Included(h), None) => Bound::Included((h, u64::MAX)),
-            (Bound::Excluded(h), Some(e)) if h < e => Bound::Excluded((h, ID_MIN)),
-            (Bound::Excluded(h), None) => Bound::Excluded((h, ID_MIN)),
-            (_, Some(e)) => Bound::Excluded((e, ID_MIN)),
-            (_, None) => Bound::Unbounded,
-        };
-        let empty = match upper {
-            Bound::Included((h, _)) => h < from,
-            Bound::Excluded((h, _)) => h <= from,
-            Bound::Unbounded => false,
-        };
-        let lower = if empty { None } else { Some((from, ID_MIN)) };
-        lower
-            .into_iter()
-            .flat_map(move |l| self.pairs.range((Bound::Included(l), upper)))
-    }
-
     /// Adds `id` holding `k`.
     pub(crate) fn insert(&mut self, k: K, id: u64) {
-        if !self.pairs.insert((k, id)) {
+        let b = self.bucket_of(k);
+        let Some(bucket) = self.buckets.get_mut(&b) else {
+            return;
+        };
+        if !bucket.insert(k, id) {
             return;
         }
+        let len = bucket.len();
+        self.len += 1;
         self.stale();
-        let b = self.bucket_of(k);
-        let len = match self.buckets.get_mut(&b) {
-            Some(set) => {
-                set.insert(id);
-                set.len()
-            }
-            None => return,
-        };
         if len > SPLIT_AT && self.unsplittable.get(&b).is_none_or(|&at| len >= at) {
             self.split(b);
         }
@@ -170,23 +316,26 @@ impl<K: Ord + Copy> RangeIndex<K> {
 
     /// Removes `id` holding `k`.
     pub(crate) fn remove(&mut self, k: K, id: u64) {
-        if !self.pairs.remove(&(k, id)) {
+        let b = self.bucket_of(k);
+        let Some(bucket) = self.buckets.get_mut(&b) else {
+            return;
+        };
+        if !bucket.remove(k, id) {
             return;
         }
+        self.len -= 1;
         self.stale();
-        let b = self.bucket_of(k);
-        if let Some(set) = self.buckets.get_mut(&b) {
-            set.remove(id);
-        }
     }
 
     /// Splits the bucket starting at `b` at its median value; a bucket of
     /// one value stays whole.
     fn split(&mut self, b: K) {
-        let end = self.next_start(b);
-        let Some(len) = self.buckets.get(&b).map(IdSet::len) else {
+        let Some(bucket) = self.buckets.get(&b) else {
             return;
         };
+        let mut pairs: Vec<(K, u64)> = bucket.pairs().collect();
+        pairs.sort_unstable();
+        let len = pairs.len();
         // The change of value nearest the half-way point starts the new
         // bucket (before it or after it): a value holding many ids ends up
         // in a bucket of its own, so `eq` on it is one bitmap, not a walk
@@ -194,26 +343,34 @@ impl<K: Ord + Copy> RangeIndex<K> {
         let mut cut = None;
         let mut best = usize::MAX;
         let mut prev = None;
-        for (seen, &(v, _)) in self.pairs_in(b, end).enumerate() {
+        for (seen, &(v, _)) in pairs.iter().enumerate() {
             if prev.is_some_and(|p| p != v) {
                 let off = seen.abs_diff(len / 2);
                 if off < best {
-                    (best, cut) = (off, Some(v));
+                    (best, cut) = (off, Some((seen, v)));
                 } else {
                     break; // past the half: farther from here on
                 }
             }
             prev = Some(v);
         }
-        let Some(cut) = cut else {
+        let Some((at, cut)) = cut else {
             self.unsplittable.insert(b, len * 2);
             return;
         };
         self.unsplittable.remove(&b);
-        let low: IdSet = self.pairs_in(b, Some(cut)).map(|&(_, id)| id).collect();
-        let high: IdSet = self.pairs_in(cut, end).map(|&(_, id)| id).collect();
+        let high = Bucket::of(pairs.split_off(at));
+        let low = Bucket::of(pairs);
         self.buckets.insert(b, low);
         self.buckets.insert(cut, high);
+    }
+
+    /// The least and the greatest value held.
+    fn ends(&self) -> (Option<K>, Option<K>) {
+        let all = self.buckets.values();
+        let first = all.clone().find_map(|b| b.span.map(|s| s.0));
+        let last = all.rev().find_map(|b| b.span.map(|s| s.1));
+        (first, last)
     }
 
     /// The ids whose value lies within `(lo, hi)` and that `admits` accepts
@@ -238,8 +395,9 @@ impl<K: Ord + Copy> RangeIndex<K> {
         // admits all of `below[z]`, one open above all ids from
         // `bounds[a]` on; only the stretches between the range's ends and
         // the nearest boundaries go through the buckets.
-        let least_admitted = self.pairs.first().is_some_and(|p| admits(p.0));
-        let greatest_admitted = self.pairs.last().is_some_and(|p| admits(p.0));
+        let (least, greatest) = self.ends();
+        let least_admitted = least.is_some_and(&admits);
+        let greatest_admitted = greatest.is_some_and(&admits);
         let mut out = if greatest_admitted {
             pre.all.clone()
         } else {
@@ -258,8 +416,7 @@ impl<K: Ord + Copy> RangeIndex<K> {
     /// The prefixes, if they are fresh or have now earned a rebuild.
     fn prefixes(&self) -> Option<Arc<Prefixes<K>>> {
         let mut lazy = self.prefixes.lock().unwrap_or_else(|e| e.into_inner());
-        if lazy.fresh.is_none() && lazy.spent >= self.pairs.len() && self.pairs.len() > 4 * SPLIT_AT
-        {
+        if lazy.fresh.is_none() && lazy.spent >= self.len && self.len > 4 * SPLIT_AT {
             lazy.fresh = Some(Arc::new(self.build_prefixes()));
         }
         lazy.fresh.clone()
@@ -270,19 +427,19 @@ impl<K: Ord + Copy> RangeIndex<K> {
     /// to the buckets begin or end on a bucket's edge and only the one
     /// bucket holding each end of the range is read pair by pair.
     fn build_prefixes(&self) -> Prefixes<K> {
-        let step = self.pairs.len().div_ceil(PREFIXES).max(1);
+        let step = self.len.div_ceil(PREFIXES).max(1);
         let mut bounds = Vec::with_capacity(PREFIXES + 1);
         let mut below = Vec::with_capacity(PREFIXES + 1);
         let mut running = IdSet::new();
         let mut since = 0;
-        for (&b, set) in &self.buckets {
+        for (&b, bucket) in &self.buckets {
             if since >= step {
                 bounds.push(b);
                 below.push(running.clone());
                 since = 0;
             }
-            running.unite(set);
-            since += set.len();
+            running.unite(&bucket.ids);
+            since += bucket.len();
         }
         Prefixes {
             bounds,
@@ -304,24 +461,21 @@ impl<K: Ord + Copy> RangeIndex<K> {
         };
         let mut whole: Vec<&IdSet> = Vec::new();
         let mut cut: Vec<u64> = Vec::new();
-        let mut buckets = self.buckets.range(start..).peekable();
-        while let Some((&b, set)) = buckets.next() {
+        for (&b, bucket) in self.buckets.range(start..) {
             if b > start && past_hi(b) {
                 break;
             }
-            let end = buckets.peek().map(|(&e, _)| e);
-            let mut values = self.pairs_in(b, end);
-            let first = values.next().map(|p| p.0);
-            let last = values.next_back().map(|p| p.0).or(first);
-            match (first, last) {
-                (Some(f), Some(l)) if admits(f) && admits(l) => whole.push(set),
-                // Only the pairs within both the bucket and the bounds.
-                (Some(_), Some(_)) => cut.extend(
-                    self.pairs_between(b, end, lo, hi)
-                        .filter(|p| admits(p.0))
-                        .map(|&(_, id)| id),
+            match bucket.span {
+                Some((f, l)) if admits(f) && admits(l) => whole.push(&bucket.ids),
+                // The ids whose value lies in the range (`admits` holds on
+                // one interval within the bounds), in id order.
+                Some(_) => cut.extend(
+                    bucket
+                        .pairs()
+                        .filter(|&(v, _)| within(v, lo, hi) && admits(v))
+                        .map(|(_, id)| id),
                 ),
-                _ => {}
+                None => {}
             }
         }
         // A few small bitmaps: one by one into the largest. Many: one
@@ -346,21 +500,21 @@ impl<K: Ord + Copy> RangeIndex<K> {
     /// The number of `(value, id)` pairs.
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
-        self.pairs.len()
+        self.len
     }
 
-    /// An estimate of the bytes held: the ordered pairs (a B-tree node holds
-    /// up to 11, about two thirds full), the buckets' bitmaps and the prefix
-    /// bitmaps (once built).
+    /// The bytes held: the buckets' values (capacity counted) and bitmaps,
+    /// and the prefix bitmaps (once built).
     pub(crate) fn memory_bytes(&self) -> usize {
-        let pair = std::mem::size_of::<(K, u64)>();
         let prefixes = self.prefixes.lock().map_or(0, |l| {
             l.fresh.as_ref().map_or(0, |p| {
                 p.below.iter().map(IdSet::size_bytes).sum::<usize>() + p.all.size_bytes()
             })
         });
-        self.pairs.len() * pair * 3 / 2
-            + self.buckets.values().map(IdSet::size_bytes).sum::<usize>()
+        self.buckets
+            .values()
+            .map(|b| b.values.bytes() + b.ids.size_bytes())
+            .sum::<usize>()
             + prefixes
     }
 }
@@ -417,5 +571,69 @@ mod tests {
         assert!(!prefixed(&idx));
         let got = idx.collect(Bound::Included(7), Bound::Included(7), |v| v == 7);
         assert!(got.contains(1 << 40));
+    }
+
+    /// Ids in any order, values changed (removed, then added with a new
+    /// value, as the store updates a payload): every bucket's values must
+    /// stay beside their own ids, so cut buckets answer right.
+    #[test]
+    fn values_stay_with_their_ids_in_any_insertion_order() {
+        let mut rng = crate::synthetic::Rng::new(5);
+        let mut idx = RangeIndex::new(i64::MIN);
+        let mut model: std::collections::BTreeMap<u64, i64> = Default::default();
+        for step in 0..20_000 {
+            let id = rng.below(1 << 40) as u64;
+            if let Some(old) = model.remove(&id) {
+                idx.remove(old, id);
+            }
+            // Now and then a value far out, so some buckets cannot keep
+            // 4-byte offsets and hold their values whole.
+            let far = [i64::MIN, i64::MAX, -(1 << 40), 1 << 40];
+            let v = match step % 97 {
+                0 => far[step / 97 % 4],
+                _ => rng.below(50_000) as i64,
+            };
+            idx.insert(v, id);
+            model.insert(id, v);
+            if step % 5 == 0 {
+                // An existing id gets a new value.
+                let &id = model.keys().nth(rng.below(model.len())).unwrap();
+                let old = model[&id];
+                let v = rng.below(50_000) as i64;
+                idx.remove(old, id);
+                idx.insert(v, id);
+                model.insert(id, v);
+            }
+        }
+        assert!(idx.buckets.len() > 4, "no bucket split");
+        assert_eq!(idx.len(), model.len());
+        let wide = |b: &Bucket<i64>| matches!(b.values, Values::Wide(_));
+        assert!(idx.buckets.values().any(wide), "no bucket went wide");
+        assert!(idx.buckets.values().any(|b| !wide(b)), "no narrow bucket");
+        let ends = |lo: i64, hi: i64| {
+            idx.collect(Bound::Included(lo), Bound::Included(hi), |v| {
+                v >= lo && v <= hi
+            })
+        };
+        let far_ids = |lo: i64, hi: i64| -> IdSet {
+            model
+                .iter()
+                .filter(|&(_, &v)| v >= lo && v <= hi)
+                .map(|(&id, _)| id)
+                .collect()
+        };
+        assert_eq!(ends(i64::MIN, -1), far_ids(i64::MIN, -1));
+        assert_eq!(ends(50_000, i64::MAX), far_ids(50_000, i64::MAX));
+        for _ in 0..300 {
+            let a = rng.below(50_000) as i64;
+            let b = a + rng.below(500) as i64;
+            let got = idx.collect(Bound::Included(a), Bound::Excluded(b), |v| v >= a && v < b);
+            let want: IdSet = model
+                .iter()
+                .filter(|&(_, &v)| v >= a && v < b)
+                .map(|(&id, _)| id)
+                .collect();
+            assert_eq!(got, want, "[{a}, {b})");
+        }
     }
 }

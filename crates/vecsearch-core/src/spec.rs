@@ -209,6 +209,11 @@ pub struct Capabilities {
     pub reports_memory: bool,
     /// Storage kinds the backend serves; others fail at creation with `Unsupported`.
     pub storages: Vec<Storage>,
+    /// Whether a write, once `sync` has shown it, stays visible to every
+    /// later read while other writes go on. False for Milvus 2.3, whose REST
+    /// reads are served at bounded staleness: a row deleted and synced
+    /// before a scan came back in a page of it while two writers wrote.
+    pub stable_reads: bool,
 }
 
 impl Capabilities {
@@ -225,6 +230,7 @@ impl Capabilities {
             max_id: u64::MAX,
             reports_memory: true,
             storages: vec![Storage::F32],
+            stable_reads: true,
         }
     }
 
@@ -240,6 +246,7 @@ impl Capabilities {
             max_id,
             reports_memory: false,
             storages: vec![Storage::F32],
+            stable_reads: true,
         }
     }
 

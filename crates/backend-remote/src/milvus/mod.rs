@@ -48,6 +48,23 @@ struct KeyRange {
     count: usize,
     next: Option<u64>,
 }
+/// Times a page is counted again when its range grew past the slack of
+/// [`slack`] between its count and its query.
+const RECOUNTS: usize = 8;
+
+/// Rows to ask of a key range counted at `count`: twice as many, and at
+/// least 64 more, so rows added since the count still come back whole.
+fn slack(count: usize) -> usize {
+    count.saturating_mul(2).max(count + 64).min(MAX_TOPK)
+}
+
+/// A scan page retried `RECOUNTS` times: writers outpaced it.
+fn range_kept_growing() -> Error {
+    Error::Unavailable(format!(
+        "Milvus scan: a key range grew past twice its count {RECOUNTS} times between counting and reading it (writers faster than the scan); try again"
+    ))
+}
+
 /// The largest reply to a payload read (64 fields of up to 1,024 elements
 /// of up to 1 KiB).
 const PAYLOAD_REPLY: usize = 72 << 20;
@@ -174,6 +191,8 @@ impl MilvusEngine {
 fn capabilities(payloads: bool) -> Capabilities {
     Capabilities {
         payloads,
+        // REST v1's query takes no consistency level: reads are bounded-stale.
+        stable_reads: false,
         ..Capabilities::server(Consistency::Eventual, MAX_ID)
     }
 }
@@ -349,13 +368,31 @@ impl Inner {
     /// is a range of keys whose count (asked first, halving the range while
     /// it is over `limit`) fits.
     async fn scan(&self, after: Option<u64>, limit: usize) -> Result<ScanPage> {
-        match self.page_range(after, limit).await? {
-            None => Ok(ScanPage::default()),
-            Some(page) => Ok(ScanPage {
-                records: self.records(&page.expr, page.count).await?,
-                next: page.next,
-            }),
+        let limit = limit.min(MAX_TOPK / 2);
+        for _ in 0..RECOUNTS {
+            let Some(page) = self.page_range(after, limit).await? else {
+                return Ok(ScanPage::default());
+            };
+            // A writer may add ids to the range between its count and this
+            // query: asked for only `count` rows, Milvus would drop some of
+            // the range's rows, any of them (a row live all along went
+            // missing so, in `scan_beside_writers`). Asked for more, it
+            // returns the whole range, and a page over `limit` is cut at
+            // its `limit`-th id, the rest left to the next page.
+            let ask = slack(page.count);
+            let mut records = self.records(&page.expr, ask).await?;
+            if records.len() >= ask {
+                continue; // grew by more than the slack: count again
+            }
+            let next = if records.len() > limit {
+                records.truncate(limit);
+                records.last().map(|r| r.id)
+            } else {
+                page.next
+            };
+            return Ok(ScanPage { records, next });
         }
+        Err(range_kept_growing())
     }
 
     /// Every id, ascending: the key ranges of [`Self::scan`], each asked
@@ -363,16 +400,27 @@ impl Inner {
     async fn ids(&self) -> Result<Vec<u64>> {
         let mut ids = Vec::new();
         let mut after = None;
-        while let Some(page) = self.page_range(after, MAX_TOPK).await? {
+        let mut recounts = 0;
+        while let Some(page) = self.page_range(after, MAX_TOPK / 2).await? {
+            // As in `scan`: room for rows added since the count, else a
+            // row of the range could be dropped from the reply.
+            let ask = slack(page.count);
             let rows = self
                 .api
                 .query(
                     &page.expr,
                     &[self.pk.as_str()],
-                    Some(MAX_TOPK),
-                    rows_limit(MAX_TOPK, 0),
+                    Some(ask),
+                    rows_limit(ask, 0),
                 )
                 .await?;
+            if rows.len() >= ask {
+                recounts += 1;
+                if recounts >= RECOUNTS {
+                    return Err(range_kept_growing());
+                }
+                continue;
+            }
             let mut got = Vec::with_capacity(rows.len());
             for r in &rows {
                 let id = r

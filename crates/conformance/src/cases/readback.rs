@@ -244,6 +244,12 @@ pub async fn scan_beside_writers(h: &Harness) -> Case {
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
     use std::sync::Mutex;
 
+    if !caps(h).await?.stable_reads {
+        return Err(Why::Skip(
+            "reads are bounded-stale beside writes (stable_reads: false)".into(),
+        ));
+    }
+
     let idx = h.create(IndexSpec::new(4, Metric::L2)).await?;
     let n = scaled(h, 600, 150) as u64;
     let vector = |id: u64, round: u64| -> Vec<f32> {
