@@ -44,11 +44,10 @@
 #
 # Time on this project's 2-core machine: --n 5000 --nq 200 measures in about
 # 10 s (bench 3 s, faiss 7 s) after the cargo build (incremental: ~30 s) and,
-# the first time, the venv (~5 s). At --n 100000 the bench's own run takes
-# minutes (every backend built on 1 and on all threads, 10 ef x 3 passes),
-# and faiss's six builds (three kinds, on 1 and on all threads) take an
-# estimated 1-2 minutes on GloVe-50 and several on the 384-d set;
-# --no-build-1t skips faiss's one-thread builds (build_s_1t then "—").
+# the first time, the venv (~5 s). At --n 100000, measured on 2026-12-06
+# (the whole command, both sides, the cargo build already done): 4m28s on
+# GloVe-50 and 7m57s on minilm-384; --no-build-1t skips faiss's one-thread
+# builds (build_s_1t then "—").
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
