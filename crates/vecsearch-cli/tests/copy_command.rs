@@ -2,22 +2,10 @@
 //! file and, where the test command's Qdrant runs, into a collection and
 //! back, each with `--verify`; refusals exit non-zero with a clear message.
 
-use std::process::Command;
+mod common;
 
+use common::vecsearch;
 use vecsearch::{IndexSpec, Metric, Payload, Schema};
-
-fn vecsearch(args: &[&str]) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_vecsearch"))
-        .args(args)
-        .output()
-        .expect("run vecsearch");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
-}
 
 fn saved_source(dir: &std::path::Path) -> String {
     let path = dir.join("a.vs");

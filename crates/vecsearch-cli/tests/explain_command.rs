@@ -2,22 +2,10 @@
 //! filter's exact match count and the hits; bad input exits non-zero with
 //! a clear message.
 
-use std::process::Command;
+mod common;
 
+use common::vecsearch;
 use vecsearch::{IndexSpec, Metric, Payload, Schema};
-
-fn vecsearch(args: &[&str]) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_vecsearch"))
-        .args(args)
-        .output()
-        .expect("run vecsearch");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
-}
 
 #[test]
 fn explains_a_filtered_search_on_a_saved_index() {
