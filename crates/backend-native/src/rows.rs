@@ -361,6 +361,17 @@ impl Rows {
     }
 
     /// Asks the CPU to start loading the vector `exact` reads for `slot`,
+    /// whatever the storage (a scan scores with `exact`).
+    #[inline]
+    pub(crate) fn prefetch_scan(&self, slot: u32) {
+        if self.kind == Storage::I8 {
+            self.prefetch_exact(slot);
+        } else {
+            self.prefetch(slot);
+        }
+    }
+
+    /// Asks the CPU to start loading the vector `exact` reads for `slot`,
     /// where that is not the row `dist` reads (I8: its original).
     #[inline]
     pub(crate) fn prefetch_exact(&self, slot: u32) {

@@ -392,6 +392,89 @@ fn planner_switches_at_the_measured_crossover() {
 }
 
 #[test]
+fn reach_scales_with_the_filters_share() {
+    use crate::graph::reach;
+    assert_eq!(
+        reach(64, 10, 20_000, 200_000),
+        26,
+        "10%: 4 x 64 x 0.1, rounded up"
+    );
+    assert_eq!(reach(64, 10, 100_000, 200_000), 64, "50%: no bound");
+    assert_eq!(
+        reach(64, 10, 39_000, 200_000),
+        50,
+        "19.5%: 4 x 64 x 0.195 = 49.9"
+    );
+    assert_eq!(reach(64, 10, 1_000, 200_000), 10, "never below k");
+    assert_eq!(reach(8, 10, 1_000, 200_000), 8, "nor above ef");
+    assert_eq!(reach(64, 10, 5, 0), 64, "an empty index divides by nothing");
+}
+
+/// A filtered walk follows the nodes its filter rejects only while they are
+/// nearer than its `reach`-th match: at a 10% filter it scores fewer rows
+/// than the same walk following them as far as its `ef`-th match (what a
+/// 100% share asks), at the same recall.
+#[test]
+fn a_sparse_filter_walk_follows_rejected_nodes_only_near_its_matches() {
+    use vecsearch_core::Plan;
+    let d = data(20_000, 32, Metric::L2, 21);
+    // One thread: the same graph every run.
+    let idx = index(IndexSpec::new(32, Metric::L2).with_threads(1));
+    idx.add_batch(&d.ids, &d.points).unwrap();
+    let g = &idx.inner().engine().inner;
+    let st = g.read();
+    let admit = |s: u32| s % 10 == 3;
+    let matches = (0..st.len() as u32).filter(|&s| admit(s)).count();
+    let admitted: std::collections::HashSet<u64> = (0..st.len() as u32)
+        .filter(|&s| admit(s))
+        .map(|s| st.ids[s as usize])
+        .collect();
+    let (mut scored, mut found) = ([0usize; 2], [0usize; 2]);
+    for q in &d.queries {
+        let mut exact: Vec<(f32, u64)> = (0..st.len() as u32)
+            .filter(|&s| admit(s))
+            .map(|s| (st.rows.exact(q, s), st.ids[s as usize]))
+            .collect();
+        exact.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        let want: Vec<u64> = exact.iter().take(10).map(|e| e.1).collect();
+        // Bounded (the filter's share), then as if the filter admitted all.
+        for (i, m) in [matches, st.live()].into_iter().enumerate() {
+            let (hits, trace) = g.walk(&st, q, 10, 64, admit, || 10, Plan::FilteredWalk, Some(m));
+            // The bounded walk ends within its budget (the filter's match
+            // count); unbounded, it did not (`WalkThenScan`).
+            assert_eq!(
+                trace.plan,
+                Plan::FilteredWalk,
+                "{}",
+                ["bounded", "unbounded"][i]
+            );
+            assert!(
+                hits.iter().all(|h| admitted.contains(&h.id)),
+                "only admitted ids"
+            );
+            scored[i] += trace.scored.unwrap_or(0);
+            found[i] += hits.iter().filter(|h| want.contains(&h.id)).count();
+        }
+    }
+    let n = d.queries.len() as f64 * 10.0;
+    let (bounded, free) = (found[0] as f64 / n, found[1] as f64 / n);
+    eprintln!(
+        "rows scored: bounded {}, unbounded {}",
+        scored[0], scored[1]
+    );
+    assert!(
+        (scored[0] as f64) < 0.8 * scored[1] as f64,
+        "bounded walk scored {} rows, unbounded {}",
+        scored[0],
+        scored[1]
+    );
+    assert!(
+        bounded >= 0.95 && bounded >= free - 0.02,
+        "recall {bounded} bounded, {free} unbounded"
+    );
+}
+
+#[test]
 fn parallel_builds_leave_no_node_unreachable() {
     // Small graphs built on two threads: inserters link to nodes whose own
     // links are still being written; none of those links may be lost.

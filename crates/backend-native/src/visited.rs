@@ -93,6 +93,12 @@ pub(crate) struct Scratch {
     pub(crate) scored: usize,
     /// A search scoring more rows than this stops (`None`: no limit).
     pub(crate) budget: Option<usize>,
+    /// How far a level-0 walk follows nodes its filter rejects: only while
+    /// they are nearer than the `reach`-th best admitted node found (0: as
+    /// far as admitted ones, the `ef`-th).
+    pub(crate) reach: usize,
+    /// The best `reach` admitted nodes found; the worst on top.
+    pub(crate) near: BinaryHeap<u64>,
 }
 
 /// Scratches not in use; a search takes one and gives it back.

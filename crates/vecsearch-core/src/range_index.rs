@@ -259,6 +259,39 @@ fn within<K: Ord>(v: K, lo: Bound<K>, hi: Bound<K>) -> bool {
     above && below
 }
 
+/// What a range gathers from the buckets: bitmaps of the buckets it covers
+/// whole, and the ids of the ones it cuts.
+#[derive(Default)]
+struct Parts<'a> {
+    whole: Vec<&'a IdSet>,
+    cut: Vec<u64>,
+}
+
+impl Parts<'_> {
+    /// Their union, with `middle` (the stretch between prefixes): one
+    /// many-way union, which sets bits, where uniting them one by one
+    /// merges sorted arrays (a mispredicted branch per id) and copies the
+    /// growing result. An AND of two 32% ranges over 200,000 points
+    /// resolves in 36 µs instead of 53, a single 5% range in 29 instead of
+    /// 31 (`cargo run --release -p vecsearch-cli --example range_probe`).
+    fn union(mut self, middle: Option<IdSet>) -> IdSet {
+        self.cut.sort_unstable();
+        self.cut.dedup();
+        let cut = IdSet::from_sorted(self.cut);
+        if self.whole.is_empty() {
+            return match middle {
+                Some(mut m) => {
+                    m.unite(&cut);
+                    m
+                }
+                None => cut,
+            };
+        }
+        let extra = std::iter::once(&cut).chain(middle.as_ref());
+        IdSet::union_of(self.whole.into_iter().chain(extra))
+    }
+}
+
 /// Prefix boundaries per field: memory is `PREFIXES` bitmaps of up to one
 /// bit per id (n / 8 bytes each, so 8 bytes per id at most, 2% of a 96-d
 /// f32 vector, per range field), and a range reads at most 2 / `PREFIXES`
@@ -398,19 +431,20 @@ impl<K: Bits> RangeIndex<K> {
         let (least, greatest) = self.ends();
         let least_admitted = least.is_some_and(&admits);
         let greatest_admitted = greatest.is_some_and(&admits);
-        let mut out = if greatest_admitted {
+        let mut middle = if greatest_admitted {
             pre.all.clone()
         } else {
             pre.below[z].clone()
         };
+        let mut parts = Parts::default();
         if !least_admitted {
-            out.subtract(&pre.below[a]);
-            out.unite(&self.collect_buckets(lo, Bound::Excluded(pre.bounds[a]), &admits));
+            middle.subtract(&pre.below[a]);
+            self.gather(lo, Bound::Excluded(pre.bounds[a]), &admits, &mut parts);
         }
         if !greatest_admitted {
-            out.unite(&self.collect_buckets(Bound::Included(pre.bounds[z]), hi, &admits));
+            self.gather(Bound::Included(pre.bounds[z]), hi, &admits, &mut parts);
         }
-        out
+        parts.union(Some(middle))
     }
 
     /// The prefixes, if they are fresh or have now earned a rebuild.
@@ -450,6 +484,20 @@ impl<K: Bits> RangeIndex<K> {
 
     /// `collect` through the buckets alone.
     fn collect_buckets(&self, lo: Bound<K>, hi: Bound<K>, admits: &impl Fn(K) -> bool) -> IdSet {
+        let mut parts = Parts::default();
+        self.gather(lo, hi, admits, &mut parts);
+        parts.union(None)
+    }
+
+    /// The buckets a range covers whole (their bitmaps) and the admitted
+    /// ids of the ones it cuts, into `parts`.
+    fn gather<'a>(
+        &'a self,
+        lo: Bound<K>,
+        hi: Bound<K>,
+        admits: &impl Fn(K) -> bool,
+        parts: &mut Parts<'a>,
+    ) {
         let start = match lo {
             Bound::Included(k) | Bound::Excluded(k) => self.bucket_of(k),
             Bound::Unbounded => self.least,
@@ -459,17 +507,15 @@ impl<K: Bits> RangeIndex<K> {
             Bound::Excluded(h) => k >= h,
             Bound::Unbounded => false,
         };
-        let mut whole: Vec<&IdSet> = Vec::new();
-        let mut cut: Vec<u64> = Vec::new();
         for (&b, bucket) in self.buckets.range(start..) {
             if b > start && past_hi(b) {
                 break;
             }
             match bucket.span {
-                Some((f, l)) if admits(f) && admits(l) => whole.push(&bucket.ids),
+                Some((f, l)) if admits(f) && admits(l) => parts.whole.push(&bucket.ids),
                 // The ids whose value lies in the range (`admits` holds on
                 // one interval within the bounds), in id order.
-                Some(_) => cut.extend(
+                Some(_) => parts.cut.extend(
                     bucket
                         .pairs()
                         .filter(|&(v, _)| within(v, lo, hi) && admits(v))
@@ -478,23 +524,6 @@ impl<K: Bits> RangeIndex<K> {
                 None => {}
             }
         }
-        // A few small bitmaps: one by one into the largest. Many: one
-        // many-way union (each pairwise union of sparse bitmaps copies the
-        // growing result, quadratic in their number).
-        let mut out = if whole.len() <= 4 {
-            whole.sort_by_key(|s| std::cmp::Reverse(s.len()));
-            let mut out = whole.first().map_or_else(IdSet::new, |s| (*s).clone());
-            for s in whole.iter().skip(1) {
-                out.unite(s);
-            }
-            out
-        } else {
-            IdSet::union_of(whole)
-        };
-        cut.sort_unstable();
-        cut.dedup();
-        out.unite(&IdSet::from_sorted(cut));
-        out
     }
 
     /// The number of `(value, id)` pairs.
