@@ -963,8 +963,8 @@ impl Graph {
 
 /// The plan of a filtered search: an exact scan of the `matches` rows when
 /// that is cheaper than a walk ([`exact_scan_pays`]), else the filtered
-/// walk, which gives up for the scan once it has scored more rows than the
-/// filter matches.
+/// walk, which gives up for the scan once it has scored more rows than its
+/// [`budget`].
 ///
 /// The two-hop walk ([`Plan::TwoHopWalk`], ACORN-1) is not chosen: measured
 /// on 200,000 x 96-d clustered points (`VECSEARCH_NATIVE_PLAN=two_hop_walk
@@ -996,10 +996,10 @@ const REACH: f64 = 4.0;
 ///
 /// A walk fails where the filter avoids the query's neighbourhood (the
 /// bench's anti-correlated region): it scores its way across to the matches
-/// and gives up. Allowed as many rows as the filter matches, 11 of 25 such
-/// queries at 200,000 points did, and the cell ran at 0.92x flat's plain
-/// scan (2,940 against 3,196 QPS); with a quarter, 1.01x (3,196 against
-/// 3,154); the scan alone is 1.2x.
+/// and gives up. Allowed as many rows as the filter matches (0673840), that
+/// cell ran at 0.77x flat's plain scan of the matches at 200,000 points and
+/// 0.69x at 1,000,000; with a quarter, 1.04x and 1.33x (`vecsearch bench
+/// --filters --n 200000|1000000 --dim 96`, the README's filtered tables).
 pub(crate) fn budget(matches: usize, ef: usize) -> usize {
     (matches / 4).max(ef.saturating_mul(32)).min(matches)
 }

@@ -440,8 +440,9 @@ fn a_sparse_filter_walk_follows_rejected_nodes_only_near_its_matches() {
         // Bounded (the filter's share), then as if the filter admitted all.
         for (i, m) in [matches, st.live()].into_iter().enumerate() {
             let (hits, trace) = g.walk(&st, q, 10, 64, admit, || 10, Plan::FilteredWalk, Some(m));
-            // The bounded walk ends within its budget (the filter's match
-            // count); unbounded, it did not (`WalkThenScan`).
+            // The bounded walk ends within its budget (a quarter of the
+            // matches, at least 32 x ef); unbounded, it did not
+            // (`WalkThenScan`).
             assert_eq!(
                 trace.plan,
                 Plan::FilteredWalk,

@@ -38,8 +38,9 @@ pub enum Plan {
     /// it keeps its way through a sparse match set. Chosen for filters
     /// that admit a small share, but too many rows to scan.
     TwoHopWalk,
-    /// A walk that scored more rows than the filter matches, so it stopped
-    /// and scanned the matches instead (exact).
+    /// A walk that scored more rows than its budget (native: a quarter of
+    /// the filter's matches, at least 32 x ef), so it stopped and scanned
+    /// the matches instead (exact).
     WalkThenScan,
     /// A graph walk that found fewer than `min(k, matches)` hits even at
     /// full width, completed by an exact scan.
