@@ -886,9 +886,10 @@ impl Graph {
         slots: impl Iterator<Item = u32>,
     ) -> Vec<Neighbor> {
         // A filter's matches lie anywhere in memory: each row is asked for
-        // a few rows ahead of the one scored, so the fetches overlap
-        // (flat's scan, which does not, was up to 10% faster than this one
-        // on the rare filters of `vecsearch bench --filters` before).
+        // a few rows ahead of the one scored, so the fetches overlap. The
+        // 1% filters of `vecsearch bench --filters --n 200000 --dim 96`
+        // (2,000 matches) ran at 1.05-1.14x flat's scan without it,
+        // 1.13-1.32x with it.
         let slots: Vec<u32> = slots.collect();
         let w = st.rows.prefetch_ahead();
         for &s in slots.iter().take(w) {
@@ -1018,12 +1019,12 @@ pub(crate) fn budget(matches: usize, ef: usize) -> usize {
 /// `REACH x ef` nodes. At a 10% filter the walk then scores half the rows
 /// (`a_sparse_filter_walk_follows_rejected_nodes_only_near_its_matches`).
 ///
-/// `REACH` trades recall for speed, measured with `vecsearch bench
-/// --filters --n 1000000 --dim 96` (10% shapes; unbounded at 8b46fe4):
-/// unbounded, recall 0.998-1.000; 2.5, 0.970-0.978 and 1.5-2x the QPS;
-/// 4, 0.985-0.990 and 1.2-1.7x (but for the OR of two ranges, whose time
-/// goes to building its bitmap). At 200,000 points all three keep 0.998
-/// or more.
+/// `REACH` trades recall for speed. At 200,000 points, alternated runs of
+/// one build with and without the bound (`VECSEARCH_NATIVE_REACH=1000
+/// vecsearch bench --filters --n 200000 --dim 96 --backends native`): the
+/// 10% shapes at 1.19-1.46x the QPS, recall 0.999-1.000 either way. At
+/// 1,000,000 points the bound costs recall on them: 0.985-0.990 with 4,
+/// 0.970-0.978 with 2.5, against 0.998-1.000 unbounded (at 8b46fe4).
 pub(crate) fn reach(ef: usize, k: usize, matches: usize, live: usize) -> usize {
     let share = matches as f64 / live.max(1) as f64;
     let r = (reach_factor() * ef as f64 * share).ceil() as usize;
