@@ -424,11 +424,11 @@ fn a_sparse_filter_walk_follows_rejected_nodes_only_near_its_matches() {
     let g = &idx.inner().engine().inner;
     let st = g.read();
     let admit = |s: u32| s % 10 == 3;
-    let matches = (0..st.len() as u32).filter(|&s| admit(s)).count();
     let admitted: std::collections::HashSet<u64> = (0..st.len() as u32)
         .filter(|&s| admit(s))
         .map(|s| st.ids[s as usize])
         .collect();
+    let matches = admitted.len();
     let (mut scored, mut found) = ([0usize; 2], [0usize; 2]);
     for q in &d.queries {
         let mut exact: Vec<(f32, u64)> = (0..st.len() as u32)

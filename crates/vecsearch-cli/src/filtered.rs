@@ -229,26 +229,22 @@ impl Run {
 }
 
 /// QPS at `recall` on a sweep of (recall, QPS) points in order of width:
-/// the best QPS any point reaching `recall` has, interpolated between the
-/// last point below it and the first at or above it.
+/// read on the curve between the last point below it and the first at or
+/// above it ([`crate::report::crossing`]), or the first point's QPS where
+/// it already reaches the recall; but where a wider point that reaches it
+/// measured faster (a noisy machine), that one.
 fn unfiltered_qps_at(curve: &[(f64, f64)], recall: f64) -> Option<f64> {
     let at = curve.iter().position(|&(r, _)| r >= recall)?;
-    let (r1, q1) = curve[at];
-    // The fastest point at or above the recall (a wider ef can be faster
-    // on a noisy machine: take the best).
+    let first = curve[at].1;
     let best = curve[at..]
         .iter()
         .filter(|p| p.0 >= recall)
         .map(|p| p.1)
-        .fold(q1, f64::max);
-    if at == 0 || best > q1 {
+        .fold(first, f64::max);
+    if best > first {
         return Some(best);
     }
-    let (r0, q0) = curve[at - 1];
-    if r1 <= r0 {
-        return Some(q1);
-    }
-    Some(q0 + (q1 - q0) * (recall - r0) / (r1 - r0))
+    Some(crate::report::crossing(curve, |p| p.0, |p| Some(p.1), recall).unwrap_or(first))
 }
 
 /// Runs the filtered benchmark and prints its table; writes JSON if asked.

@@ -112,9 +112,22 @@ fn on_curve_of(
         .filter(|p| p.backend == backend && p.phase == "fresh" && p.ef.is_some())
         .collect();
     mine.sort_by_key(|p| p.ef);
-    let i = mine.iter().position(|p| p.recall_at_10 >= target)?;
-    let (a, b) = (mine.get(i.checked_sub(1)?)?, mine.get(i)?);
-    let t = (target - a.recall_at_10) / (b.recall_at_10 - a.recall_at_10);
+    crossing(&mine, |p| p.recall_at_10, |p| value(p), target)
+}
+
+/// The value where a sweep's recall first reaches `target` (the sweep in
+/// order of ef): linear between the two points around the crossing.
+/// `None` when no point reaches the target, the first one already does
+/// (nothing to read between), or either point has no value.
+pub fn crossing<T>(
+    sweep: &[T],
+    recall: impl Fn(&T) -> f64,
+    value: impl Fn(&T) -> Option<f64>,
+    target: f64,
+) -> Option<f64> {
+    let i = sweep.iter().position(|p| recall(p) >= target)?;
+    let (a, b) = (sweep.get(i.checked_sub(1)?)?, sweep.get(i)?);
+    let t = (target - recall(a)) / (recall(b) - recall(a));
     let (va, vb) = (value(a)?, value(b)?);
     Some(va + t * (vb - va))
 }

@@ -13,7 +13,7 @@
 //! a million points.
 
 use std::collections::BTreeMap;
-use std::ops::Bound;
+use std::ops::{Bound, RangeBounds};
 use std::sync::{Arc, Mutex};
 
 use crate::IdSet;
@@ -242,21 +242,6 @@ struct Prefixes<K> {
 struct Lazy<K> {
     fresh: Option<Arc<Prefixes<K>>>,
     spent: usize,
-}
-
-/// Whether `v` lies within `(lo, hi)`.
-fn within<K: Ord>(v: K, lo: Bound<K>, hi: Bound<K>) -> bool {
-    let above = match lo {
-        Bound::Included(k) => v >= k,
-        Bound::Excluded(k) => v > k,
-        Bound::Unbounded => true,
-    };
-    let below = match hi {
-        Bound::Included(k) => v <= k,
-        Bound::Excluded(k) => v < k,
-        Bound::Unbounded => true,
-    };
-    above && below
 }
 
 /// What a range gathers from the buckets: bitmaps of the buckets it covers
@@ -518,7 +503,7 @@ impl<K: Bits> RangeIndex<K> {
                 Some(_) => parts.cut.extend(
                     bucket
                         .pairs()
-                        .filter(|&(v, _)| within(v, lo, hi) && admits(v))
+                        .filter(|&(v, _)| (lo, hi).contains(&v) && admits(v))
                         .map(|(_, id)| id),
                 ),
                 None => {}
