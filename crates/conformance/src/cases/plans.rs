@@ -7,7 +7,8 @@ use vecsearch_core::{Filter, Neighbor, Payload, Plan, Schema};
 #[allow(unused_imports)]
 use super::*;
 
-/// `explain` returns the hits `search` returns; on a local backend it
+/// `explain` returns the hits `search` returns (a server's: hits its
+/// search gives, see [`agreeing_explain`]); on a local backend it
 /// reports the filter's exact match count; a plan it calls exact is exact
 /// (ids and order, ties to the lowest id); a filter matching 10 points is
 /// answered by an exact plan; a 50% filter too large to scan keeps recall
@@ -58,15 +59,7 @@ pub async fn explain_reports_the_plan(h: &Harness) -> Case {
             .collect();
         let mut found = 0;
         for q in &set.queries {
-            let e = idx.explain(q, 10, &params).await?;
-            let s = idx.search(q, 10, &params).await?;
-            if ids(&e.hits) != ids(&s) {
-                return Err(fail(format!(
-                    "{what}: explain returned {:?}, search {:?}",
-                    ids(&e.hits),
-                    ids(&s)
-                )));
-            }
+            let e = agreeing_explain(h, &*idx, q, &params, what).await?;
             if e.plan != Plan::Server {
                 if let (Some(want), Some(got)) = (matches, e.matches) {
                     if got != want {
@@ -104,4 +97,53 @@ pub async fn explain_reports_the_plan(h: &Harness) -> Case {
         }
     }
     Ok(())
+}
+
+/// How many times a server's explain and search are asked again when their
+/// answers differ.
+const SERVER_RETRIES: usize = 5;
+
+/// `explain` for `q`, checked against `search` with the same parameters.
+///
+/// A local plan must give `search`'s hits at once. A server plan's explain
+/// is the server's own search, and a server may answer the same search two
+/// ways while it reorganises its segments on its own clock: Milvus 2.3.5
+/// did, once in four runs of this case, 0.2 to 4.4 s after
+/// `finish_indexing` reported every row served by its index (the same
+/// query's later calls all agreed). So for a server the pair is asked again,
+/// up to [`SERVER_RETRIES`] times, until explain and search agree; an
+/// explain that sends another request than search never agrees, and fails.
+async fn agreeing_explain(
+    h: &Harness,
+    idx: &dyn VectorIndex,
+    q: &[f32],
+    params: &SearchParams,
+    what: &str,
+) -> std::result::Result<vecsearch_core::Explain, Why> {
+    let ids = |v: &[Neighbor]| v.iter().map(|h| h.id).collect::<Vec<_>>();
+    let mut tries = 0;
+    loop {
+        let e = idx.explain(q, 10, params).await?;
+        let s = idx.search(q, 10, params).await?;
+        if ids(&e.hits) == ids(&s) {
+            if tries > 0 {
+                println!(
+                    "conformance: {} explain_reports_the_plan: {what}: explain and search agreed on try {} (the server answered the same search two ways)",
+                    h.name(),
+                    tries + 1
+                );
+            }
+            return Ok(e);
+        }
+        if e.plan != Plan::Server || tries == SERVER_RETRIES {
+            return Err(fail(format!(
+                "{what}: explain returned {:?}, search {:?} (plan {}, {} tries)",
+                ids(&e.hits),
+                ids(&s),
+                e.plan,
+                tries + 1
+            )));
+        }
+        tries += 1;
+    }
 }
