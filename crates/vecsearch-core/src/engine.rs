@@ -21,7 +21,7 @@ use async_trait::async_trait;
 
 use crate::distance::prepare;
 use crate::index::no_payloads;
-use crate::store::PayloadStore;
+use crate::store::{PayloadStore, Resolved};
 use crate::validate::{check_batch, check_id, check_queries, check_vector};
 use crate::{
     exec, sort_neighbors, Capabilities, Error, Explain, Filter, IdFilter, IdMap, IdSet,
@@ -388,7 +388,10 @@ impl<E: Engine> Index<E> {
         }
         filter.validate(&self.spec.schema)?;
         Ok(match self.read_store() {
-            Some(store) => IdFilter::resolved(filter.clone(), store.eval(filter)),
+            Some(store) => match store.resolve(filter) {
+                Resolved::Set(ids) => IdFilter::resolved(filter.clone(), ids),
+                Resolved::Bits(bits) => IdFilter::resolved_bits(filter.clone(), bits),
+            },
             None => IdFilter::expression(filter.clone()),
         })
     }

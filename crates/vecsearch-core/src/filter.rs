@@ -28,12 +28,14 @@
 
 use std::cmp::Ordering;
 use std::hash::{BuildHasherDefault, Hasher};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use serde::{Deserialize, Serialize};
 
 use crate::payload::{check_keyword, FieldType, Payload, Schema, Value};
 use crate::{Error, IdSet, Result};
+
+pub use crate::dense::DenseIds;
 
 /// The deepest nesting of `and` / `or` / `not` a filter may have.
 pub const MAX_FILTER_DEPTH: usize = 16;
@@ -740,54 +742,55 @@ fn wrong_op(f: &Filter, field: &str, ty: FieldType) -> Error {
 #[derive(Clone)]
 pub struct IdFilter {
     expr: Arc<Filter>,
-    ids: Option<Arc<IdSet>>,
-    /// The admitted ids as a plain bit array, made on first use and shared
-    /// by the clones (one per batch of queries).
-    bits: Arc<std::sync::OnceLock<Option<DenseIds>>>,
+    ids: Option<Arc<Admitted>>,
 }
 
-/// The admitted ids of an [`IdFilter`] as a plain bit array: a membership
-/// test is one shift and mask, what a graph walk pays per node it passes.
-#[derive(Debug)]
-pub struct DenseIds {
-    base: u64,
-    words: Vec<u64>,
+/// A resolved filter's ids, as the payload store made them (a bitmap, or a
+/// bit array when it combined ranges as one) and in the other form when
+/// first asked, shared by the clones (one per batch of queries).
+struct Admitted {
+    len: usize,
+    set: OnceLock<IdSet>,
+    /// `None` inside: the ids spread too far for a bit array.
+    bits: OnceLock<Option<DenseIds>>,
 }
 
-impl DenseIds {
-    /// Whether `id` is set.
-    #[inline]
-    pub fn contains(&self, id: u64) -> bool {
-        let Some(bit) = id.checked_sub(self.base) else {
-            return false;
-        };
-        let word = (bit / 64) as usize;
-        word < self.words.len() && (self.words[word] >> (bit % 64)) & 1 == 1
-    }
-
-    /// The first id bit 0 stands for (a multiple of 65,536).
-    pub fn base(&self) -> u64 {
-        self.base
-    }
-
-    /// The bits: bit `i % 64` of word `i / 64` is id `base + i`.
-    pub fn words(&self) -> &[u64] {
-        &self.words
+impl Admitted {
+    /// The bitmap, made from the bit array on first use.
+    fn set(&self) -> &IdSet {
+        self.set.get_or_init(|| match self.bits.get() {
+            Some(Some(bits)) => bits.to_set(),
+            _ => IdSet::new(),
+        })
     }
 }
-
-/// A dense bit array is made only while it takes at most this many bytes
-/// (or a few bytes per live id, whichever is more): ids spread over a
-/// huge range keep their compressed bitmap.
-const DENSE_BYTES_MIN: usize = 1 << 20;
 
 impl IdFilter {
     /// The filter `expr` whose admitted ids are exactly `ids`.
     pub fn resolved(expr: Filter, ids: IdSet) -> IdFilter {
+        let admitted = Admitted {
+            len: ids.len(),
+            set: OnceLock::from(ids),
+            bits: OnceLock::new(),
+        };
         IdFilter {
             expr: Arc::new(expr),
-            ids: Some(Arc::new(ids)),
-            bits: Arc::default(),
+            ids: Some(Arc::new(admitted)),
+        }
+    }
+
+    /// The filter `expr` whose admitted ids are exactly the bits of `bits`
+    /// (what the payload store makes of a filter holding ranges): a walk
+    /// tests them as they are, and the bitmap is made only if asked for.
+    pub fn resolved_bits(expr: Filter, bits: DenseIds) -> IdFilter {
+        let admitted = Admitted {
+            len: bits.len(),
+            set: OnceLock::new(),
+            bits: OnceLock::from(Some(bits)),
+        };
+        IdFilter {
+            expr: Arc::new(expr),
+            ids: Some(Arc::new(admitted)),
         }
     }
 
@@ -796,7 +799,6 @@ impl IdFilter {
         IdFilter {
             expr: Arc::new(expr),
             ids: None,
-            bits: Arc::default(),
         }
     }
 
@@ -823,7 +825,10 @@ impl IdFilter {
     #[inline]
     pub fn admits(&self, id: u64) -> bool {
         match &self.ids {
-            Some(set) => set.contains(id),
+            Some(a) => match a.bits.get() {
+                Some(Some(bits)) => bits.contains(id),
+                _ => a.set().contains(id),
+            },
             None => self
                 .expr
                 .allowed_ids()
@@ -833,22 +838,30 @@ impl IdFilter {
 
     /// The exact number of admitted ids (0 when unresolved).
     pub fn len(&self) -> usize {
-        self.ids.as_ref().map_or(0, |s| s.len())
+        self.ids.as_ref().map_or(0, |a| a.len)
     }
 
     /// Whether it is resolved and admits no id.
     pub fn is_empty(&self) -> bool {
-        self.ids.as_ref().is_some_and(|s| s.is_empty())
+        self.ids.as_ref().is_some_and(|a| a.len == 0)
     }
 
     /// The admitted ids, ascending (none when unresolved).
     pub fn ids(&self) -> impl Iterator<Item = u64> + '_ {
-        self.ids.iter().flat_map(|s| s.iter())
+        let (bits, set) = match self.ids.as_deref() {
+            None => (None, None),
+            Some(a) => match (a.set.get(), a.bits.get()) {
+                (None, Some(Some(bits))) => (Some(bits.iter()), None),
+                _ => (None, Some(a.set().iter())),
+            },
+        };
+        bits.into_iter().flatten().chain(set.into_iter().flatten())
     }
 
-    /// The admitted ids as a bitmap (`None` when unresolved).
+    /// The admitted ids as a bitmap (`None` when unresolved; made on the
+    /// first call when the store resolved them as a bit array).
     pub fn set(&self) -> Option<&IdSet> {
-        self.ids.as_deref()
+        self.ids.as_deref().map(Admitted::set)
     }
 
     /// The admitted ids as a plain bit array, made on the first call (a
@@ -856,12 +869,12 @@ impl IdFilter {
     /// `None` when unresolved or when the ids spread over more than
     /// `max(1 MiB, 4 x live)` bytes' worth of range.
     pub fn dense(&self, live: usize) -> Option<&DenseIds> {
-        self.bits
+        let a = self.ids.as_deref()?;
+        a.bits
             .get_or_init(|| {
-                let set = self.ids.as_deref()?;
-                let limit = DENSE_BYTES_MIN.max(live.saturating_mul(4));
-                let (base, words) = set.to_bits(limit)?;
-                Some(DenseIds { base, words })
+                let limit = crate::dense::max_bytes(live);
+                let (base, words) = a.set().to_bits(limit)?;
+                Some(DenseIds::from_parts(base, words))
             })
             .as_ref()
     }
@@ -870,7 +883,7 @@ impl IdFilter {
 impl std::fmt::Debug for IdFilter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match &self.ids {
-            Some(s) => write!(f, "IdFilter({} ids)", s.len()),
+            Some(a) => write!(f, "IdFilter({} ids)", a.len),
             None => write!(f, "IdFilter({:?})", self.expr),
         }
     }

@@ -9,7 +9,9 @@
 
 use std::ops::{BitAndAssign, BitOrAssign, SubAssign};
 
-use roaring::{MultiOps, RoaringTreemap};
+use roaring::{MultiOps, RoaringBitmap, RoaringTreemap};
+
+use crate::dense::{Op, CONTAINER_WORDS};
 
 /// A set of `u64` ids, kept as a roaring bitmap: dense runs as bit
 /// containers, sparse ones as sorted arrays. Iterates in ascending order.
@@ -48,6 +50,16 @@ impl IdSet {
     /// Whether the set is empty.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
+    }
+
+    /// The least id (`None` when empty).
+    pub fn min(&self) -> Option<u64> {
+        self.0.min()
+    }
+
+    /// The greatest id (`None` when empty).
+    pub fn max(&self) -> Option<u64> {
+        self.0.max()
     }
 
     /// The ids, ascending.
@@ -118,11 +130,54 @@ impl IdSet {
         if containers.checked_mul(8192)? > max_bytes {
             return None;
         }
-        let mut words = vec![0u64; containers * 1024];
+        let mut words = vec![0u64; containers * CONTAINER_WORDS];
+        self.apply_to(base, &mut words, Op::Or)?;
+        Some((base, words))
+    }
+
+    /// Sets (or clears) the bits of the set's ids in `words`, whose bit 0
+    /// is id `base`; `None` when an id lies outside them. Through the
+    /// portable serialisation: roaring shows its containers no other way,
+    /// and copying a dense container is a `memcpy`.
+    pub(crate) fn apply_to(&self, base: u64, words: &mut [u64], op: Op) -> Option<()> {
+        if self.0.is_empty() {
+            return Some(());
+        }
         let mut bytes = Vec::with_capacity(self.0.serialized_size());
         self.0.serialize_into(&mut bytes).ok()?;
-        fill_from_portable(&bytes, base, &mut words)?;
-        Some((base, words))
+        fill_from_portable(&bytes, base, words, op)
+    }
+
+    /// The set of the ids whose bits are set in `words` (bit `i % 64` of
+    /// word `i / 64` is id `base + i`; `base` a multiple of 65,536 and the
+    /// words whole stretches of 65,536 ids), built a container at a time.
+    pub(crate) fn from_bits(base: u64, words: &[u64]) -> IdSet {
+        let mut maps: Vec<(u32, RoaringBitmap)> = Vec::new();
+        let mut bytes: Vec<u8> = Vec::new();
+        // Each stretch of 2^32 ids (a treemap entry) from its own bytes.
+        let mut flush = |high: u64, first: u64, bytes: &mut Vec<u8>| {
+            if !bytes.is_empty() {
+                let low = first as u32; // the low half: `first >> 32 == high`
+                let map = RoaringBitmap::from_lsb0_bytes(low, bytes);
+                if !map.is_empty() {
+                    maps.push(((high) as u32, map));
+                }
+                bytes.clear();
+            }
+        };
+        let (mut high, mut first) = (base >> 32, base);
+        for (c, chunk) in words.chunks(CONTAINER_WORDS).enumerate() {
+            let start = base + (c as u64) * 65_536;
+            if start >> 32 != high {
+                flush(high, first, &mut bytes);
+                (high, first) = (start >> 32, start);
+            }
+            for w in chunk {
+                bytes.extend_from_slice(&w.to_le_bytes());
+            }
+        }
+        flush(high, first, &mut bytes);
+        IdSet(RoaringTreemap::from_bitmaps(maps))
     }
 
     /// Bytes the set takes when serialised (about what it takes in memory).
@@ -131,9 +186,10 @@ impl IdSet {
     }
 }
 
-/// Sets the bits of a serialised treemap (roaring's portable format, which
-/// this crate's roaring writes without run containers) in `words`.
-fn fill_from_portable(bytes: &[u8], base: u64, words: &mut [u64]) -> Option<()> {
+/// Sets (or clears, by `op`) the bits of a serialised treemap (roaring's
+/// portable format, which this crate's roaring writes without run
+/// containers) in `words`, whose bit 0 is id `base`.
+fn fill_from_portable(bytes: &[u8], base: u64, words: &mut [u64], op: Op) -> Option<()> {
     let mut at = 0usize;
     let mut take = |n: usize| -> Option<&[u8]> {
         let s = bytes.get(at..at.checked_add(n)?)?;
@@ -160,13 +216,21 @@ fn fill_from_portable(bytes: &[u8], base: u64, words: &mut [u64]) -> Option<()> 
                 let data = take(8192)?;
                 let dst = words.get_mut(w0..w0 + 1024)?;
                 for (d, chunk) in dst.iter_mut().zip(data.chunks_exact(8)) {
-                    *d = u64::from_le_bytes(chunk.try_into().ok()?);
+                    let w = u64::from_le_bytes(chunk.try_into().ok()?);
+                    match op {
+                        Op::Or => *d |= w,
+                        Op::AndNot => *d &= !w,
+                    }
                 }
             } else {
                 let data = take(card * 2)?;
                 for i in 0..card {
                     let bit = usize::from(u16_at(data, i));
-                    *words.get_mut(w0 + bit / 64)? |= 1u64 << (bit % 64);
+                    let d = words.get_mut(w0 + bit / 64)?;
+                    match op {
+                        Op::Or => *d |= 1u64 << (bit % 64),
+                        Op::AndNot => *d &= !(1u64 << (bit % 64)),
+                    }
                 }
             }
         }

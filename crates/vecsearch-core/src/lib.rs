@@ -42,6 +42,7 @@
 //!   [`storage`], [`synthetic`] data, [`uri`] (the scheme table).
 #![warn(missing_docs)]
 
+mod dense;
 pub mod distance;
 pub mod engine;
 mod error;
@@ -63,6 +64,7 @@ mod topk;
 pub mod uri;
 pub mod validate;
 
+pub use dense::DenseIds;
 pub use engine::{Create, Engine, Index, Open};
 pub use error::{Error, Result};
 pub use filter::{Filter, IdFilter, IdHasher, IdMap, Number, Range, Scalar};

@@ -13,6 +13,7 @@
 use std::collections::HashMap;
 use std::ops::Bound;
 
+use crate::dense::{self, DenseIds, Op};
 use crate::filter::{FieldValues, Number, Range, Scalar};
 use crate::payload::{FieldType, Payload, Schema, Value};
 use crate::range_index::RangeIndex;
@@ -300,15 +301,187 @@ impl PayloadStore {
 
     /// The exact set of live ids `filter` admits (validated by the caller).
     pub fn eval(&self, filter: &Filter) -> IdSet {
+        match self.resolve(filter) {
+            Resolved::Set(set) => set,
+            Resolved::Bits(bits) => bits.to_set(),
+        }
+    }
+
+    /// The exact set of live ids `filter` admits, as a bitmap or, for a
+    /// filter holding a range while the live ids lie close enough together
+    /// ([`DenseIds`]' size rule), as a bit array: its ranges, `and`s and
+    /// `or`s then cost a word-wise pass over the ids' stretch each, where
+    /// roaring intersects and unites sorted arrays id by id (`cargo run
+    /// --release -p vecsearch-cli --example range_probe`).
+    pub fn resolve(&self, filter: &Filter) -> Resolved {
+        if holds_range(filter) {
+            let empty = self.stretch();
+            // Worth it when the ranges hold at least about an id per word
+            // of the array: below that, passes over the whole stretch (to
+            // clear it, count it, list it) cost more than the bitmaps' work
+            // per id. Measured: a window of 100 dates ran at 0.65x.
+            let pays = |e: &DenseIds| {
+                let words = e.words().len();
+                self.range_weight(filter, words) >= words
+            };
+            if let Some(bits) = empty
+                .filter(pays)
+                .and_then(|empty| self.dense(filter, &empty))
+            {
+                return Resolved::Bits(bits);
+            }
+        }
+        Resolved::Set(self.sets(filter))
+    }
+
+    /// How many ids the range conditions in `filter` reach, about (their
+    /// buckets' sizes), counted up to `cap`.
+    fn range_weight(&self, filter: &Filter, cap: usize) -> usize {
+        match filter {
+            Filter::Range(r) => self.range_count(&r.field, &r.range, cap),
+            Filter::And(list) | Filter::Or(list) => {
+                let mut n = 0usize;
+                for f in list {
+                    if n >= cap {
+                        break;
+                    }
+                    n += self.range_weight(f, cap - n);
+                }
+                n
+            }
+            Filter::Not(f) => self.range_weight(f, cap),
+            _ => 0,
+        }
+    }
+
+    /// About how many ids the range `r` on `field` admits, up to `cap`.
+    fn range_count(&self, field: &str, r: &Range, cap: usize) -> usize {
+        let Some((i, ty)) = self.field(field) else {
+            return 0;
+        };
+        let fi = &self.fields[i];
+        match ty {
+            FieldType::Integer => {
+                let (lo, hi) = int_bounds(r);
+                if lo > hi {
+                    return 0;
+                }
+                fi.ints
+                    .count_near(Bound::Included(lo), Bound::Included(hi), cap)
+            }
+            FieldType::Float => match float_bounds(r) {
+                Some((lo, hi)) => fi.floats.count_near(lo, hi, cap),
+                None => 0,
+            },
+            _ => 0,
+        }
+    }
+
+    /// An empty bit array over the live ids' stretch, if small enough.
+    fn stretch(&self) -> Option<DenseIds> {
+        let (lo, hi) = (self.all.min()?, self.all.max()?);
+        let base = lo & !0xFFFF;
+        let containers = usize::try_from(((hi - base) >> 16) + 1).ok()?;
+        dense::fits(containers, self.all.len()).then(|| DenseIds::zeroed(base, containers))
+    }
+
+    /// `filter`'s ids as a bit array over `empty`'s stretch; `None` if an
+    /// id fell outside it (then the bitmaps answer).
+    fn dense(&self, filter: &Filter, empty: &DenseIds) -> Option<DenseIds> {
+        match filter {
+            Filter::Range(r) => {
+                let mut out = empty.clone();
+                self.range_into(&r.field, &r.range, &mut out)?;
+                Some(out)
+            }
+            Filter::Or(list) => {
+                let mut out = empty.clone();
+                for f in list {
+                    out.or(&self.dense(f, empty)?);
+                }
+                Some(out)
+            }
+            Filter::And(list) => {
+                // Positive conditions first, then take away what each
+                // negation's inner condition admits.
+                let (neg, pos): (Vec<&Filter>, Vec<&Filter>) =
+                    list.iter().partition(|f| matches!(f, Filter::Not(_)));
+                let mut out = match pos.split_first() {
+                    Some((first, _)) => self.dense(first, empty)?,
+                    None => self.all_into(empty)?,
+                };
+                for f in pos.iter().skip(1) {
+                    out.and(&self.dense(f, empty)?);
+                }
+                for f in neg {
+                    if let Filter::Not(inner) = f {
+                        out.and_not(&self.dense(inner, empty)?);
+                    }
+                }
+                Some(out)
+            }
+            Filter::Not(inner) => {
+                let mut out = self.all_into(empty)?;
+                out.and_not(&self.dense(inner, empty)?);
+                Some(out)
+            }
+            // Conditions without ranges: their bitmap, copied in.
+            other => {
+                let mut out = empty.clone();
+                out.apply(&self.sets(other), Op::Or)?;
+                Some(out)
+            }
+        }
+    }
+
+    /// Every live id over `empty`'s stretch.
+    fn all_into(&self, empty: &DenseIds) -> Option<DenseIds> {
+        let mut out = empty.clone();
+        out.apply(&self.all, Op::Or)?;
+        Some(out)
+    }
+
+    /// [`PayloadStore::range`] into the bit array `out` (empty so far).
+    fn range_into(&self, field: &str, r: &Range, out: &mut DenseIds) -> Option<()> {
+        let Some((i, ty)) = self.field(field) else {
+            return Some(());
+        };
+        let fi = &self.fields[i];
+        match ty {
+            FieldType::Integer => {
+                let (lo, hi) = int_bounds(r);
+                if lo > hi {
+                    return Some(());
+                }
+                fi.ints.collect_into(
+                    Bound::Included(lo),
+                    Bound::Included(hi),
+                    |k| r.admits(&Value::Integer(k)),
+                    out,
+                )
+            }
+            FieldType::Float => match float_bounds(r) {
+                Some((lo, hi)) => {
+                    fi.floats
+                        .collect_into(lo, hi, |k| r.admits(&Value::Float(k.0)), out)
+                }
+                None => Some(()),
+            },
+            _ => Some(()),
+        }
+    }
+
+    /// The exact set of live ids `filter` admits, through the bitmaps.
+    fn sets(&self, filter: &Filter) -> IdSet {
         match filter {
             Filter::And(list) => self.eval_and(list),
             Filter::Or(list) => {
-                let sets: Vec<IdSet> = list.iter().map(|f| self.eval(f)).collect();
+                let sets: Vec<IdSet> = list.iter().map(|f| self.sets(f)).collect();
                 IdSet::union_of(&sets)
             }
             Filter::Not(f) => {
                 let mut out = self.all.clone();
-                out.subtract(&self.eval(f));
+                out.subtract(&self.sets(f));
                 out
             }
             Filter::Eq(fv) => self.posting(&fv.field, &fv.value),
@@ -368,7 +541,7 @@ impl PayloadStore {
         // what each negation's inner condition admits.
         let (neg, pos): (Vec<&Filter>, Vec<&Filter>) =
             list.iter().partition(|f| matches!(f, Filter::Not(_)));
-        let mut sets: Vec<IdSet> = pos.iter().map(|f| self.eval(f)).collect();
+        let mut sets: Vec<IdSet> = pos.iter().map(|f| self.sets(f)).collect();
         sets.sort_by_key(IdSet::len);
         let mut out = if sets.is_empty() {
             self.all.clone()
@@ -386,7 +559,7 @@ impl PayloadStore {
                 break;
             }
             if let Filter::Not(inner) = f {
-                out.subtract(&self.eval(inner));
+                out.subtract(&self.sets(inner));
             }
         }
         out
@@ -514,6 +687,26 @@ impl PayloadStore {
             self.live.entry(id).or_insert(None);
             self.all.insert(id);
         }
+    }
+}
+
+/// A filter's admitted ids, in the form [`PayloadStore::resolve`] made them.
+#[derive(Debug)]
+pub enum Resolved {
+    /// A compressed bitmap.
+    Set(IdSet),
+    /// A bit array over the live ids' stretch.
+    Bits(DenseIds),
+}
+
+/// Whether `filter` holds a range condition (then its ids are combined as
+/// a bit array, see [`PayloadStore::resolve`]).
+fn holds_range(filter: &Filter) -> bool {
+    match filter {
+        Filter::Range(_) => true,
+        Filter::And(list) | Filter::Or(list) => list.iter().any(holds_range),
+        Filter::Not(f) => holds_range(f),
+        _ => false,
     }
 }
 
@@ -693,6 +886,110 @@ mod tests {
                 .map(|(id, _)| *id)
                 .collect();
             assert_eq!(got, want, "{f:?}");
+        }
+    }
+
+    /// A random filter of depth at most `depth`: ranges (open and closed,
+    /// integer and float, some empty), keywords, and `and` / `or` / `not`.
+    fn random_filter(rng: &mut crate::synthetic::Rng, depth: usize) -> Filter {
+        let pick = if depth == 0 {
+            rng.below(4)
+        } else {
+            rng.below(7)
+        };
+        let a = rng.below(1100) as i64 - 50;
+        match pick {
+            0 => Filter::between("date", a, a + rng.below(400) as i64),
+            // Integer and float bounds on either field, so the bounds the
+            // store widens are stepped in from on both sides.
+            1 => match rng.below(6) {
+                0 => Filter::range("date").lt(a),
+                1 => Filter::range("date").gte(a),
+                2 => Filter::range("date")
+                    .gt(a as f64 + 0.5)
+                    .and(Filter::range("date").lte(a as f64 + 40.75)),
+                3 => Filter::range("date")
+                    .gte(a as f64)
+                    .and(Filter::range("date").lt(a as f64 + 90.0)),
+                4 => Filter::range("score").gt(a as f64 / 3.0),
+                _ => Filter::between("score", a / 3, a / 3 + 20),
+            },
+            2 => Filter::between("score", a as f64 / 9.0, a as f64 / 2.0),
+            3 => Filter::eq("tenant", ["a", "b", "c"][rng.below(3)]),
+            4 => Filter::And(
+                (0..1 + rng.below(3))
+                    .map(|_| random_filter(rng, depth - 1))
+                    .collect(),
+            ),
+            5 => Filter::Or(
+                (0..1 + rng.below(3))
+                    .map(|_| random_filter(rng, depth - 1))
+                    .collect(),
+            ),
+            _ => random_filter(rng, depth - 1).negate(),
+        }
+    }
+
+    /// Random filters holding ranges, over points with some fields missing
+    /// and some points removed, equal the contract's meaning: combined as
+    /// bit arrays (ids straddling 2^32; the range index's prefixes not yet
+    /// built, then built as bit arrays where the field fills a quarter of
+    /// its ids' stretch and as bitmaps where it does not), and through the
+    /// bitmaps alone where the ids spread too far for a bit array.
+    #[test]
+    fn range_filters_as_bit_arrays_agree_with_the_meaning() {
+        let cases = [
+            ((1u64 << 32) - 10_000, 1u64, 40_000u64, "bits"),
+            ((1 << 32) - 5_000, 1, 12_000, "sets"),
+            (3, 1 << 28, 12_000, "sets"),
+        ];
+        for (base, spread, n, form) in cases {
+            let mut rng = crate::synthetic::Rng::new(23);
+            let mut store = PayloadStore::new(schema());
+            let mut model = std::collections::BTreeMap::new();
+            for i in 0..n {
+                let mut p = Payload::new();
+                if rng.below(10) > 0 {
+                    p.insert("date", rng.below(1000) as i64);
+                }
+                if rng.below(10) > 0 {
+                    p.insert("score", rng.below(5000) as f64 / 13.0);
+                }
+                p.insert("tenant", ["a", "b", "c"][rng.below(3)]);
+                let id = base + i * spread;
+                store.put(id, Some(p.clone()));
+                model.insert(id, p);
+            }
+            for _ in 0..1_000 {
+                let id = base + rng.below(n as usize) as u64 * spread;
+                store.remove(id);
+                model.remove(&id);
+            }
+            let mut arrays = 0;
+            for _ in 0..400 {
+                let f = random_filter(&mut rng, 3);
+                let (ids, bits) = match store.resolve(&f) {
+                    Resolved::Set(set) => (set, None),
+                    Resolved::Bits(bits) => (bits.to_set(), Some(bits)),
+                };
+                let want: Vec<u64> = model
+                    .iter()
+                    .filter(|(&id, p)| f.admits(id, Some(p)))
+                    .map(|(&id, _)| id)
+                    .collect();
+                assert!(ids.iter().eq(want.iter().copied()), "{f:?}");
+                if let Some(b) = &bits {
+                    assert_eq!(&b.to_set(), &ids, "{f:?}");
+                    arrays += 1;
+                }
+                assert!(
+                    bits.is_none() || (spread == 1 && holds_range(&f)),
+                    "a bit array where none is made: {f:?}"
+                );
+            }
+            assert_eq!(arrays > 150, spread == 1, "{arrays} of 400 as bit arrays");
+            let (i, _) = store.field("date").expect("a field");
+            assert_eq!(store.fields[i].ints.prefix_form(), Some(form));
         }
     }
 
