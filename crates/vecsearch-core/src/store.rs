@@ -299,7 +299,8 @@ impl PayloadStore {
         }
     }
 
-    /// The exact set of live ids `filter` admits (validated by the caller).
+    /// The exact set of live ids `filter` admits (validated by the caller),
+    /// as a bitmap.
     pub fn eval(&self, filter: &Filter) -> IdSet {
         match self.resolve(filter) {
             Resolved::Set(set) => set,
@@ -350,29 +351,6 @@ impl PayloadStore {
                 n
             }
             Filter::Not(f) => self.range_weight(f, cap),
-            _ => 0,
-        }
-    }
-
-    /// About how many ids the range `r` on `field` admits, up to `cap`.
-    fn range_count(&self, field: &str, r: &Range, cap: usize) -> usize {
-        let Some((i, ty)) = self.field(field) else {
-            return 0;
-        };
-        let fi = &self.fields[i];
-        match ty {
-            FieldType::Integer => {
-                let (lo, hi) = int_bounds(r);
-                if lo > hi {
-                    return 0;
-                }
-                fi.ints
-                    .count_near(Bound::Included(lo), Bound::Included(hi), cap)
-            }
-            FieldType::Float => match float_bounds(r) {
-                Some((lo, hi)) => fi.floats.count_near(lo, hi, cap),
-                None => 0,
-            },
             _ => 0,
         }
     }
@@ -439,36 +417,6 @@ impl PayloadStore {
         let mut out = empty.clone();
         out.apply(&self.all, Op::Or)?;
         Some(out)
-    }
-
-    /// [`PayloadStore::range`] into the bit array `out` (empty so far).
-    fn range_into(&self, field: &str, r: &Range, out: &mut DenseIds) -> Option<()> {
-        let Some((i, ty)) = self.field(field) else {
-            return Some(());
-        };
-        let fi = &self.fields[i];
-        match ty {
-            FieldType::Integer => {
-                let (lo, hi) = int_bounds(r);
-                if lo > hi {
-                    return Some(());
-                }
-                fi.ints.collect_into(
-                    Bound::Included(lo),
-                    Bound::Included(hi),
-                    |k| r.admits(&Value::Integer(k)),
-                    out,
-                )
-            }
-            FieldType::Float => match float_bounds(r) {
-                Some((lo, hi)) => {
-                    fi.floats
-                        .collect_into(lo, hi, |k| r.admits(&Value::Float(k.0)), out)
-                }
-                None => Some(()),
-            },
-            _ => Some(()),
-        }
     }
 
     /// The exact set of live ids `filter` admits, through the bitmaps.
@@ -606,27 +554,56 @@ impl PayloadStore {
         IdSet::union_of(fv.values.iter().filter_map(|v| postings.get(&Key::of(v))))
     }
 
-    fn range(&self, field: &str, r: &Range) -> IdSet {
-        let Some((i, ty)) = self.field(field) else {
-            return IdSet::new();
-        };
+    /// The range `r` on `field` as its range index sees it: the index and
+    /// bounds that hold every value it admits (each value then checked
+    /// exactly); `None` when it admits nothing (no such field, or bounds
+    /// that cross).
+    fn range_on(&self, field: &str, r: &Range) -> Option<RangeOn<'_>> {
+        let (i, ty) = self.field(field)?;
         let fi = &self.fields[i];
         match ty {
             FieldType::Integer => {
                 let (lo, hi) = int_bounds(r);
-                if lo > hi {
-                    return IdSet::new();
-                }
-                fi.ints
-                    .collect(Bound::Included(lo), Bound::Included(hi), |k| {
-                        r.admits(&Value::Integer(k))
-                    })
+                (lo <= hi).then_some(RangeOn::Ints(
+                    &fi.ints,
+                    Bound::Included(lo),
+                    Bound::Included(hi),
+                ))
             }
-            FieldType::Float => match float_bounds(r) {
-                Some((lo, hi)) => fi.floats.collect(lo, hi, |k| r.admits(&Value::Float(k.0))),
-                None => IdSet::new(),
-            },
-            _ => IdSet::new(),
+            FieldType::Float => float_bounds(r).map(|(lo, hi)| RangeOn::Floats(&fi.floats, lo, hi)),
+            _ => None,
+        }
+    }
+
+    fn range(&self, field: &str, r: &Range) -> IdSet {
+        match self.range_on(field, r) {
+            Some(RangeOn::Ints(ix, lo, hi)) => ix.collect(lo, hi, |k| r.admits(&Value::Integer(k))),
+            Some(RangeOn::Floats(ix, lo, hi)) => {
+                ix.collect(lo, hi, |k| r.admits(&Value::Float(k.0)))
+            }
+            None => IdSet::new(),
+        }
+    }
+
+    /// [`PayloadStore::range`] into the bit array `out` (empty so far).
+    fn range_into(&self, field: &str, r: &Range, out: &mut DenseIds) -> Option<()> {
+        match self.range_on(field, r) {
+            Some(RangeOn::Ints(ix, lo, hi)) => {
+                ix.collect_into(lo, hi, |k| r.admits(&Value::Integer(k)), out)
+            }
+            Some(RangeOn::Floats(ix, lo, hi)) => {
+                ix.collect_into(lo, hi, |k| r.admits(&Value::Float(k.0)), out)
+            }
+            None => Some(()),
+        }
+    }
+
+    /// About how many ids the range `r` on `field` admits, up to `cap`.
+    fn range_count(&self, field: &str, r: &Range, cap: usize) -> usize {
+        match self.range_on(field, r) {
+            Some(RangeOn::Ints(ix, lo, hi)) => ix.count_near(lo, hi, cap),
+            Some(RangeOn::Floats(ix, lo, hi)) => ix.count_near(lo, hi, cap),
+            None => 0,
         }
     }
 
@@ -688,6 +665,12 @@ impl PayloadStore {
             self.all.insert(id);
         }
     }
+}
+
+/// A range condition on one field: its range index and the bounds to read.
+enum RangeOn<'a> {
+    Ints(&'a RangeIndex<i64>, Bound<i64>, Bound<i64>),
+    Floats(&'a RangeIndex<Key64>, Bound<Key64>, Bound<Key64>),
 }
 
 /// A filter's admitted ids, in the form [`PayloadStore::resolve`] made them.
