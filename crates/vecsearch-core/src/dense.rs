@@ -60,6 +60,15 @@ impl DenseIds {
         }
     }
 
+    /// `set` as a bit array over `stretch` (first id, stretches of 65,536
+    /// ids, as [`IdSet::stretch`] gives it); `None` when an id of `set`
+    /// lies outside it.
+    pub(crate) fn of(set: &IdSet, stretch: (u64, usize)) -> Option<DenseIds> {
+        let mut out = DenseIds::zeroed(stretch.0, stretch.1);
+        out.apply(set, Op::Or)?;
+        Some(out)
+    }
+
     /// The set whose bits are `words` from `base` (as [`IdSet::to_bits`]
     /// makes them).
     pub(crate) fn from_parts(base: u64, words: Vec<u64>) -> DenseIds {
@@ -159,28 +168,6 @@ impl DenseIds {
         }
     }
 
-    /// Keeps the ids of either (same stretch).
-    pub(crate) fn or(&mut self, other: &DenseIds) {
-        debug_assert_eq!(
-            (self.base, self.words.len()),
-            (other.base, other.words.len())
-        );
-        for (a, b) in self.words.iter_mut().zip(&other.words) {
-            *a |= b;
-        }
-    }
-
-    /// Keeps the ids not in `other` (same stretch).
-    pub(crate) fn and_not(&mut self, other: &DenseIds) {
-        debug_assert_eq!(
-            (self.base, self.words.len()),
-            (other.base, other.words.len())
-        );
-        for (a, b) in self.words.iter_mut().zip(&other.words) {
-            *a &= !b;
-        }
-    }
-
     /// The ids as a compressed bitmap.
     pub(crate) fn to_set(&self) -> IdSet {
         IdSet::from_bits(self.base, &self.words)
@@ -224,10 +211,10 @@ mod tests {
             and.and(&b);
             assert!(and.to_set().iter().eq(ma.intersection(&mb).copied()));
             let mut or = a.clone();
-            or.or(&b);
+            or.or_from(&b).expect("the same stretch");
             assert!(or.to_set().iter().eq(ma.union(&mb).copied()));
             let mut minus = a.clone();
-            minus.and_not(&b);
+            minus.and_not_from(&b).expect("the same stretch");
             assert!(minus.to_set().iter().eq(ma.difference(&mb).copied()));
             let mut cleared = a.clone();
             cleared.apply(&sb, Op::AndNot).expect("inside");

@@ -117,6 +117,16 @@ impl IdSet {
         IdSet(sets.into_iter().map(|s| &s.0).union())
     }
 
+    /// The stretch of ids a bit array of the set spans: its first id (the
+    /// least id rounded down to a multiple of 65,536) and how many
+    /// stretches of 65,536 ids it covers. `None` when the set is empty.
+    pub(crate) fn stretch(&self) -> Option<(u64, usize)> {
+        let (lo, hi) = (self.0.min()?, self.0.max()?);
+        let base = lo & !0xFFFF;
+        let containers = usize::try_from(((hi - base) >> 16) + 1).ok()?;
+        Some((base, containers))
+    }
+
     /// The set as a plain bit array: bit `i` of word `i / 64` is id
     /// `base + i`, `base` a multiple of 65,536. `None` when the array would
     /// take more than `max_bytes` (ids spread too widely) or the set is
@@ -124,10 +134,8 @@ impl IdSet {
     /// this costs about the bitmap's own size, not one step per id: what a
     /// C++ engine probes per node without calling back into Rust.
     pub fn to_bits(&self, max_bytes: usize) -> Option<(u64, Vec<u64>)> {
-        let (lo, hi) = (self.0.min()?, self.0.max()?);
-        let base = lo & !0xFFFF;
-        let containers = usize::try_from(((hi - base) >> 16) + 1).ok()?;
-        if containers.checked_mul(8192)? > max_bytes {
+        let (base, containers) = self.stretch()?;
+        if containers.checked_mul(CONTAINER_WORDS * 8)? > max_bytes {
             return None;
         }
         let mut words = vec![0u64; containers * CONTAINER_WORDS];
@@ -160,7 +168,7 @@ impl IdSet {
                 let low = first as u32; // the low half: `first >> 32 == high`
                 let map = RoaringBitmap::from_lsb0_bytes(low, bytes);
                 if !map.is_empty() {
-                    maps.push(((high) as u32, map));
+                    maps.push((high as u32, map));
                 }
                 bytes.clear();
             }

@@ -375,44 +375,38 @@ fn exact_interval<K: Bits>(
 /// The prefix sets as bit arrays over the stretch of `all`, when at least
 /// a quarter of that stretch is in `all` (see [`Below::Bits`]).
 fn as_bits(below: &[IdSet], all: &IdSet) -> Option<Below> {
-    let (lo, hi) = (all.min()?, all.max()?);
-    let base = lo & !0xFFFF;
-    let containers = usize::try_from(((hi - base) >> 16) + 1).ok()?;
+    let (base, containers) = all.stretch()?;
     let ids = containers.checked_mul(65_536)?;
     if !dense::fits(containers, all.len()) || all.len().saturating_mul(4) < ids {
         return None;
     }
-    let bits = |set: &IdSet| {
-        let mut d = DenseIds::zeroed(base, containers);
-        d.apply(set, Op::Or).map(|_| d)
-    };
+    let bits = |set: &IdSet| DenseIds::of(set, (base, containers));
     Some(Below::Bits {
         below: below.iter().map(bits).collect::<Option<_>>()?,
         all: bits(all)?,
     })
 }
 
-/// What a range takes from the prefix bitmaps: `whole` (every id, or the
-/// ids below a boundary) minus the ids below boundary `minus`.
-#[derive(Default, Clone, Copy)]
-struct Stretch {
-    whole: Option<Keep>,
+/// What a range takes from the prefixes: `keep` (every id when `None`,
+/// else the ids below that boundary) minus the ids below boundary `minus`.
+/// The prefixes are held, so a rebuild meanwhile does not pull them away.
+struct Middle<K> {
+    pre: Arc<Prefixes<K>>,
+    keep: Option<usize>,
     minus: Option<usize>,
 }
 
-/// A prefix bitmap a range keeps whole.
-#[derive(Clone, Copy)]
-enum Keep {
-    All,
-    Below(usize),
+impl<K> Middle<K> {
+    /// The set kept whole, of `below` and `all` (either form).
+    fn kept<'b, T>(&self, below: &'b [T], all: &'b T) -> &'b T {
+        self.keep.map_or(all, |z| &below[z])
+    }
 }
 
-/// A range resolved to its sources: the prefixes it reads (held, so a
-/// rebuild meanwhile does not pull them away), their stretch, and the
-/// buckets' parts.
+/// A range resolved to its sources: a stretch of the prefixes, and the
+/// buckets' parts beyond it.
 struct Pieces<'a, K> {
-    pre: Option<Arc<Prefixes<K>>>,
-    keep: Stretch,
+    middle: Option<Middle<K>>,
     parts: Parts<'a>,
 }
 
@@ -533,20 +527,17 @@ impl<K: Bits> RangeIndex<K> {
     /// The ids whose value lies within `(lo, hi)` and that `admits` accepts
     /// (`admits` holds exactly on one interval of values, within the bounds).
     pub(crate) fn collect(&self, lo: Bound<K>, hi: Bound<K>, admits: impl Fn(K) -> bool) -> IdSet {
-        let Pieces { pre, keep, parts } = self.pieces(lo, hi, &admits, false);
-        let middle = pre.as_ref().and_then(|pre| {
+        let Pieces { middle, parts } = self.pieces(lo, hi, &admits, false);
+        let middle = middle.and_then(|m| {
             // (`pieces` hands bit-array prefixes only to `collect_into`.)
-            let Below::Sets { below, all } = &pre.below else {
+            let Below::Sets { below, all } = &m.pre.below else {
                 return None;
             };
-            let mut m = match keep.whole? {
-                Keep::All => all.clone(),
-                Keep::Below(z) => below[z].clone(),
-            };
-            if let Some(a) = keep.minus {
-                m.subtract(&below[a]);
+            let mut set = m.kept(below, all).clone();
+            if let Some(a) = m.minus {
+                set.subtract(&below[a]);
             }
-            Some(m)
+            Some(set)
         });
         parts.union(middle)
     }
@@ -562,29 +553,18 @@ impl<K: Bits> RangeIndex<K> {
         admits: impl Fn(K) -> bool,
         out: &mut DenseIds,
     ) -> Option<()> {
-        let Pieces { pre, keep, parts } = self.pieces(lo, hi, &admits, true);
-        if let (Some(pre), Some(whole)) = (&pre, keep.whole) {
-            match &pre.below {
+        let Pieces { middle, parts } = self.pieces(lo, hi, &admits, true);
+        if let Some(m) = &middle {
+            match &m.pre.below {
                 Below::Sets { below, all } => {
-                    out.apply(
-                        if let Keep::Below(z) = whole {
-                            &below[z]
-                        } else {
-                            all
-                        },
-                        Op::Or,
-                    )?;
-                    if let Some(a) = keep.minus {
+                    out.apply(m.kept(below, all), Op::Or)?;
+                    if let Some(a) = m.minus {
                         out.apply(&below[a], Op::AndNot)?;
                     }
                 }
                 Below::Bits { below, all } => {
-                    out.or_from(if let Keep::Below(z) = whole {
-                        &below[z]
-                    } else {
-                        all
-                    })?;
-                    if let Some(a) = keep.minus {
+                    out.or_from(m.kept(below, all))?;
+                    if let Some(a) = m.minus {
                         out.and_not_from(&below[a])?;
                     }
                 }
@@ -603,23 +583,31 @@ impl<K: Bits> RangeIndex<K> {
     /// `cap` (a bucket at a time, so a wide range stops early): the range's
     /// size, give or take its two end buckets.
     pub(crate) fn count_near(&self, lo: Bound<K>, hi: Bound<K>, cap: usize) -> usize {
-        let start = match lo {
-            Bound::Included(k) | Bound::Excluded(k) => self.bucket_of(k),
-            Bound::Unbounded => self.least,
-        };
         let mut n = 0usize;
-        for (&b, bucket) in self.buckets.range(start..) {
-            let past = match hi {
-                Bound::Included(h) => b > h,
-                Bound::Excluded(h) => b >= h,
-                Bound::Unbounded => false,
-            };
-            if (b > start && past) || n >= cap {
+        for bucket in self.overlapping(lo, hi) {
+            if n >= cap {
                 break;
             }
             n += bucket.len();
         }
         n.min(cap)
+    }
+
+    /// The buckets that hold values within `(lo, hi)`, in value order.
+    fn overlapping(&self, lo: Bound<K>, hi: Bound<K>) -> impl Iterator<Item = &Bucket<K>> + '_ {
+        let start = match lo {
+            Bound::Included(k) | Bound::Excluded(k) => self.bucket_of(k),
+            Bound::Unbounded => self.least,
+        };
+        let past_hi = move |k: K| match hi {
+            Bound::Included(h) => k > h,
+            Bound::Excluded(h) => k >= h,
+            Bound::Unbounded => false,
+        };
+        self.buckets
+            .range(start..)
+            .take_while(move |&(&b, _)| b == start || !past_hi(b))
+            .map(|(_, bucket)| bucket)
     }
 
     /// Where a range's ids come from: a stretch of the prefix bitmaps
@@ -648,8 +636,7 @@ impl<K: Bits> RangeIndex<K> {
             let read = parts.whole.iter().map(|s| s.len()).sum::<usize>() + parts.cut.len();
             lazy.spent = lazy.spent.saturating_add(read + 2 * SPLIT_AT);
             return Pieces {
-                pre: None,
-                keep: Stretch::default(),
+                middle: None,
                 parts,
             };
         };
@@ -662,8 +649,7 @@ impl<K: Bits> RangeIndex<K> {
         let (Some(&a), Some(&z)) = (inner.first(), inner.last()) else {
             self.gather(lo, hi, admits, exact, &mut parts);
             return Pieces {
-                pre: None,
-                keep: Stretch::default(),
+                middle: None,
                 parts,
             };
         };
@@ -675,16 +661,13 @@ impl<K: Bits> RangeIndex<K> {
         let (least, greatest) = self.ends();
         let least_admitted = least.is_some_and(admits);
         let greatest_admitted = greatest.is_some_and(admits);
-        let mut keep = Stretch {
-            whole: Some(if greatest_admitted {
-                Keep::All
-            } else {
-                Keep::Below(z)
-            }),
+        let mut middle = Middle {
+            pre: Arc::clone(&pre),
+            keep: (!greatest_admitted).then_some(z),
             minus: None,
         };
         if !least_admitted {
-            keep.minus = Some(a);
+            middle.minus = Some(a);
             self.gather(
                 lo,
                 Bound::Excluded(pre.bounds[a]),
@@ -703,8 +686,7 @@ impl<K: Bits> RangeIndex<K> {
             );
         }
         Pieces {
-            pre: Some(pre),
-            keep,
+            middle: Some(middle),
             parts,
         }
     }
@@ -758,19 +740,7 @@ impl<K: Bits> RangeIndex<K> {
         exact: Option<(u64, u64)>,
         parts: &mut Parts<'a>,
     ) {
-        let start = match lo {
-            Bound::Included(k) | Bound::Excluded(k) => self.bucket_of(k),
-            Bound::Unbounded => self.least,
-        };
-        let past_hi = |k: K| match hi {
-            Bound::Included(h) => k > h,
-            Bound::Excluded(h) => k >= h,
-            Bound::Unbounded => false,
-        };
-        for (&b, bucket) in self.buckets.range(start..) {
-            if b > start && past_hi(b) {
-                break;
-            }
+        for bucket in self.overlapping(lo, hi) {
             match bucket.span {
                 Some((f, l)) if admits(f) && admits(l) => parts.whole.push(&bucket.ids),
                 // The ids whose value lies in the range (`admits` holds on

@@ -13,7 +13,7 @@
 use std::collections::HashMap;
 use std::ops::Bound;
 
-use crate::dense::{self, DenseIds, Op};
+use crate::dense::{self, DenseIds, CONTAINER_WORDS};
 use crate::filter::{FieldValues, Number, Range, Scalar};
 use crate::payload::{FieldType, Payload, Schema, Value};
 use crate::range_index::RangeIndex;
@@ -315,21 +315,16 @@ impl PayloadStore {
     /// roaring intersects and unites sorted arrays id by id (`cargo run
     /// --release -p vecsearch-cli --example range_probe`).
     pub fn resolve(&self, filter: &Filter) -> Resolved {
-        if holds_range(filter) {
-            let empty = self.stretch();
+        if let Some(stretch) = self.stretch().filter(|_| holds_range(filter)) {
             // Worth it when the ranges hold at least about an id per word
             // of the array: below that, passes over the whole stretch (to
             // clear it, count it, list it) cost more than the bitmaps' work
             // per id. Measured: a window of 100 dates ran at 0.65x.
-            let pays = |e: &DenseIds| {
-                let words = e.words().len();
-                self.range_weight(filter, words) >= words
-            };
-            if let Some(bits) = empty
-                .filter(pays)
-                .and_then(|empty| self.dense(filter, &empty))
-            {
-                return Resolved::Bits(bits);
+            let words = stretch.1 * CONTAINER_WORDS;
+            if self.range_weight(filter, words) >= words {
+                if let Some(bits) = self.dense(filter, stretch) {
+                    return Resolved::Bits(bits);
+                }
             }
         }
         Resolved::Set(self.sets(filter))
@@ -355,27 +350,27 @@ impl PayloadStore {
         }
     }
 
-    /// An empty bit array over the live ids' stretch, if small enough.
-    fn stretch(&self) -> Option<DenseIds> {
-        let (lo, hi) = (self.all.min()?, self.all.max()?);
-        let base = lo & !0xFFFF;
-        let containers = usize::try_from(((hi - base) >> 16) + 1).ok()?;
-        dense::fits(containers, self.all.len()).then(|| DenseIds::zeroed(base, containers))
+    /// The live ids' stretch (first id, stretches of 65,536 ids), if a bit
+    /// array over it is small enough.
+    fn stretch(&self) -> Option<(u64, usize)> {
+        self.all
+            .stretch()
+            .filter(|&(_, containers)| dense::fits(containers, self.all.len()))
     }
 
-    /// `filter`'s ids as a bit array over `empty`'s stretch; `None` if an
-    /// id fell outside it (then the bitmaps answer).
-    fn dense(&self, filter: &Filter, empty: &DenseIds) -> Option<DenseIds> {
+    /// `filter`'s ids as a bit array over `stretch`; `None` if an id fell
+    /// outside it (then the bitmaps answer).
+    fn dense(&self, filter: &Filter, stretch: (u64, usize)) -> Option<DenseIds> {
         match filter {
             Filter::Range(r) => {
-                let mut out = empty.clone();
+                let mut out = DenseIds::zeroed(stretch.0, stretch.1);
                 self.range_into(&r.field, &r.range, &mut out)?;
                 Some(out)
             }
             Filter::Or(list) => {
-                let mut out = empty.clone();
+                let mut out = DenseIds::zeroed(stretch.0, stretch.1);
                 for f in list {
-                    out.or(&self.dense(f, empty)?);
+                    out.or_from(&self.dense(f, stretch)?)?;
                 }
                 Some(out)
             }
@@ -385,38 +380,27 @@ impl PayloadStore {
                 let (neg, pos): (Vec<&Filter>, Vec<&Filter>) =
                     list.iter().partition(|f| matches!(f, Filter::Not(_)));
                 let mut out = match pos.split_first() {
-                    Some((first, _)) => self.dense(first, empty)?,
-                    None => self.all_into(empty)?,
+                    Some((first, _)) => self.dense(first, stretch)?,
+                    None => DenseIds::of(&self.all, stretch)?,
                 };
                 for f in pos.iter().skip(1) {
-                    out.and(&self.dense(f, empty)?);
+                    out.and(&self.dense(f, stretch)?);
                 }
                 for f in neg {
                     if let Filter::Not(inner) = f {
-                        out.and_not(&self.dense(inner, empty)?);
+                        out.and_not_from(&self.dense(inner, stretch)?)?;
                     }
                 }
                 Some(out)
             }
             Filter::Not(inner) => {
-                let mut out = self.all_into(empty)?;
-                out.and_not(&self.dense(inner, empty)?);
+                let mut out = DenseIds::of(&self.all, stretch)?;
+                out.and_not_from(&self.dense(inner, stretch)?)?;
                 Some(out)
             }
             // Conditions without ranges: their bitmap, copied in.
-            other => {
-                let mut out = empty.clone();
-                out.apply(&self.sets(other), Op::Or)?;
-                Some(out)
-            }
+            other => DenseIds::of(&self.sets(other), stretch),
         }
-    }
-
-    /// Every live id over `empty`'s stretch.
-    fn all_into(&self, empty: &DenseIds) -> Option<DenseIds> {
-        let mut out = empty.clone();
-        out.apply(&self.all, Op::Or)?;
-        Some(out)
     }
 
     /// The exact set of live ids `filter` admits, through the bitmaps.
