@@ -906,6 +906,11 @@ impl<E: Engine> VectorIndex for Index<E> {
     }
 
     async fn finish_indexing(&self) -> Result<IndexProgress> {
+        // The payload indexes' deferred parts (range prefixes) are built
+        // here, not by the first filtered queries after the writes.
+        if let Some(store) = self.read_store() {
+            store.finish();
+        }
         self.engine.finish_indexing().await
     }
 

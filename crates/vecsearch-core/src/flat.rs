@@ -345,4 +345,34 @@ mod tests {
             block_on(idx.search_batch(&[vec![1.0; 4]], usize::MAX, &SearchParams::default()));
         assert_eq!(batch.unwrap()[0].len(), 2);
     }
+
+    /// `finish_indexing` builds the range prefixes a write left stale (the
+    /// memory count grows by them), and answers do not change.
+    #[test]
+    fn finish_indexing_builds_the_range_prefixes() {
+        use crate::{Filter, Payload, Schema};
+        let spec = IndexSpec::new(2, Metric::L2).with_schema(Schema::new().integer("date"));
+        let idx = FlatIndex::new(spec).unwrap();
+        let n = 20_000u64;
+        let ids: Vec<u64> = (0..n).collect();
+        let rows: Vec<Vec<f32>> = ids.iter().map(|&i| vec![i as f32, 0.0]).collect();
+        let payloads: Vec<Payload> = ids
+            .iter()
+            .map(|&i| Payload::new().with("date", ((i * 7919) % n) as i64))
+            .collect();
+        block_on(idx.add_batch_with_payloads(&ids, &rows, &payloads)).unwrap();
+        let params = SearchParams {
+            filter: Some(Filter::range("date").lt(6_000)),
+            ..SearchParams::default()
+        };
+        let before = block_on(idx.search(&[10_000.0, 0.0], 10, &params)).unwrap();
+        let lazy = idx.memory_bytes().unwrap();
+        block_on(idx.finish_indexing()).unwrap();
+        let built = idx.memory_bytes().unwrap();
+        assert!(built > lazy, "no prefixes built: {lazy} -> {built} bytes");
+        assert_eq!(
+            block_on(idx.search(&[10_000.0, 0.0], 10, &params)).unwrap(),
+            before
+        );
+    }
 }

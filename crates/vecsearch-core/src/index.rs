@@ -209,7 +209,11 @@ pub trait VectorIndex: Send + Sync {
     /// (for a bounded time the backend documents) until its searches go
     /// through that index. Servers build their index in the background and
     /// answer by exact scan meanwhile: call this before measuring them.
-    /// Local backends index as they write and return at once.
+    /// Local backends index vectors as they write; here they build only
+    /// what their payload indexes defer (the prefix bitmaps of range
+    /// fields, else built once the first ranges after a write have read as
+    /// many ids as the field holds), so filtered queries after this call
+    /// run at full speed from the first.
     ///
     /// The answer says how many stored vectors searches still reach only by
     /// exact scan ([`IndexProgress::unindexed`]); a server may leave some so on

@@ -691,6 +691,16 @@ impl<K: Bits> RangeIndex<K> {
         }
     }
 
+    /// Builds the prefixes now if they are out of date and the index is
+    /// big enough to use them, instead of after the next ranges have read
+    /// as many ids as it holds (`PayloadStore::finish`).
+    pub(crate) fn finish(&self) {
+        let mut lazy = self.prefixes.lock().unwrap_or_else(|e| e.into_inner());
+        if lazy.fresh.is_none() && self.len > 4 * SPLIT_AT {
+            lazy.fresh = Some(Arc::new(self.build_prefixes()));
+        }
+    }
+
     /// The prefixes, if they are fresh or have now earned a rebuild.
     fn prefixes(&self) -> Option<Arc<Prefixes<K>>> {
         let mut lazy = self.prefixes.lock().unwrap_or_else(|e| e.into_inner());
