@@ -114,7 +114,10 @@ pub(crate) mod bridge {
         fn search_into(self: &Hnsw, query: &[f32], width: usize, out: &mut [Hit]) -> Result<usize>;
         /// `searchKnn` with a `BaseFilterFunctor` admitting the labels set
         /// in `words` (bit `i` is label `base + i`), or, when `words` is
-        /// empty, the labels of the ascending list `sorted`.
+        /// empty, the labels of the ascending list `sorted`; the bottom
+        /// level's walk stops once it has scored more than `budget` rows,
+        /// and then sets `gave_up` (its hits are not the answer).
+        #[allow(clippy::too_many_arguments)]
         fn search_filtered(
             self: &Hnsw,
             query: &[f32],
@@ -122,6 +125,8 @@ pub(crate) mod bridge {
             base: u64,
             words: &[u64],
             sorted: &[u64],
+            budget: usize,
+            gave_up: &mut bool,
         ) -> Result<Vec<Hit>>;
         /// Exact distances from `query` to each live label of `labels` (absent
         /// or deleted labels are skipped).

@@ -38,7 +38,8 @@ class Hnsw {
     size_t search_into(rust::Slice<const float> query, size_t width, rust::Slice<Hit> out) const;
     rust::Vec<Hit> search_filtered(rust::Slice<const float> query, size_t width, uint64_t base,
                                    rust::Slice<const uint64_t> words,
-                                   rust::Slice<const uint64_t> sorted) const;
+                                   rust::Slice<const uint64_t> sorted, size_t budget,
+                                   bool &gave_up) const;
     rust::Vec<Hit> distances_to(rust::Slice<const float> query,
                                 rust::Slice<const uint64_t> labels) const;
     rust::Vec<Hit> scan(rust::Slice<const float> query, size_t k, bool filtered, uint64_t base,

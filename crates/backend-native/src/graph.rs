@@ -19,7 +19,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use vecsearch_core::plan::exact_scan_pays;
+use vecsearch_core::plan::{exact_scan_pays, walk_budget};
 use vecsearch_core::{
     exec, sort_neighbors, IdFilter, IndexSpec, Metric, Neighbor, Plan, Result, TopK, Trace,
 };
@@ -798,7 +798,7 @@ impl Graph {
     {
         let mut sc = self.pool.take();
         sc.scored = 0;
-        sc.budget = matches.map(|m| budget(m, ef));
+        sc.budget = matches.map(|m| walk_budget(m, ef));
         let mut want = Some(want);
         let mut target = k;
         let n = st.len();
@@ -965,7 +965,7 @@ impl Graph {
 /// The plan of a filtered search: an exact scan of the `matches` rows when
 /// that is cheaper than a walk ([`exact_scan_pays`]), else the filtered
 /// walk, which gives up for the scan once it has scored more rows than its
-/// [`budget`].
+/// [`walk_budget`].
 ///
 /// The two-hop walk ([`Plan::TwoHopWalk`], ACORN-1) is not chosen: measured
 /// on 200,000 x 96-d clustered points (`VECSEARCH_NATIVE_PLAN=two_hop_walk
@@ -989,21 +989,6 @@ pub(crate) fn choose_plan(matches: usize, live: usize, ef: usize, dim: usize) ->
 
 /// See [`reach`].
 const REACH: f64 = 4.0;
-
-/// How many rows a filtered walk of width `ef` over `matches` rows may score
-/// before it gives up for the exact scan of the matches: a quarter of them,
-/// but no less than `32 x ef` (a walk that finds its matches scores 15-30
-/// x ef rows at 10% shares), and no more than all of them.
-///
-/// A walk fails where the filter avoids the query's neighbourhood (the
-/// bench's anti-correlated region): it scores its way across to the matches
-/// and gives up. Allowed as many rows as the filter matches (0673840), that
-/// cell ran at 0.77x flat's plain scan of the matches at 200,000 points and
-/// 0.69x at 1,000,000; with a quarter, 1.04x and 1.33x (`vecsearch bench
-/// --filters --n 200000|1000000 --dim 96`, the README's filtered tables).
-pub(crate) fn budget(matches: usize, ef: usize) -> usize {
-    (matches / 4).max(ef.saturating_mul(32)).min(matches)
-}
 
 /// How far a filtered walk of width `ef` follows the nodes its filter
 /// rejects: while they are nearer than the `reach`-th best admitted node,

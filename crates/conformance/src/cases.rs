@@ -43,7 +43,7 @@ pub use payloads::{
     payload_survives, payloads_unsupported_fail_at_creation,
 };
 pub use persistence::*;
-pub use plans::explain_reports_the_plan;
+pub use plans::{explain_reports_the_plan, far_filters_are_answered_exactly};
 pub use races::{concurrent_reads_see_whole_versions, concurrent_saves};
 pub use reachability::reachable_after_churn;
 pub use readback::{exclude_list, range_search, scan_beside_writers, scan_returns_every_live_id};
@@ -103,6 +103,7 @@ cases!(
     range_search,
     exclude_list,
     explain_reports_the_plan,
+    far_filters_are_answered_exactly,
     recall_l2,
     recall_cosine,
     recall_inner_product,

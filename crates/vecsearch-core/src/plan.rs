@@ -19,6 +19,24 @@ pub fn exact_scan_pays(matches: usize, live: usize, ef: usize, dim: usize) -> bo
     matches <= ef || ef >= live || matches.saturating_mul(dim) <= SCAN_BELOW_COORDS
 }
 
+/// How many rows a filtered walk of width `ef` over `matches` rows may score
+/// before it gives up for the exact scan of the matches (the plan
+/// [`Plan::WalkThenScan`]): a quarter of them, but no less than `32 x ef`
+/// (a walk that finds its matches scores 15-30 x ef rows at 10% shares),
+/// and no more than all of them: native's rule. (hnswlib's walk, which
+/// follows every rejected node, is allowed all of the matches.)
+///
+/// A walk fails where the filter avoids the query's neighbourhood (the
+/// bench's anti-correlated region): it scores its way across to the matches
+/// and gives up. Allowed as many rows as the filter matches (0673840),
+/// native's walk in that cell ran at 0.77x flat's plain scan of the matches
+/// at 200,000 points and 0.69x at 1,000,000; with a quarter, 1.04x and 1.33x
+/// (`vecsearch bench --filters --n 200000|1000000 --dim 96`, the README's
+/// filtered tables).
+pub fn walk_budget(matches: usize, ef: usize) -> usize {
+    (matches / 4).max(ef.saturating_mul(32)).min(matches)
+}
+
 /// The strategy an engine used for one query.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -38,9 +56,10 @@ pub enum Plan {
     /// it keeps its way through a sparse match set. Chosen for filters
     /// that admit a small share, but too many rows to scan.
     TwoHopWalk,
-    /// A walk that scored more rows than its budget (native: a quarter of
-    /// the filter's matches, at least 32 x ef), so it stopped and scanned
-    /// the matches instead (exact).
+    /// A walk that scored more rows than its budget (native,
+    /// [`walk_budget`]: a quarter of the filter's matches, at least 32 x
+    /// ef; hnswlib: all of them), so it stopped and scanned the matches
+    /// instead (exact).
     WalkThenScan,
     /// A graph walk that found fewer than `min(k, matches)` hits even at
     /// full width, completed by an exact scan.

@@ -147,3 +147,72 @@ async fn agreeing_explain(
         tries += 1;
     }
 }
+
+/// A filter whose matches all lie far from the query (every point nearer
+/// the query is rejected) is answered exactly by a local backend: its walk
+/// would score its way across every rejected point first, so it gives up
+/// at its budget ([`vecsearch_core::plan::walk_budget`]) for the scan of
+/// the matches (`walk_then_scan`), or scans them from the start. A server
+/// plans for itself; its hits must still be admitted.
+pub async fn far_filters_are_answered_exactly(h: &Harness) -> Case {
+    let c = caps(h).await?;
+    if !c.payloads || !c.filter {
+        return Err(Why::Skip("no payloads".into()));
+    }
+    // A fifth of 40,000 x 128 is past the local planners' scan crossover
+    // (`vecsearch_core::plan::SCAN_BELOW_COORDS`): a walk is tried first.
+    let n = scaled(h, 40_000, 4_000);
+    let dim = 128;
+    let idx = h
+        .create(IndexSpec::new(dim, Metric::L2).with_schema(Schema::new().keyword("side")))
+        .await?;
+    // Four points in five around the origin, one in five around a point
+    // about 90 away (the blobs' own radius is about 11).
+    let mut rng = vecsearch_core::synthetic::Rng::new(97);
+    let far = |i: usize| i.is_multiple_of(5);
+    let points: Vec<Vec<f32>> = (0..n)
+        .map(|i| {
+            let centre = if far(i) { 8.0 } else { 0.0 };
+            (0..dim).map(|_| centre + rng.normal() as f32).collect()
+        })
+        .collect();
+    let ids: Vec<u64> = (0..n as u64).map(|i| i * 3 + 1).collect();
+    let payloads: Vec<Payload> = (0..n)
+        .map(|i| Payload::new().with("side", if far(i) { "far" } else { "near" }))
+        .collect();
+    idx.add_batch_with_payloads(&ids, &points, &payloads)
+        .await?;
+    idx.sync().await?;
+    idx.finish_indexing().await?;
+    let admitted: Vec<(u64, &[f32])> = (0..n)
+        .filter(|&i| far(i))
+        .map(|i| (ids[i], points[i].as_slice()))
+        .collect();
+    let params = SearchParams::default().with_filter(Filter::eq("side", "far"));
+    let mut plans = std::collections::BTreeMap::new();
+    for _ in 0..10 {
+        let q: Vec<f32> = (0..dim).map(|_| rng.normal() as f32).collect();
+        let e = agreeing_explain(h, &*idx, &q, &params, "far filter").await?;
+        *plans.entry(e.plan.name()).or_insert(0) += 1;
+        let truth = exact_knn(Metric::L2, &admitted, &q, 10);
+        let got: Vec<u64> = e.hits.iter().map(|h| h.id).collect();
+        if let Some(h) = e.hits.iter().find(|h| h.id % 15 != 1) {
+            return Err(fail(format!("id {} is not on the far side", h.id)));
+        }
+        if e.plan == Plan::Server {
+            continue;
+        }
+        let want: Vec<u64> = truth.iter().map(|t| t.id).collect();
+        if !e.plan.is_exact() || got != want {
+            return Err(fail(format!(
+                "plan {}: {got:?} where the exact answer is {want:?} ({e})",
+                e.plan
+            )));
+        }
+    }
+    eprintln!(
+        "conformance: {} far_filters_are_answered_exactly: plans {plans:?}",
+        h.name
+    );
+    Ok(())
+}
