@@ -410,6 +410,59 @@ fn reach_scales_with_the_filters_share() {
     assert_eq!(reach(64, 10, 5, 0), 64, "an empty index divides by nothing");
 }
 
+/// A filtered walk that has admitted nothing after `stall` rows gives up
+/// then for the scan of the matches, not at its budget: the filter avoids
+/// the query's neighbourhood (a fifth of the points, 90 away from the rest
+/// and the queries). Its answers are exact either way.
+#[test]
+fn a_walk_that_meets_no_match_gives_up_before_its_budget() {
+    use crate::graph::stall;
+    use vecsearch_core::plan::walk_budget;
+    use vecsearch_core::Plan;
+    let (n, dim) = (20_000, 32);
+    let mut rng = Rng::new(31);
+    let far = |i: usize| i.is_multiple_of(5);
+    let points: Vec<Vec<f32>> = (0..n)
+        .map(|i| {
+            let centre = if far(i) { 16.0 } else { 0.0 };
+            (0..dim).map(|_| centre + rng.normal() as f32).collect()
+        })
+        .collect();
+    let ids: Vec<u64> = (0..n as u64).collect();
+    let idx = index(IndexSpec::new(dim, Metric::L2).with_threads(1));
+    idx.add_batch(&ids, &points).unwrap();
+    let g = &idx.inner().engine().inner;
+    let st = g.read();
+    let admit = |s: u32| far(st.ids[s as usize] as usize);
+    let matches = n / 5;
+    let (budget, stop) = (
+        walk_budget(matches, 64),
+        stall(matches, n, walk_budget(matches, 64)),
+    );
+    assert!(stop < budget / 2, "stall {stop}, budget {budget}");
+    for _ in 0..10 {
+        let q: Vec<f32> = (0..dim).map(|_| rng.normal() as f32).collect();
+        let (hits, trace) = g.walk(
+            &st,
+            &q,
+            10,
+            64,
+            admit,
+            || 10,
+            Plan::FilteredWalk,
+            Some(matches),
+        );
+        assert_eq!(trace.plan, Plan::WalkThenScan);
+        assert!(hits.is_empty(), "the caller scans");
+        // It stops within one expansion (at most m0 rows) past the stall.
+        let scored = trace.scored.unwrap_or(0);
+        assert!(
+            scored <= stop + st.m0,
+            "scored {scored}, stall {stop}, budget {budget}"
+        );
+    }
+}
+
 /// A filtered walk follows the nodes its filter rejects only while they are
 /// nearer than its `reach`-th match: at a 10% filter it scores fewer rows
 /// than the same walk following them as far as its `ef`-th match (what a

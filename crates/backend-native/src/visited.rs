@@ -99,6 +99,9 @@ pub(crate) struct Scratch {
     pub(crate) reach: usize,
     /// The best `reach` admitted nodes found; the worst on top.
     pub(crate) near: BinaryHeap<u64>,
+    /// A level-0 walk that has scored more rows than this and admitted none
+    /// stops (`None`: never; see `graph::stall`).
+    pub(crate) stall: Option<usize>,
 }
 
 /// Scratches not in use; a search takes one and gives it back.
