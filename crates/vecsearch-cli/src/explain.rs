@@ -59,7 +59,7 @@ fn why(e: &vecsearch::Explain) -> String {
         ),
         Plan::TwoHopWalk => "The graph was walked two hops at a time over rows the filter rejects.".into(),
         Plan::WalkThenScan => format!(
-            "The walk scored more rows than its budget (native: a quarter of the matches{share}; hnswlib: all of them), so it scanned the matches instead: exact. The matches lie far from the query."
+            "The walk scored more rows than its budget (native: a quarter of the matches{share}, or fewer rows without meeting one; hnswlib: all of them), so it scanned the matches instead: exact. The matches lie far from the query."
         ),
         Plan::WalkWidened => "The walk came back short and was completed by an exact scan: the graph has regions its walk misses (many deletes?).".into(),
         Plan::Walk => "An unfiltered graph walk.".into(),

@@ -58,8 +58,8 @@ pub enum Plan {
     TwoHopWalk,
     /// A walk that scored more rows than its budget (native,
     /// [`walk_budget`]: a quarter of the filter's matches, at least 32 x
-    /// ef; hnswlib: all of them), so it stopped and scanned the matches
-    /// instead (exact).
+    /// ef, or fewer where it met no match at all; hnswlib: all of them),
+    /// so it stopped and scanned the matches instead (exact).
     WalkThenScan,
     /// A graph walk that found fewer than `min(k, matches)` hits even at
     /// full width, completed by an exact scan.
