@@ -804,8 +804,8 @@ impl Graph {
         let mut sc = self.pool.take();
         sc.scored = 0;
         sc.budget = matches.map(|m| walk_budget(m, ef));
-        sc.stall = match (plan, matches) {
-            (Plan::FilteredWalk, Some(m)) => Some(stall(m, st.live(), walk_budget(m, ef))),
+        sc.stall = match (plan, matches, sc.budget) {
+            (Plan::FilteredWalk, Some(m), Some(b)) => Some(stall(m, st.live(), b)),
             _ => None,
         };
         let mut want = Some(want);

@@ -695,16 +695,21 @@ impl<K: Bits> RangeIndex<K> {
     /// big enough to use them, instead of after the next ranges have read
     /// as many ids as it holds (`PayloadStore::finish`).
     pub(crate) fn finish(&self) {
-        let mut lazy = self.prefixes.lock().unwrap_or_else(|e| e.into_inner());
-        if lazy.fresh.is_none() && self.len > 4 * SPLIT_AT {
-            lazy.fresh = Some(Arc::new(self.build_prefixes()));
-        }
+        self.built_prefixes(true);
     }
 
     /// The prefixes, if they are fresh or have now earned a rebuild.
     fn prefixes(&self) -> Option<Arc<Prefixes<K>>> {
+        self.built_prefixes(false)
+    }
+
+    /// The prefixes, rebuilt first if they are out of date, the index is
+    /// big enough to use them, and either `now` or the ranges since the
+    /// last write have read as many ids as the index holds.
+    fn built_prefixes(&self, now: bool) -> Option<Arc<Prefixes<K>>> {
         let mut lazy = self.prefixes.lock().unwrap_or_else(|e| e.into_inner());
-        if lazy.fresh.is_none() && lazy.spent >= self.len && self.len > 4 * SPLIT_AT {
+        let earned = now || lazy.spent >= self.len;
+        if lazy.fresh.is_none() && earned && self.len > 4 * SPLIT_AT {
             lazy.fresh = Some(Arc::new(self.build_prefixes()));
         }
         lazy.fresh.clone()
