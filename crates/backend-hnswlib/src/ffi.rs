@@ -128,9 +128,10 @@ pub(crate) mod bridge {
             budget: usize,
             gave_up: &mut bool,
         ) -> Result<Vec<Hit>>;
-        /// Exact distances from `query` to each live label of `labels` (absent
+        /// The `k` live labels of `labels` nearest to `query`, by exact
+        /// distance, ties at the `k`-th distance to the lowest labels (absent
         /// or deleted labels are skipped).
-        fn distances_to(self: &Hnsw, query: &[f32], labels: &[u64]) -> Result<Vec<Hit>>;
+        fn nearest_of(self: &Hnsw, query: &[f32], labels: &[u64], k: usize) -> Result<Vec<Hit>>;
         /// Exact distances from `query` to every live slot (the admitted ones
         /// if `filtered`, as for `search_filtered`), the `k` nearest.
         #[allow(clippy::too_many_arguments)]

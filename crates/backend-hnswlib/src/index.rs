@@ -234,7 +234,7 @@ fn search(
         return Ok((Vec::new(), Trace::of(Plan::Nothing)));
     }
     let dim = q.len();
-    let matched = |f: &IdFilter| matched_in(hnsw, q, f);
+    let matched = |f: &IdFilter| matched_in(hnsw, q, k, f);
     let none = Labels::of(None, 0);
     let scan = |labels: &Labels, filtered| {
         hnsw.scan(q, k, filtered, labels.base, labels.words, &labels.sorted)
@@ -291,10 +291,11 @@ fn search(
     Ok((hits, Trace::of(plan)))
 }
 
-/// Exact distances to every live id `f` admits: the scan of the matches.
-fn matched_in(hnsw: &Reading<'_>, q: &[f32], f: &IdFilter) -> Result<Vec<bridge::Hit>> {
+/// The `k` nearest live ids `f` admits, by exact distance: the scan of the
+/// matches.
+fn matched_in(hnsw: &Reading<'_>, q: &[f32], k: usize, f: &IdFilter) -> Result<Vec<bridge::Hit>> {
     let ids: Vec<u64> = f.ids().collect();
-    hnsw.distances_to(q, &ids)
+    hnsw.nearest_of(q, &ids, k)
         .map_err(|e| ffi_err("scanning the filter's ids", e))
 }
 

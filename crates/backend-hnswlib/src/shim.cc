@@ -253,19 +253,54 @@ rust::Vec<Hit> Hnsw::search_filtered(rust::Slice<const float> query, size_t widt
     return out;
 }
 
-rust::Vec<Hit> Hnsw::distances_to(rust::Slice<const float> query,
-                                  rust::Slice<const uint64_t> labels) const {
+// The scan of a filter's matches. Two passes, because both halves of a
+// match's cost are cache misses: the label lookups run alone in the first
+// (independent hash probes overlap only when nothing else fills the loop),
+// and the second asks memory for each slot's row and deletion mark a few
+// matches ahead of the one it scores. Only the k best leave C++. One
+// pass doing both, returning every match, ran the bench's 1% filters at
+// 2,220-2,947 QPS, 0.29-0.40x flat's scan; this runs them at 5,166-8,857,
+// 0.79-0.93x (`vecsearch bench --filters --n 200000 --dim 96 --backends
+// flat,hnswlib`, two alternated runs each).
+rust::Vec<Hit> Hnsw::nearest_of(rust::Slice<const float> query,
+                                rust::Slice<const uint64_t> labels, size_t k) const {
     check_dim(query);
-    auto dist = index_->fstdistfunc_;
-    void *param = index_->dist_func_param_;
-    rust::Vec<Hit> out;
-    std::unique_lock<std::mutex> lock(index_->label_lookup_lock);
-    for (uint64_t label : labels) {
-        auto it = index_->label_lookup_.find(label);
-        if (it == index_->label_lookup_.end() || index_->isMarkedDeleted(it->second)) continue;
-        out.push_back(Hit{label, dist(query.data(), index_->getDataByInternalId(it->second), param)});
+    auto &ix = *index_;
+    std::vector<std::pair<hnswlib::tableint, hnswlib::labeltype>> slots;
+    slots.reserve(labels.size());
+    {
+        std::unique_lock<std::mutex> lock(ix.label_lookup_lock);
+        for (uint64_t label : labels) {
+            auto it = ix.label_lookup_.find(label);
+            if (it != ix.label_lookup_.end()) slots.emplace_back(it->second, label);
+        }
     }
-    return out;
+    const size_t ahead = 8;
+    auto ask = [&](hnswlib::tableint id) {
+        // The mark sits in the level-0 list's header, the row after it.
+        __builtin_prefetch(ix.get_linklist0(id));
+        const char *row = ix.getDataByInternalId(id);
+        for (size_t off = 0; off < ix.data_size_; off += 64) __builtin_prefetch(row + off);
+    };
+    for (size_t i = 0; i < ahead && i < slots.size(); i++) ask(slots[i].first);
+    auto dist = ix.fstdistfunc_;
+    void *param = ix.dist_func_param_;
+    // The k best, ties at the k-th distance to the lowest labels (as `scan`).
+    std::priority_queue<std::pair<float, hnswlib::labeltype>> best;
+    for (size_t i = 0; i < slots.size() && k > 0; i++) {
+        if (i + ahead < slots.size()) ask(slots[i + ahead].first);
+        auto [id, label] = slots[i];
+        if (ix.isMarkedDeleted(id)) continue;
+        std::pair<float, hnswlib::labeltype> hit(
+            dist(query.data(), ix.getDataByInternalId(id), param), label);
+        if (best.size() < k) {
+            best.push(hit);
+        } else if (hit < best.top()) {
+            best.pop();
+            best.push(hit);
+        }
+    }
+    return to_hits(std::move(best));
 }
 
 rust::Vec<Hit> Hnsw::scan(rust::Slice<const float> query, size_t k, bool filtered, uint64_t base,

@@ -40,8 +40,8 @@ class Hnsw {
                                    rust::Slice<const uint64_t> words,
                                    rust::Slice<const uint64_t> sorted, size_t budget,
                                    bool &gave_up) const;
-    rust::Vec<Hit> distances_to(rust::Slice<const float> query,
-                                rust::Slice<const uint64_t> labels) const;
+    rust::Vec<Hit> nearest_of(rust::Slice<const float> query, rust::Slice<const uint64_t> labels,
+                              size_t k) const;
     rust::Vec<Hit> scan(rust::Slice<const float> query, size_t k, bool filtered, uint64_t base,
                         rust::Slice<const uint64_t> words, rust::Slice<const uint64_t> sorted) const;
     uint64_t search_loop(rust::Slice<const float> queries, size_t k) const;
