@@ -1183,8 +1183,9 @@ fn sampled(slot: u32) -> bool {
 /// moves, deletes and re-adds) missed 38-41 of its 20,000 stored vectors in
 /// 9 of 34 runs (a run per storage kind) with a beam of 4, every miss a
 /// search whose upper levels ended at the same node, far from the query
-/// (its level-2 links all farther still); with 8, 5-14 in 24 runs (16: 5-8
-/// in 18), against 4-10 in 15 runs of the narrower lists with 4.
+/// (its level-2 links all farther still); with 8, 5-14 in 24 runs, against
+/// 4-10 in 15 runs of the narrower lists with 4. (16, tried with the wider
+/// lists only before churn: 5-8 in 18.)
 const UPPER_BEAM: usize = 8;
 
 /// Drains `sc.top` into `sc.found`, nearest first.
