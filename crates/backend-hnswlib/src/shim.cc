@@ -120,7 +120,23 @@ class BudgetStop : public hnswlib::BaseSearchStopCondition<float> {
     bool spent_ = false;
 };
 
-rust::Vec<Hit> to_hits(std::priority_queue<std::pair<float, hnswlib::labeltype>> &&q) {
+// A max-heap of the k best (distance, label) pairs so far.
+using Best = std::priority_queue<std::pair<float, hnswlib::labeltype>>;
+
+// Offers `hit` to `best`: a candidate tied with the worst kept one replaces
+// it when its label is lower, so ties at the k-th distance go to the lowest
+// ids, as the contract says (the front door's sort cannot bring back an id
+// a scan dropped).
+void keep(Best &best, size_t k, std::pair<float, hnswlib::labeltype> hit) {
+    if (best.size() < k) {
+        best.push(hit);
+    } else if (hit < best.top()) {
+        best.pop();
+        best.push(hit);
+    }
+}
+
+rust::Vec<Hit> to_hits(Best &&q) {
     rust::Vec<Hit> out;
     out.reserve(q.size());
     while (!q.empty()) {
@@ -285,20 +301,12 @@ rust::Vec<Hit> Hnsw::nearest_of(rust::Slice<const float> query,
     for (size_t i = 0; i < ahead && i < slots.size(); i++) ask(slots[i].first);
     auto dist = ix.fstdistfunc_;
     void *param = ix.dist_func_param_;
-    // The k best, ties at the k-th distance to the lowest labels (as `scan`).
-    std::priority_queue<std::pair<float, hnswlib::labeltype>> best;
+    Best best;
     for (size_t i = 0; i < slots.size() && k > 0; i++) {
         if (i + ahead < slots.size()) ask(slots[i + ahead].first);
         auto [id, label] = slots[i];
         if (ix.isMarkedDeleted(id)) continue;
-        std::pair<float, hnswlib::labeltype> hit(
-            dist(query.data(), ix.getDataByInternalId(id), param), label);
-        if (best.size() < k) {
-            best.push(hit);
-        } else if (hit < best.top()) {
-            best.pop();
-            best.push(hit);
-        }
+        keep(best, k, {dist(query.data(), ix.getDataByInternalId(id), param), label});
     }
     return to_hits(std::move(best));
 }
@@ -309,25 +317,14 @@ rust::Vec<Hit> Hnsw::scan(rust::Slice<const float> query, size_t k, bool filtere
     LabelFilter allow(base, words, sorted);
     auto dist = index_->fstdistfunc_;
     void *param = index_->dist_func_param_;
-    // Max-heap of the k best (distance, label) pairs so far: a candidate
-    // tied with the worst kept one replaces it when its label is lower, so
-    // ties at the k-th distance go to the lowest ids, as the contract says
-    // (the front door's sort cannot bring back an id the scan dropped).
-    std::priority_queue<std::pair<float, hnswlib::labeltype>> best;
+    Best best;
     size_t n = index_->cur_element_count;
     for (size_t i = 0; i < n && k > 0; i++) {
         auto id = static_cast<hnswlib::tableint>(i);
         if (index_->isMarkedDeleted(id)) continue;
         hnswlib::labeltype label = index_->getExternalLabel(id);
         if (filtered && !allow(label)) continue;
-        std::pair<float, hnswlib::labeltype> hit(
-            dist(query.data(), index_->getDataByInternalId(id), param), label);
-        if (best.size() < k) {
-            best.push(hit);
-        } else if (hit < best.top()) {
-            best.pop();
-            best.push(hit);
-        }
+        keep(best, k, {dist(query.data(), index_->getDataByInternalId(id), param), label});
     }
     return to_hits(std::move(best));
 }
