@@ -410,6 +410,33 @@ fn reach_scales_with_the_filters_share() {
     assert_eq!(reach(64, 10, 5, 0), 64, "an empty index divides by nothing");
 }
 
+/// A search scores each node it visits once: the descent's nodes seed the
+/// level below instead of being scored again there, on every level and at
+/// the bottom, before churn (one greedy path on level 1) and after it (the
+/// level-1 beam).
+#[test]
+fn a_search_scores_no_node_twice() {
+    let d = data(20_000, 24, Metric::L2, 41);
+    let idx = index(IndexSpec::new(24, Metric::L2).with_threads(1));
+    idx.add_batch(&d.ids, &d.points).unwrap();
+    let check = |idx: &Blocking<NativeIndex>, when: &str| {
+        let g = &idx.inner().engine().inner;
+        assert!(g.entry().is_some_and(|e| e.level >= 2), "{when}: levels");
+        for (i, q) in d.queries.iter().enumerate() {
+            for ef in [10, 64] {
+                let (scored, visited) = g.scored_and_visited(q, ef);
+                assert_eq!(scored, visited, "{when}: query {i} at ef {ef}");
+            }
+        }
+    };
+    check(&idx, "before churn");
+    // Moves: a quarter of the ids take other points' vectors.
+    idx.add_batch(&d.ids[..5_000], &d.points[5_000..10_000])
+        .unwrap();
+    assert!(idx.inner().engine().inner.read().churned);
+    check(&idx, "after churn");
+}
+
 /// A filtered walk that has admitted nothing after `stall` rows gives up
 /// then for the scan of the matches, not at its budget: the filter avoids
 /// the query's neighbourhood (a fifth of the points, 90 away from the rest

@@ -27,6 +27,12 @@ impl Visited {
         }
     }
 
+    /// How many slots the current search has visited.
+    #[cfg(test)]
+    pub(crate) fn count(&self) -> usize {
+        self.marks.iter().filter(|&&m| m == self.generation).count()
+    }
+
     /// Marks `slot`; true if it was not visited yet. A slot beyond the set
     /// counts as visited, so it is never followed.
     #[inline]
@@ -75,6 +81,10 @@ pub(crate) struct Scratch {
     pub(crate) links: Vec<u32>,
     /// `top`, sorted nearest first.
     pub(crate) found: Vec<u64>,
+    /// Every node the current search has scored above level 0, as keys: the
+    /// next level's search starts from all of them, not only from the best,
+    /// and never scores them again.
+    pub(crate) known: Vec<u64>,
     /// Candidates of a neighbour selection.
     pub(crate) keys: Vec<u64>,
     /// The neighbours a selection kept.
@@ -102,6 +112,8 @@ pub(crate) struct Scratch {
     /// A level-0 walk that has scored more rows than this and admitted none
     /// stops (`None`: never; see `graph::stall`).
     pub(crate) stall: Option<usize>,
+    /// The last walk stopped at its `stall`.
+    pub(crate) stalled: bool,
 }
 
 /// Scratches not in use; a search takes one and gives it back.
