@@ -437,8 +437,16 @@ fn plans_taken(
 
 type Timed = (f64, f64, Vec<Vec<u64>>);
 
+/// Passes over the queries per measurement; the fastest counts. The machine
+/// is shared: one pass per cell let a slow spell of a few seconds decide
+/// whether a backend's scan of the matches was "slower" than flat's, the
+/// same scan (0.62x-0.97x in six cells of one 200,000-point run, 1.0x-1.4x
+/// in the next).
+const PASSES: usize = 3;
+
 /// Every query one after the other on this thread, at width `ef` (`None`:
-/// the default): QPS, p99 (µs), answers.
+/// the default), [`PASSES`] times: the fastest pass's QPS and p99 (µs), and
+/// the answers.
 fn timed(
     idx: &dyn VectorIndex,
     exec: &Exec,
@@ -447,8 +455,6 @@ fn timed(
     ef: Option<usize>,
     filter: impl Fn(usize) -> Option<Filter>,
 ) -> Result<Timed, String> {
-    let mut lat = Vec::with_capacity(queries.len());
-    let mut answers = Vec::with_capacity(queries.len());
     let params: Vec<SearchParams> = (0..queries.len())
         .map(|q| SearchParams {
             ef,
@@ -456,8 +462,28 @@ fn timed(
             ..SearchParams::default()
         })
         .collect();
+    let mut best: Option<Timed> = None;
+    for _ in 0..PASSES {
+        let pass = one_pass(idx, exec, queries, k, &params)?;
+        if best.as_ref().is_none_or(|b| pass.0 > b.0) {
+            best = Some(pass);
+        }
+    }
+    best.ok_or_else(|| "no pass ran".to_string())
+}
+
+/// One pass of `timed`.
+fn one_pass(
+    idx: &dyn VectorIndex,
+    exec: &Exec,
+    queries: &[Vec<f32>],
+    k: usize,
+    params: &[SearchParams],
+) -> Result<Timed, String> {
+    let mut lat = Vec::with_capacity(queries.len());
+    let mut answers = Vec::with_capacity(queries.len());
     let start = Instant::now();
-    for (q, p) in queries.iter().zip(&params) {
+    for (q, p) in queries.iter().zip(params) {
         let t = Instant::now();
         let got = exec.run(idx.search(q, k, p)).map_err(|e| e.to_string())?;
         lat.push(t.elapsed().as_secs_f64() * 1e6);
@@ -465,7 +491,8 @@ fn timed(
     }
     let secs = start.elapsed().as_secs_f64();
     lat.sort_by(f64::total_cmp);
-    let p99 = lat[((lat.len() as f64 * 0.99) as usize).min(lat.len() - 1)];
+    let at = ((lat.len() as f64 * 0.99) as usize).min(lat.len().saturating_sub(1));
+    let p99 = lat.get(at).copied().unwrap_or(0.0);
     Ok((queries.len() as f64 / secs, p99, answers))
 }
 
@@ -490,7 +517,7 @@ fn score(got: &[Vec<u64>], truth: &[Vec<u64>], k: usize) -> (f64, usize) {
 
 fn print_table(shapes: &[Shape], shares: &[f64], results: &[Run], n: usize, nq: usize, k: usize) {
     println!(
-        "\nFiltered search, {n} points, {nq} queries, k {k}, default ef, one thread: recall@{k} / QPS (p99 µs) per backend; flat is the exact filtered scan"
+        "\nFiltered search, {n} points, {nq} queries, k {k}, default ef, one thread: recall@{k} / QPS (p99 µs) per backend, the fastest of {PASSES} passes; flat is the exact filtered scan"
     );
     let mut head = String::from("| filter | matches |");
     let mut rule = String::from("|---|---|");
