@@ -286,7 +286,20 @@ rust::Vec<Hit> Hnsw::nearest_of(rust::Slice<const float> query,
     slots.reserve(labels.size());
     {
         std::unique_lock<std::mutex> lock(ix.label_lookup_lock);
+        // Labels added in order to an empty index sit in the slot of their
+        // own number: one read of the slot's label, instead of a probe of
+        // the hash map. A slot's stored label is always its label's slot
+        // (reusing a slot erases the old label), and no add runs beside a
+        // search (the Rust side's mode lock), so the read is exact.
+        size_t count = ix.cur_element_count;
         for (uint64_t label : labels) {
+            if (label < count) {
+                auto own = static_cast<hnswlib::tableint>(label);
+                if (ix.getExternalLabel(own) == label) {
+                    slots.emplace_back(own, label);
+                    continue;
+                }
+            }
             auto it = ix.label_lookup_.find(label);
             if (it != ix.label_lookup_.end()) slots.emplace_back(it->second, label);
         }

@@ -154,6 +154,15 @@ impl Store {
     /// The slot of live id `id`.
     #[inline]
     pub(crate) fn slot_of(&self, id: u64) -> Option<u32> {
+        // Ids added in order to an empty index sit in the slot of their own
+        // number: one read of `ids` (which the caller reads next anyway)
+        // instead of a probe of the table. A live id is in one slot only,
+        // so a live slot holding `id` is its slot.
+        if let Ok(s) = u32::try_from(id) {
+            if self.ids.get(s as usize) == Some(&id) && !self.is_deleted(s) {
+                return Some(s);
+            }
+        }
         self.slots.get(id, &self.ids)
     }
 

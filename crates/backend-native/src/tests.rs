@@ -410,6 +410,33 @@ fn reach_scales_with_the_filters_share() {
     assert_eq!(reach(64, 10, 5, 0), 64, "an empty index divides by nothing");
 }
 
+/// `slot_of` answers from the slot of an id's own number when that slot
+/// holds the id, but never with a deleted slot that still does.
+#[test]
+fn slot_of_never_answers_with_a_deleted_slot() {
+    let idx = index(IndexSpec::new(4, Metric::L2).with_threads(1));
+    let rows: Vec<Vec<f32>> = (0..12).map(|i| vec![i as f32; 4]).collect();
+    let ids: Vec<u64> = (0..10).collect();
+    idx.add_batch(&ids, &rows[..10]).unwrap();
+    let slot = |id: u64| idx.inner().engine().inner.read().slot_of(id);
+    assert_eq!(slot(3), Some(3), "added in order: the id's own slot");
+    idx.delete(3).unwrap();
+    assert_eq!(
+        idx.inner().engine().inner.read().ids[3],
+        3,
+        "the slot keeps it"
+    );
+    assert_eq!(slot(3), None, "but it is deleted");
+    // Slot 3 is reused by id 11; id 3 comes back elsewhere.
+    idx.add_batch(&[11], &rows[11..]).unwrap();
+    assert_eq!(slot(11), Some(3));
+    idx.add_batch(&[3], &rows[3..4]).unwrap();
+    assert_eq!(slot(3), Some(10));
+    assert_eq!(slot(10), None, "never added");
+    let hits = idx.search(&rows[3], 1, &SearchParams::default()).unwrap();
+    assert_eq!(hits[0].id, 3);
+}
+
 /// A search scores each node it visits once: the descent's nodes seed the
 /// level below instead of being scored again there, on every level and at
 /// the bottom, before churn (one greedy path on level 1) and after it (the
