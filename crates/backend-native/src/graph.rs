@@ -452,21 +452,13 @@ impl Graph {
             let mut moved = false;
             links::read(st.list(cur, level), buf);
             buf.retain(|&n| n != exclude && visited.visit(n));
-            let w = st.rows.prefetch_ahead();
-            for &n in buf.iter().take(w) {
-                st.rows.prefetch(n);
-            }
             *scored += buf.len();
-            for (i, &n) in buf.iter().enumerate() {
-                if let Some(&m) = buf.get(i.saturating_add(w)) {
-                    st.rows.prefetch(m);
-                }
-                let d = st.rows.dist(q, n);
+            score_ahead(st, q, buf, |n, d| {
                 known.push(key(d, n));
                 if d < cur_d {
                     (cur, cur_d, moved) = (n, d, true);
                 }
-            }
+            });
             if !moved {
                 return (cur, cur_d);
             }
@@ -569,19 +561,10 @@ impl Graph {
             if let Some(&next) = candidates.peek() {
                 st.prefetch_list(key_slot(!next), level);
             }
-            // The unvisited neighbours' rows are asked of memory a few ahead
-            // of the one scored, so their fetches overlap.
             buf.retain(|&n| visited.visit(n));
-            let w = st.rows.prefetch_ahead();
-            for &n in buf.iter().take(w) {
-                st.rows.prefetch(n);
-            }
             *scored += buf.len();
-            for (i, &n) in buf.iter().enumerate() {
-                if let Some(&m) = buf.get(i.saturating_add(w)) {
-                    st.rows.prefetch(m);
-                }
-                let kn = key(st.rows.dist(q, n), n);
+            score_ahead(st, q, buf, |n, d| {
+                let kn = key(d, n);
                 if level > 0 {
                     known.push(kn);
                 }
@@ -590,7 +573,7 @@ impl Graph {
                         if !beyond(near, kn) {
                             candidates.push(!kn);
                         }
-                        continue;
+                        return;
                     }
                     candidates.push(!kn);
                     top.push(kn);
@@ -605,7 +588,7 @@ impl Graph {
                         }
                     }
                 }
-            }
+            });
             if budget.is_some_and(|b| *scored > b) {
                 return;
             }
@@ -1103,6 +1086,23 @@ fn reach_factor() -> f64 {
 pub(crate) fn stall(matches: usize, live: usize, budget: usize) -> usize {
     let share = matches.max(1) as f64 / live.max(1) as f64;
     ((8.0 / share).ceil() as usize).max(budget / 4)
+}
+
+/// Scores each of `nodes` against `q`, in order, handing `each` the node
+/// and its distance; each row is asked of memory a few rows ahead of the one
+/// scored, so the fetches overlap.
+#[inline(always)]
+fn score_ahead(st: &Store, q: &Query<'_>, nodes: &[u32], mut each: impl FnMut(u32, f32)) {
+    let w = st.rows.prefetch_ahead();
+    for &n in nodes.iter().take(w) {
+        st.rows.prefetch(n);
+    }
+    for (i, &n) in nodes.iter().enumerate() {
+        if let Some(&m) = nodes.get(i.saturating_add(w)) {
+            st.rows.prefetch(m);
+        }
+        each(n, st.rows.dist(q, n));
+    }
 }
 
 /// Starts a best-first search from the nodes in `sc.known`, visited and
