@@ -307,8 +307,10 @@ pub fn run(
         let build_s = start.elapsed().as_secs_f64();
         // Unfiltered, at the default ef and swept, for the ratios; after
         // one untimed pass (the first after a build ran at two thirds the
-        // speed of the same ef later in the run).
-        timed(&*idx, &exec, &data.queries, cfg.k, None, |_| None)?;
+        // speed of the same ef later in the run). One pass: `timed` would
+        // run it PASSES times for nothing.
+        let unfiltered = vec![SearchParams::default(); data.queries.len()];
+        one_pass(&*idx, &exec, &data.queries, cfg.k, &unfiltered)?;
         let (plain_qps, _, plain) = timed(&*idx, &exec, &data.queries, cfg.k, None, |_| None)?;
         if kind.name() == "flat" {
             plain_truth = plain.clone();
