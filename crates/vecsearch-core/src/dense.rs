@@ -50,6 +50,62 @@ pub(crate) fn fits(containers: usize, live: usize) -> bool {
         .is_some_and(|bytes| bytes <= max_bytes(live))
 }
 
+/// The set bits of a bit array, ascending. A loop of its own rather than a
+/// `flat_map` over the words, which a `collect` (native's scan of the
+/// matches) drove through a slow `try_fold`: the zero words between sparse
+/// ids are now skipped in a tight loop. With `popcount` below, a search
+/// filtered by an AND of two ranges matching 20 of 200,000 ids took
+/// 22.8-23.1 µs in native instead of 30.4-30.7, 23.7 in flat instead of
+/// 28.0 (`scan_probe`, alternated runs).
+struct Bits<'a> {
+    base: u64,
+    words: &'a [u64],
+    /// The next word to load.
+    at: usize,
+    /// The bits of word `at - 1` not yet returned.
+    word: u64,
+}
+
+impl Iterator for Bits<'_> {
+    type Item = u64;
+
+    #[inline]
+    fn next(&mut self) -> Option<u64> {
+        while self.word == 0 {
+            let w = *self.words.get(self.at)?;
+            self.at += 1;
+            self.word = w;
+        }
+        let bit = u64::from(self.word.trailing_zeros());
+        self.word &= self.word - 1;
+        Some(self.base + (self.at as u64 - 1) * 64 + bit)
+    }
+}
+
+/// The number of set bits in `words`: the `popcnt` instruction where the
+/// CPU has it (the portable build targets x86-64 without it and counts
+/// by bit-twiddling), else portable. Every range filter resolved as a bit
+/// array is counted so: at a million ids, 5 µs less a filter (the AND of
+/// two ranges matching 10%, 74.5-80.2 µs before, 69.3-70.2 after;
+/// `range_probe 1000000`).
+fn popcount(words: &[u64]) -> usize {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("popcnt") {
+            // SAFETY: the CPU has `popcnt`, checked just above; the
+            // function does nothing else unsafe.
+            return unsafe { popcount_popcnt(words) };
+        }
+    }
+    words.iter().map(|w| w.count_ones() as usize).sum()
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "popcnt")]
+unsafe fn popcount_popcnt(words: &[u64]) -> usize {
+    words.iter().map(|w| w.count_ones() as usize).sum()
+}
+
 impl DenseIds {
     /// The empty set over `containers` stretches of 65,536 ids from `base`
     /// (rounded down to a multiple of 65,536).
@@ -97,7 +153,7 @@ impl DenseIds {
 
     /// The number of ids.
     pub fn len(&self) -> usize {
-        self.words.iter().map(|w| w.count_ones() as usize).sum()
+        popcount(&self.words)
     }
 
     /// Whether no id is set.
@@ -107,14 +163,12 @@ impl DenseIds {
 
     /// The ids, ascending.
     pub fn iter(&self) -> impl Iterator<Item = u64> + '_ {
-        self.words.iter().enumerate().flat_map(move |(i, &w)| {
-            let first = self.base + (i as u64) * 64;
-            std::iter::successors((w != 0).then_some(w), |&w| {
-                let rest = w & (w - 1);
-                (rest != 0).then_some(rest)
-            })
-            .map(move |w| first + u64::from(w.trailing_zeros()))
-        })
+        Bits {
+            base: self.base,
+            words: &self.words,
+            at: 0,
+            word: 0,
+        }
     }
 
     /// Sets `id`; `None` (nothing changed) when it lies outside the stretch.
@@ -179,6 +233,26 @@ mod tests {
     use std::collections::BTreeSet;
 
     use super::*;
+
+    /// The iterator and the count at the edges of words: bits 0 and 63,
+    /// full words, the last word of the array, nothing set.
+    #[test]
+    fn iter_and_len_at_word_edges() {
+        let base = 3 * 65_536;
+        let mut a = DenseIds::zeroed(base, 1);
+        assert_eq!((a.len(), a.iter().next()), (0, None));
+        let mut want = vec![base, base + 63, base + 64];
+        want.extend(base + 128..base + 192);
+        want.extend([base + 65_535 - 64, base + 65_535]);
+        for &id in &want {
+            a.insert(id).expect("inside");
+        }
+        assert_eq!(a.iter().collect::<Vec<_>>(), want);
+        assert_eq!(a.len(), want.len());
+        let full = DenseIds::from_parts(base, vec![u64::MAX; CONTAINER_WORDS]);
+        assert_eq!(full.len(), 65_536);
+        assert!(full.iter().eq(base..base + 65_536));
+    }
 
     /// Every operation against a `BTreeSet` model, over sets dense enough
     /// for bitmap containers and sparse enough for arrays, across a

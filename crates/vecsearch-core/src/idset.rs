@@ -272,6 +272,38 @@ impl std::fmt::Debug for IdSet {
 mod tests {
     use super::*;
 
+    /// Setting a set's bits sets exactly its ids and clearing them clears
+    /// exactly them, for sets of array containers and of bitmap
+    /// containers (over 4,096 ids in a stretch), and a set reaching
+    /// outside the words is refused.
+    #[test]
+    fn apply_to_sets_and_clears_exactly_the_ids() {
+        for n in [1usize, 700, 4096, 4097, 30_000] {
+            let ids: Vec<u64> = (0..n as u64).map(|i| 65_536 + (i * 97) % 131_072).collect();
+            let set: IdSet = ids.iter().copied().collect();
+            let mut words = vec![0u64; 3 * 1024];
+            set.apply_to(0, &mut words, Op::Or).expect("inside");
+            let bits = |words: &[u64]| -> Vec<u64> {
+                (0..words.len() as u64 * 64)
+                    .filter(|&i| words[(i / 64) as usize] >> (i % 64) & 1 == 1)
+                    .collect()
+            };
+            assert!(bits(&words).into_iter().eq(set.iter()), "or, {n} ids");
+            words.iter_mut().for_each(|w| *w = !*w);
+            set.apply_to(0, &mut words, Op::AndNot).expect("inside");
+            assert!(
+                bits(&words).iter().all(|id| !set.contains(*id)),
+                "and-not, {n} ids"
+            );
+            assert_eq!(bits(&words).len() as u64, 3 * 65_536 - set.len() as u64);
+            let mut short = vec![0u64; 2 * 1024];
+            let inside = ids.iter().all(|&id| id < 2 * 65_536);
+            assert_eq!(n == 1, inside);
+            let reached = set.apply_to(0, &mut short, Op::Or).is_some();
+            assert_eq!(reached, inside, "{n} ids");
+        }
+    }
+
     #[test]
     fn set_operations_match_a_model() {
         use std::collections::BTreeSet;

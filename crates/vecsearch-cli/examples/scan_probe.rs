@@ -1,0 +1,101 @@
+//! What a filtered search answered by an exact scan of a few matches costs
+//! per call, flat against native on the same points and payloads,
+//! alternated rounds, the best round of each: the tool for the cells of
+//! `vecsearch bench --filters` where the two run the same scan and differ
+//! by microseconds.
+//!
+//! `cargo run -p vecsearch-cli --release --example scan_probe -- [n [rounds]]`
+//!
+//! `n` uniform random points of 96 dimensions (200,000 by default) with a
+//! keyword of 10,000 values and two uniform integers; the filters are that
+//! keyword's value (0.01%) and an AND of two ranges (0.01%), each searched
+//! by 200 queries 20 times a round. `PROBE_ONLY=flat|native` and
+//! `PROBE_FILTER=keyword|and` narrow it (for a profiler).
+
+use std::time::Instant;
+
+use vecsearch::backend::exec::block_on;
+use vecsearch::backend::synthetic::Rng;
+use vecsearch::native::NativeIndex;
+use vecsearch::{
+    Filter, FlatIndex, IndexSpec, Metric, Payload, Result, Schema, SearchParams, VectorIndex,
+};
+
+fn main() -> Result<()> {
+    let arg = |i: usize, default: usize| {
+        std::env::args()
+            .nth(i)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(default)
+    };
+    let (n, rounds) = (arg(1, 200_000), arg(2, 5));
+    let dim = 96;
+    let schema = Schema::new().keyword("k10000").integer("u1").integer("u2");
+    let spec = IndexSpec::new(dim, Metric::L2).with_schema(schema);
+    let mut rng = Rng::new(3);
+    let row = |rng: &mut Rng| (0..dim).map(|_| rng.uniform() as f32).collect::<Vec<_>>();
+    let ids: Vec<u64> = (0..n as u64).collect();
+    let rows: Vec<Vec<f32>> = (0..n).map(|_| row(&mut rng)).collect();
+    let payloads: Vec<Payload> = (0..n)
+        .map(|_| {
+            Payload::new()
+                .with("k10000", format!("e{}", rng.below(10_000)))
+                .with("u1", rng.below(1_000_000) as i64)
+                .with("u2", rng.below(1_000_000) as i64)
+        })
+        .collect();
+    let queries: Vec<Vec<f32>> = (0..200).map(|_| row(&mut rng)).collect();
+    let flat = FlatIndex::new(spec.clone())?;
+    let native = NativeIndex::new(spec)?;
+    let t = Instant::now();
+    for index in [&flat as &dyn VectorIndex, &native] {
+        block_on(index.add_batch_with_payloads(&ids, &rows, &payloads))?;
+        block_on(index.finish_indexing())?;
+    }
+    eprintln!("built in {:.1} s", t.elapsed().as_secs_f64());
+    let filters = [
+        ("keyword 0.01%", Filter::eq("k10000", "e0")),
+        (
+            "and 0.01%",
+            Filter::range("u1")
+                .lt(10_000)
+                .and(Filter::range("u2").lt(10_000)),
+        ),
+    ];
+    let only = std::env::var("PROBE_ONLY").unwrap_or_default();
+    let which = std::env::var("PROBE_FILTER").unwrap_or_default();
+    let backends: Vec<(&str, &dyn VectorIndex)> = [
+        ("flat", &flat as &dyn VectorIndex),
+        ("native", &native as &dyn VectorIndex),
+    ]
+    .into_iter()
+    .filter(|(name, _)| only.is_empty() || *name == only)
+    .collect();
+    println!("{n} points: microseconds a search, the best of {rounds} rounds");
+    for (name, f) in filters.iter().filter(|(name, _)| name.contains(&which)) {
+        let params = SearchParams {
+            filter: Some(f.clone()),
+            ..SearchParams::default()
+        };
+        let mut best = vec![f64::MAX; backends.len()];
+        for _ in 0..rounds {
+            for (b, (_, index)) in backends.iter().enumerate() {
+                let t = Instant::now();
+                for _ in 0..20 {
+                    for q in &queries {
+                        std::hint::black_box(block_on(index.search(q, 10, &params))?);
+                    }
+                }
+                let us = t.elapsed().as_secs_f64() * 1e6 / (20 * queries.len()) as f64;
+                best[b] = best[b].min(us);
+            }
+        }
+        let cells: Vec<String> = backends
+            .iter()
+            .zip(&best)
+            .map(|((backend, _), us)| format!("{backend} {us:.2}"))
+            .collect();
+        println!("{name}: {}", cells.join(", "));
+    }
+    Ok(())
+}
