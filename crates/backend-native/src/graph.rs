@@ -761,7 +761,7 @@ impl Graph {
             // everything anyway, and only a scan is sure to be exact.
             if ef >= live {
                 return (
-                    self.scan(&st, q, k, st.live_slots()),
+                    self.scan(&st, q, k, st.live_slots(), live),
                     traced(Plan::ExactScan, live),
                 );
             }
@@ -769,11 +769,29 @@ impl Graph {
         };
         let matches = f.len();
         let scan_matches = |scored: usize| {
-            let hits = self.scan(&st, q, k, f.ids().filter_map(|id| st.slot_of(id)));
+            let slots = f.ids().filter_map(|id| st.slot_of(id));
+            let hits = self.scan(&st, q, k, slots, matches);
             (hits, scored + matches)
         };
         let plan = choose_plan(matches, live, ef, st.dim);
         if plan == Plan::ExactScan {
+            // A filter admitting a quarter of the slots or more (only in a
+            // small index: elsewhere so many matches are walked) is
+            // scanned in slot order, each slot tested against the bit
+            // array, as flat scans: one pass through memory instead of a
+            // lookup per id. At 20,000 x 32-d the 50% cells ran at
+            // 0.82-0.89x flat's scan by lookups.
+            let dense = (matches.saturating_mul(4) >= st.len())
+                .then(|| f.dense(live))
+                .flatten();
+            if let Some(d) = dense {
+                let admit = |s: u32| {
+                    !st.is_deleted(s) && st.ids.get(s as usize).is_some_and(|&id| d.contains(id))
+                };
+                let slots = (0..st.len() as u32).filter(|&s| admit(s));
+                let hits = self.scan(&st, q, k, slots, matches);
+                return (hits, traced(Plan::ExactScan, matches));
+            }
             let (hits, scored) = scan_matches(0);
             return (hits, traced(Plan::ExactScan, scored));
         }
@@ -865,7 +883,7 @@ impl Graph {
             None => (Vec::new(), traced(Plan::WalkThenScan, scored)),
             Some(true) => (self.collect(st, q, k, &sc), traced(plan, scored)),
             Some(false) => {
-                let hits = self.scan(st, q, k, (0..n as u32).filter(|&s| admit(s)));
+                let hits = self.scan(st, q, k, (0..n as u32).filter(|&s| admit(s)), 0);
                 (hits, traced(Plan::WalkWidened, scored + n))
             }
         };
@@ -911,20 +929,27 @@ impl Graph {
         out
     }
 
-    /// Exact search over live `slots`.
+    /// Exact search over live `slots`, about `count` of them.
     fn scan(
         &self,
         st: &Store,
         q: &[f32],
         k: usize,
         slots: impl Iterator<Item = u32>,
+        count: usize,
     ) -> Vec<Neighbor> {
         // A filter's matches lie anywhere in memory: each row is asked for
         // a few rows ahead of the one scored, so the fetches overlap. The
         // 1% filters of `vecsearch bench --filters --n 200000 --dim 96`
         // (2,000 matches) ran at 1.05-1.14x flat's scan without it,
         // 1.13-1.32x with it.
-        let slots: Vec<u32> = slots.collect();
+        // Listed into room for `count` (the filter's match count) at once:
+        // a list grown as it filled cost a scan of 18 matches 0.25 µs of
+        // its 2.35, the whole of its gap to flat's same scan (2.09-2.12
+        // against 2.32-2.39 µs, flat 2.12-2.14; `scan_probe`).
+        let mut listed = Vec::with_capacity(count);
+        listed.extend(slots);
+        let slots = listed;
         let w = st.rows.prefetch_ahead();
         for &s in slots.iter().take(w) {
             st.rows.prefetch_scan(s);

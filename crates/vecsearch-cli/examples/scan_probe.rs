@@ -1,16 +1,18 @@
 //! What a filtered search answered by an exact scan of a few matches costs
-//! per call, flat against native on the same points and payloads,
-//! alternated rounds, the best round of each: the tool for the cells of
-//! `vecsearch bench --filters` where the two run the same scan and differ
-//! by microseconds.
+//! per call, flat against native (and hnswlib, when built with it) on the
+//! same points and payloads, alternated rounds, the best round of each:
+//! the tool for the cells of `vecsearch bench --filters` where they run
+//! the same scan and differ by microseconds.
 //!
 //! `cargo run -p vecsearch-cli --release --example scan_probe -- [n [rounds]]`
 //!
-//! `n` uniform random points of 96 dimensions (200,000 by default) with a
-//! keyword of 10,000 values and two uniform integers; the filters are that
-//! keyword's value (0.01%) and an AND of two ranges (0.01%), each searched
-//! by 200 queries 20 times a round. `PROBE_ONLY=flat|native` and
-//! `PROBE_FILTER=keyword|and` narrow it (for a profiler).
+//! `n` uniform random points of 96 dimensions (200,000 by default;
+//! `PROBE_DIM` sets another) with keywords of 100 and 10,000 values and two
+//! uniform integers; the filters are a value of each keyword (1%, 0.01%)
+//! and an AND of two ranges (0.01%), each searched
+//! by 200 queries 20 times a round. `PROBE_ONLY=flat|native|hnswlib`
+//! and `PROBE_FILTER=keyword|and` narrow it (for a profiler; flat is
+//! always built).
 
 use std::time::Instant;
 
@@ -29,8 +31,15 @@ fn main() -> Result<()> {
             .unwrap_or(default)
     };
     let (n, rounds) = (arg(1, 200_000), arg(2, 5));
-    let dim = 96;
-    let schema = Schema::new().keyword("k10000").integer("u1").integer("u2");
+    let dim = std::env::var("PROBE_DIM")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(96);
+    let schema = Schema::new()
+        .keyword("k100")
+        .keyword("k10000")
+        .integer("u1")
+        .integer("u2");
     let spec = IndexSpec::new(dim, Metric::L2).with_schema(schema);
     let mut rng = Rng::new(3);
     let row = |rng: &mut Rng| (0..dim).map(|_| rng.uniform() as f32).collect::<Vec<_>>();
@@ -39,21 +48,32 @@ fn main() -> Result<()> {
     let payloads: Vec<Payload> = (0..n)
         .map(|_| {
             Payload::new()
+                .with("k100", format!("c{}", rng.below(100)))
                 .with("k10000", format!("e{}", rng.below(10_000)))
                 .with("u1", rng.below(1_000_000) as i64)
                 .with("u2", rng.below(1_000_000) as i64)
         })
         .collect();
     let queries: Vec<Vec<f32>> = (0..200).map(|_| row(&mut rng)).collect();
-    let flat = FlatIndex::new(spec.clone())?;
-    let native = NativeIndex::new(spec)?;
+    let mut all: Vec<(&str, Box<dyn VectorIndex>)> = vec![
+        ("flat", Box::new(FlatIndex::new(spec.clone())?)),
+        ("native", Box::new(NativeIndex::new(spec.clone())?)),
+    ];
+    #[cfg(feature = "hnswlib")]
+    all.push((
+        "hnswlib",
+        Box::new(vecsearch::hnswlib::HnswlibIndex::new(spec)?),
+    ));
+    let only = std::env::var("PROBE_ONLY").unwrap_or_default();
+    all.retain(|(name, _)| name == &"flat" || only.is_empty() || *name == only);
     let t = Instant::now();
-    for index in [&flat as &dyn VectorIndex, &native] {
+    for (_, index) in &all {
         block_on(index.add_batch_with_payloads(&ids, &rows, &payloads))?;
         block_on(index.finish_indexing())?;
     }
     eprintln!("built in {:.1} s", t.elapsed().as_secs_f64());
     let filters = [
+        ("keyword 1%", Filter::eq("k100", "c0")),
         ("keyword 0.01%", Filter::eq("k10000", "e0")),
         (
             "and 0.01%",
@@ -62,15 +82,12 @@ fn main() -> Result<()> {
                 .and(Filter::range("u2").lt(10_000)),
         ),
     ];
-    let only = std::env::var("PROBE_ONLY").unwrap_or_default();
     let which = std::env::var("PROBE_FILTER").unwrap_or_default();
-    let backends: Vec<(&str, &dyn VectorIndex)> = [
-        ("flat", &flat as &dyn VectorIndex),
-        ("native", &native as &dyn VectorIndex),
-    ]
-    .into_iter()
-    .filter(|(name, _)| only.is_empty() || *name == only)
-    .collect();
+    let backends: Vec<(&str, &dyn VectorIndex)> = all
+        .iter()
+        .filter(|(name, _)| only.is_empty() || *name == only)
+        .map(|(name, index)| (*name, &**index))
+        .collect();
     println!("{n} points: microseconds a search, the best of {rounds} rounds");
     for (name, f) in filters.iter().filter(|(name, _)| name.contains(&which)) {
         let params = SearchParams {
