@@ -295,13 +295,16 @@ pub fn run(
     let mut plain_truth: Vec<Vec<u64>> = Vec::new();
     let mut shares: Vec<f64> = Vec::new();
     let mut results: Vec<Run> = Vec::new();
-    // Every backend is built (and its unfiltered search measured) first,
-    // and all stay open: each cell then alternates the backends pass by
-    // pass, so a slow spell of the shared machine falls on all of them,
-    // not on whichever one it was measuring (measured one backend after
-    // the other, the same 20,000-point run read native slower than flat's
-    // identical scan in 6 of 24 cells once and in 22 the next).
+    // Every backend is built first, and all stay open: each measurement
+    // (the unfiltered default, each ef of the sweep, each cell) then
+    // alternates the backends pass by pass, so a slow spell of the shared
+    // machine falls on all of them, not on whichever one it was measuring
+    // (measured one backend after the other, the same 20,000-point run
+    // read native slower than flat's identical scan in 6 of 24 cells once
+    // and in 22 the next), and a backend's cells and its unfiltered search
+    // are measured alike.
     let mut open = Vec::new();
+    let mut builds = Vec::new();
     for kind in &order {
         let (idx, exec) = open_index(kind, &spec)?;
         let start = Instant::now();
@@ -311,62 +314,65 @@ pub fn run(
             idx.finish_indexing().await.map(|_| ())
         })
         .map_err(|e| format!("{}: build: {e}", kind.name()))?;
-        let build_s = start.elapsed().as_secs_f64();
-        // Unfiltered, at the default ef and swept, for the ratios; after
-        // one untimed pass (the first after a build ran at two thirds the
-        // speed of the same ef later in the run). One pass: `timed` would
-        // run it PASSES times for nothing.
+        builds.push(start.elapsed().as_secs_f64());
+        // One untimed pass: the first after a build ran at two thirds the
+        // speed of the same ef later in the run.
         let unfiltered = vec![SearchParams::default(); data.queries.len()];
         one_pass(&*idx, &exec, &data.queries, cfg.k, &unfiltered, 1)?;
-        let (plain_qps, _, plain) = timed(&*idx, &exec, &data.queries, cfg.k, None, |_| None)?;
+        open.push((idx, exec));
+    }
+    let every = |_: &str| true;
+    let plain = alternate(&open, &order, &data.queries, cfg.k, None, |_| None, every)?;
+    let mut runs = Vec::new();
+    for ((kind, measured), build_s) in order.iter().zip(plain).zip(builds) {
+        let (plain_qps, _, answers) = measured.ok_or("no unfiltered measurement")?;
         if kind.name() == "flat" {
-            plain_truth = plain.clone();
-        }
-        let plain_recall = score(&plain, &plain_truth, cfg.k).0;
-        let mut curve = Vec::new();
-        if kind.name() != "flat" {
-            for ef in SWEEP {
-                let (qps, _, got) = timed(&*idx, &exec, &data.queries, cfg.k, Some(ef), |_| None)?;
-                curve.push((score(&got, &plain_truth, cfg.k).0, qps));
-            }
+            plain_truth = answers.clone();
         }
         println!(
             "{}: built with payloads in {build_s:.1} s, unfiltered {plain_qps:.0} QPS",
             kind.name()
         );
-        let memory_mb = idx.memory_bytes().map_or(f64::NAN, |b| b as f64 / 1e6);
+        runs.push((kind.name().to_string(), build_s, plain_qps, answers));
+    }
+    for (((name, build_s, plain_qps, answers), (idx, _)), kind) in
+        runs.into_iter().zip(&open).zip(&order)
+    {
+        debug_assert_eq!(name, kind.name());
         results.push(Run {
-            name: kind.name().to_string(),
+            plain_recall: score(&answers, &plain_truth, cfg.k).0,
+            name,
             build_s,
             plain_qps,
-            plain_recall,
-            curve,
+            curve: Vec::new(),
             cells: Vec::new(),
-            memory_mb,
+            memory_mb: idx.memory_bytes().map_or(f64::NAN, |b| b as f64 / 1e6),
         });
-        open.push((idx, exec));
+    }
+    // flat is exact at any ef: no sweep.
+    let graphs = |name: &str| name != "flat";
+    for ef in SWEEP {
+        let swept = alternate(
+            &open,
+            &order,
+            &data.queries,
+            cfg.k,
+            Some(ef),
+            |_| None,
+            graphs,
+        )?;
+        for (run, measured) in results.iter_mut().zip(swept) {
+            if let Some((qps, _, got)) = measured {
+                run.curve.push((score(&got, &plain_truth, cfg.k).0, qps));
+            }
+        }
     }
     for (si, shape) in shapes.iter().enumerate() {
         let filter = |q: usize| Some((shape.make)(q));
-        let mut measures = Vec::with_capacity(open.len());
-        for (idx, exec) in &open {
-            measures.push(Measure::start(
-                &**idx,
-                exec,
-                &data.queries,
-                cfg.k,
-                None,
-                filter,
-            )?);
-        }
-        for _ in 0..PASSES {
-            for ((idx, exec), m) in open.iter().zip(&mut measures) {
-                m.pass(&**idx, exec, &data.queries, cfg.k)?;
-            }
-        }
+        let measured = alternate(&open, &order, &data.queries, cfg.k, None, filter, every)?;
         // flat first: its answers are the truth the others are scored by.
-        for (((idx, exec), m), run) in open.iter().zip(measures).zip(&mut results) {
-            let (qps, p99, answers) = m.finish();
+        for (((idx, exec), m), run) in open.iter().zip(measured).zip(&mut results) {
+            let (qps, p99, answers) = m.ok_or("no filtered measurement")?;
             if run.name == "flat" {
                 // The mean share over the queries (the correlated
                 // filters differ per query).
@@ -478,27 +484,43 @@ const PASSES: usize = 3;
 /// other from run to run. Such a pass repeats the queries instead.
 const PASS_SECS: f64 = 0.05;
 
-/// Every query one after the other on this thread, at width `ef` (`None`:
-/// the default), [`PASSES`] times, each pass repeating the queries as often
-/// as it takes to last [`PASS_SECS`]: the fastest pass's QPS and p99 (µs),
-/// and the answers.
-fn timed(
-    idx: &dyn VectorIndex,
-    exec: &Exec,
+/// The same measurement of every open backend `take` names (the others
+/// get `None`), their passes alternated: every query one after the other
+/// on this thread, at width `ef` (`None`: the default), [`PASSES`] times,
+/// each pass repeating the queries as often as it takes to last
+/// [`PASS_SECS`]; per backend the fastest pass's QPS and p99 (µs), and
+/// the answers.
+fn alternate(
+    open: &[(Box<dyn VectorIndex>, Exec)],
+    kinds: &[Kind],
     queries: &[Vec<f32>],
     k: usize,
     ef: Option<usize>,
-    filter: impl Fn(usize) -> Option<Filter>,
-) -> Result<Timed, String> {
-    let mut m = Measure::start(idx, exec, queries, k, ef, filter)?;
-    for _ in 0..PASSES {
-        m.pass(idx, exec, queries, k)?;
+    filter: impl Fn(usize) -> Option<Filter> + Copy,
+    take: impl Fn(&str) -> bool,
+) -> Result<Vec<Option<Timed>>, String> {
+    let mut measures = Vec::with_capacity(open.len());
+    for ((idx, exec), kind) in open.iter().zip(kinds) {
+        measures.push(if take(kind.name()) {
+            Some(Measure::start(&**idx, exec, queries, k, ef, filter)?)
+        } else {
+            None
+        });
     }
-    Ok(m.finish())
+    for _ in 0..PASSES {
+        for ((idx, exec), m) in open.iter().zip(&mut measures) {
+            if let Some(m) = m {
+                m.pass(&**idx, exec, queries, k)?;
+            }
+        }
+    }
+    Ok(measures
+        .into_iter()
+        .map(|m| m.map(Measure::finish))
+        .collect())
 }
 
-/// One [`timed`] measurement taken a pass at a time, so that several
-/// backends' passes can alternate.
+/// One backend's measurement in [`alternate`], taken a pass at a time.
 struct Measure {
     params: Vec<SearchParams>,
     /// Rounds of the queries a pass runs.
@@ -570,7 +592,7 @@ impl Measure {
     }
 }
 
-/// One pass of `timed`: the queries `rounds` times over; the answers of
+/// One pass of a [`Measure`]: the queries `rounds` times over; the answers of
 /// the first round.
 fn one_pass(
     idx: &dyn VectorIndex,
