@@ -785,9 +785,7 @@ impl Graph {
                 .then(|| f.dense(live))
                 .flatten();
             if let Some(d) = dense {
-                let admit = |s: u32| {
-                    !st.is_deleted(s) && st.ids.get(s as usize).is_some_and(|&id| d.contains(id))
-                };
+                let admit = |s: u32| st.live_id(s).is_some_and(|id| d.contains(id));
                 let slots = (0..st.len() as u32).filter(|&s| admit(s));
                 let hits = self.scan(&st, q, k, slots, matches);
                 return (hits, traced(Plan::ExactScan, matches));
@@ -802,8 +800,7 @@ impl Graph {
             Some(d) => d.contains(id),
             None => f.admits(id),
         };
-        let admit =
-            |s: u32| !st.is_deleted(s) && st.ids.get(s as usize).is_some_and(|&id| admits(id));
+        let admit = |s: u32| st.live_id(s).is_some_and(admits);
         // Every admitted id is live in the store, but a write in flight may
         // not have reached the graph yet: the walk wants what is there.
         let present = || {

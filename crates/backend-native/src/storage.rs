@@ -166,6 +166,15 @@ impl Store {
         self.slots.get(id, &self.ids)
     }
 
+    /// The id `slot` holds, if it is live.
+    #[inline]
+    pub(crate) fn live_id(&self, slot: u32) -> Option<u64> {
+        if self.is_deleted(slot) {
+            return None;
+        }
+        self.ids.get(slot as usize).copied()
+    }
+
     /// The slots of the live ids.
     pub(crate) fn live_slots(&self) -> impl Iterator<Item = u32> + '_ {
         (0..self.len() as u32).filter(|&s| !self.is_deleted(s))

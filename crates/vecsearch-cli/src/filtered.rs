@@ -323,8 +323,8 @@ pub fn run(
     }
     let every = |_: &str| true;
     let plain = alternate(&open, &order, &data.queries, cfg.k, None, |_| None, every)?;
-    let mut runs = Vec::new();
-    for ((kind, measured), build_s) in order.iter().zip(plain).zip(builds) {
+    // flat first: its answers are the truth the others are scored by.
+    for (((kind, measured), build_s), (idx, _)) in order.iter().zip(plain).zip(builds).zip(&open) {
         let (plain_qps, _, answers) = measured.ok_or("no unfiltered measurement")?;
         if kind.name() == "flat" {
             plain_truth = answers.clone();
@@ -333,17 +333,11 @@ pub fn run(
             "{}: built with payloads in {build_s:.1} s, unfiltered {plain_qps:.0} QPS",
             kind.name()
         );
-        runs.push((kind.name().to_string(), build_s, plain_qps, answers));
-    }
-    for (((name, build_s, plain_qps, answers), (idx, _)), kind) in
-        runs.into_iter().zip(&open).zip(&order)
-    {
-        debug_assert_eq!(name, kind.name());
         results.push(Run {
-            plain_recall: score(&answers, &plain_truth, cfg.k).0,
-            name,
+            name: kind.name().to_string(),
             build_s,
             plain_qps,
+            plain_recall: score(&answers, &plain_truth, cfg.k).0,
             curve: Vec::new(),
             cells: Vec::new(),
             memory_mb: idx.memory_bytes().map_or(f64::NAN, |b| b as f64 / 1e6),
