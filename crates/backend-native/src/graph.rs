@@ -29,6 +29,17 @@ use crate::rows::Query;
 use crate::storage::{Job, Store, NONE};
 use crate::visited::{key, key_distance, key_slot, Pool, Scratch};
 
+/// Batches of at least this many vectors are placed in locality order
+/// (`order`); a smaller one fills few runs of rows anyway.
+const ORDER_MIN: usize = 1024;
+
+/// Whether large batches are placed in locality order: yes, unless
+/// `VECSEARCH_NATIVE_ORDER=0` (to measure the order against the caller's).
+fn ordered_batches() -> bool {
+    static ORDERED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ORDERED.get_or_init(|| std::env::var("VECSEARCH_NATIVE_ORDER").as_deref() != Ok("0"))
+}
+
 /// The top of the graph: where every search starts.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct Entry {
@@ -79,14 +90,22 @@ impl Graph {
     /// Upserts prepared vectors (ids distinct, validated) and links them, on
     /// `threads` threads.
     pub(crate) fn add(&self, ids: &[u64], vectors: &[Vec<f32>], threads: usize) -> Result<()> {
+        // A large batch's rows are placed near their neighbours in space
+        // (`order`), and linked in the caller's order all the same.
+        let order = if ids.len() >= ORDER_MIN && ordered_batches() {
+            crate::order::locality_order(vectors, threads)
+        } else {
+            (0..ids.len() as u32).collect()
+        };
         let jobs: Vec<Job> = {
             let mut st = self.write();
             st.make_room(ids.iter().copied())?;
-            let jobs = ids
-                .iter()
-                .zip(vectors)
-                .map(|(&id, v)| st.place(id, v, self.level_mult))
-                .collect();
+            let mut placed: Vec<Option<Job>> = (0..ids.len()).map(|_| None).collect();
+            for &i in &order {
+                let i = i as usize;
+                placed[i] = Some(st.place(ids[i], &vectors[i], self.level_mult));
+            }
+            let jobs = placed.into_iter().flatten().collect();
             if st.free.is_empty() {
                 // Every deleted slot is reused: give the list's room back, so
                 // an index after churn is no larger than before it.
@@ -769,8 +788,8 @@ impl Graph {
         };
         let matches = f.len();
         let scan_matches = |scored: usize| {
-            let slots = f.ids().filter_map(|id| st.slot_of(id));
-            let hits = self.scan(&st, q, k, slots, matches);
+            let slots = st.slots_of(f.ids(), matches);
+            let hits = self.scan(&st, q, k, slots.into_iter(), matches);
             (hits, scored + matches)
         };
         let plan = choose_plan(matches, live, ef, st.dim);

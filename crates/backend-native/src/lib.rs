@@ -47,6 +47,7 @@ mod graph;
 mod huge;
 mod kernels;
 mod links;
+mod order;
 mod originals;
 /// The atomics and waits `links` uses (swapped for loom's in its model test).
 mod sync {

@@ -64,6 +64,16 @@ impl SlotTable {
         }
     }
 
+    /// Asks the CPU to start loading the bucket where a lookup of `id`
+    /// starts (a hint: see [`crate::rows::prefetch`]).
+    #[inline]
+    pub(crate) fn prefetch(&self, id: u64) {
+        if let Some(mask) = self.buckets.len().checked_sub(1) {
+            let b = self.buckets.as_ptr().wrapping_add(home(id, mask));
+            crate::rows::prefetch(b.cast(), 4);
+        }
+    }
+
     /// Records `slot` for `id` (absent; `ids[slot] == id` already).
     pub(crate) fn insert(&mut self, id: u64, slot: u32, ids: &[u64]) {
         debug_assert!(self.get(id, ids).is_none(), "id {id} inserted twice");

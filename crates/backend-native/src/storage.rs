@@ -32,6 +32,9 @@ pub(crate) const MAX_LEVEL: usize = 24;
 /// Link writers lock stripe `slot % STRIPES`. A writer holds one lock at a
 /// time, so two nodes sharing a stripe only ever wait, never deadlock.
 pub(crate) const STRIPES: usize = 1024;
+
+/// How far ahead [`Store::slots_of`] asks for a lookup's memory.
+const LOOKUP_AHEAD: usize = 16;
 // Level 0 of the largest M a spec allows (256) must fit a list's count.
 const _: () = assert!(2 * 256 <= links::MAX_CAP);
 /// `upper_at` of a node with no upper level.
@@ -164,6 +167,32 @@ impl Store {
             }
         }
         self.slots.get(id, &self.ids)
+    }
+
+    /// The slots of the live ones of `ids`, in their order. A lookup's
+    /// bucket is asked of memory [`LOOKUP_AHEAD`] ids ahead, so the
+    /// lookups of a filter's many matches overlap instead of each waiting
+    /// for memory in turn.
+    pub(crate) fn slots_of(&self, ids: impl Iterator<Item = u64>, count: usize) -> Vec<u32> {
+        let mut out = Vec::with_capacity(count);
+        let mut ring = [0u64; LOOKUP_AHEAD];
+        let mut queued = 0usize;
+        for id in ids {
+            // Both places `slot_of` looks: its own-number slot and the table.
+            if let Some(x) = usize::try_from(id).ok().and_then(|i| self.ids.get(i)) {
+                crate::rows::prefetch((x as *const u64).cast(), 8);
+            }
+            self.slots.prefetch(id);
+            let at = queued % LOOKUP_AHEAD;
+            if queued >= LOOKUP_AHEAD {
+                out.extend(self.slot_of(ring[at]));
+            }
+            ring[at] = id;
+            queued += 1;
+        }
+        let from = queued.saturating_sub(LOOKUP_AHEAD);
+        out.extend((from..queued).filter_map(|i| self.slot_of(ring[i % LOOKUP_AHEAD])));
+        out
     }
 
     /// The id `slot` holds, if it is live.

@@ -437,6 +437,87 @@ fn slot_of_never_answers_with_a_deleted_slot() {
     assert_eq!(hits[0].id, 3);
 }
 
+/// A batch of at least `ORDER_MIN` vectors is placed in locality order
+/// (near vectors in consecutive slots), whatever the caller's order, and
+/// every id still holds its own vector afterwards, through updates of
+/// present ids and reused slots in the same batch.
+#[test]
+fn a_large_batch_is_placed_in_locality_order_and_keeps_every_vector() {
+    let d = data(4000, 16, Metric::L2, 11);
+    let idx = index(IndexSpec::new(16, Metric::L2).with_threads(2));
+    idx.add_batch(&d.ids[..1500], &d.points[..1500]).unwrap();
+    for &id in &d.ids[..300] {
+        assert!(idx.delete(id).unwrap());
+    }
+    // 500 updates of present ids (moved to another point's vector), 300
+    // new ids into the freed slots, the rest into new slots.
+    let mut ids: Vec<u64> = d.ids[1000..1500].to_vec();
+    let mut rows: Vec<Vec<f32>> = d.points[..500].to_vec();
+    ids.extend(&d.ids[1500..]);
+    rows.extend(d.points[1500..].iter().cloned());
+    idx.add_batch(&ids, &rows).unwrap();
+    assert_eq!(idx.len().unwrap(), 1200 + 2500);
+    for (id, row) in ids
+        .iter()
+        .zip(&rows)
+        .chain(d.ids[300..1000].iter().zip(&d.points[300..1000]))
+    {
+        assert_eq!(
+            idx.get(*id).unwrap().as_deref(),
+            Some(row.as_slice()),
+            "id {id}"
+        );
+    }
+    for &id in &d.ids[..300] {
+        assert_eq!(idx.get(id).unwrap(), None);
+    }
+    // The new slots of the second batch hold near vectors side by side:
+    // consecutive rows are far nearer than consecutive rows of the batch.
+    let st = idx.inner().engine().inner.read();
+    let step = |a: &[f32], b: &[f32]| -> f64 {
+        a.iter().zip(b).map(|(x, y)| f64::from(x - y).powi(2)).sum()
+    };
+    let fresh: Vec<Vec<f32>> = (1500..st.len() as u32)
+        .map(|s| st.rows.vector(s).into_owned())
+        .collect();
+    assert_eq!(fresh.len(), 2200);
+    let mean = |v: &[Vec<f32>]| {
+        v.windows(2).map(|w| step(&w[0], &w[1])).sum::<f64>() / (v.len() - 1) as f64
+    };
+    let (placed, given) = (mean(&fresh), mean(&d.points[1800..]));
+    assert!(
+        placed < 0.5 * given,
+        "consecutive rows {placed:.1} apart, the batch's {given:.1}"
+    );
+}
+
+/// `slots_of` answers as `slot_of` for each id, in order, for lists
+/// shorter and longer than its look-ahead, with absent and deleted ids.
+#[test]
+fn slots_of_answers_as_slot_of() {
+    let idx = index(IndexSpec::new(4, Metric::L2).with_threads(1));
+    let ids: Vec<u64> = (0..3000u64).map(|i| i * 7 + 2).collect();
+    let rows: Vec<Vec<f32>> = (0..3000)
+        .map(|i| vec![(i % 97) as f32, (i / 97) as f32, 0.0, 1.0])
+        .collect();
+    idx.add_batch(&ids, &rows).unwrap();
+    for &id in ids.iter().step_by(5) {
+        idx.delete(id).unwrap();
+    }
+    let st = idx.inner().engine().inner.read();
+    for n in [0usize, 1, 15, 16, 17, 40, 21_000] {
+        // Mostly stored ids (a fifth of them deleted), every fourth absent.
+        let asked: Vec<u64> = (0..n)
+            .map(|i| match i % 4 {
+                3 => i as u64 * 7 + 5,
+                _ => ids[i * 37 % ids.len()],
+            })
+            .collect();
+        let want: Vec<u32> = asked.iter().filter_map(|&id| st.slot_of(id)).collect();
+        assert_eq!(st.slots_of(asked.iter().copied(), n), want, "{n} ids");
+    }
+}
+
 /// A search scores each node it visits once: the descent's nodes seed the
 /// level below instead of being scored again there, on every level and at
 /// the bottom, before churn (one greedy path on level 1) and after it (the

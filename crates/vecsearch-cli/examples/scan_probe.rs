@@ -35,7 +35,9 @@ fn main() -> Result<()> {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(96);
+    let clustered = std::env::var("PROBE_CLUSTERED").is_ok_and(|v| v == "1");
     let schema = Schema::new()
+        .integer("region")
         .keyword("k100")
         .keyword("k10000")
         .integer("u1")
@@ -43,11 +45,32 @@ fn main() -> Result<()> {
     let spec = IndexSpec::new(dim, Metric::L2).with_schema(schema);
     let mut rng = Rng::new(3);
     let row = |rng: &mut Rng| (0..dim).map(|_| rng.uniform() as f32).collect::<Vec<_>>();
+    // 200 clusters (as the filtered bench's synthetic points at 200,000),
+    // each point's `region` its cluster's number mod 50: a value covers 2%
+    // of the points, 4 whole clusters.
+    let clusters = 200;
+    let centres: Vec<Vec<f32>> = (0..clusters)
+        .map(|_| (0..dim).map(|_| rng.normal() as f32).collect())
+        .collect();
     let ids: Vec<u64> = (0..n as u64).collect();
-    let rows: Vec<Vec<f32>> = (0..n).map(|_| row(&mut rng)).collect();
-    let payloads: Vec<Payload> = (0..n)
+    let mut regions = Vec::with_capacity(n);
+    let rows: Vec<Vec<f32>> = (0..n)
         .map(|_| {
+            if !clustered {
+                return row(&mut rng);
+            }
+            let c = rng.below(clusters);
+            regions.push(c % 50);
+            centres[c]
+                .iter()
+                .map(|x| x + 0.5 * rng.normal() as f32)
+                .collect()
+        })
+        .collect();
+    let payloads: Vec<Payload> = (0..n)
+        .map(|i| {
             Payload::new()
+                .with("region", regions.get(i).copied().unwrap_or(0) as i64)
                 .with("k100", format!("c{}", rng.below(100)))
                 .with("k10000", format!("e{}", rng.below(10_000)))
                 .with("u1", rng.below(1_000_000) as i64)
@@ -73,6 +96,7 @@ fn main() -> Result<()> {
     }
     eprintln!("built in {:.1} s", t.elapsed().as_secs_f64());
     let filters = [
+        ("region 2%", Filter::eq("region", 7)),
         ("keyword 1%", Filter::eq("k100", "c0")),
         ("keyword 0.01%", Filter::eq("k10000", "e0")),
         (
@@ -81,6 +105,11 @@ fn main() -> Result<()> {
                 .lt(10_000)
                 .and(Filter::range("u2").lt(10_000)),
         ),
+        (
+            "or 0.01%",
+            Filter::range("u1").lt(50).or(Filter::range("u2").lt(50)),
+        ),
+        ("window 0.01%", Filter::between("u1", 500_000, 500_100)),
     ];
     let which = std::env::var("PROBE_FILTER").unwrap_or_default();
     let backends: Vec<(&str, &dyn VectorIndex)> = all
