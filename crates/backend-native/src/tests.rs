@@ -492,29 +492,62 @@ fn a_large_batch_is_placed_in_locality_order_and_keeps_every_vector() {
 }
 
 /// `slots_of` answers as `slot_of` for each id, in order, for lists
-/// shorter and longer than its look-ahead, with absent and deleted ids.
+/// shorter and longer than its look-ahead, with absent and deleted ids:
+/// ids that are not slot numbers (one large batch, placed in locality
+/// order) and ids that mostly sit in the slot of their own number (small
+/// batches in order), some moved by deletes and reused slots.
 #[test]
 fn slots_of_answers_as_slot_of() {
-    let idx = index(IndexSpec::new(4, Metric::L2).with_threads(1));
-    let ids: Vec<u64> = (0..3000u64).map(|i| i * 7 + 2).collect();
-    let rows: Vec<Vec<f32>> = (0..3000)
-        .map(|i| vec![(i % 97) as f32, (i / 97) as f32, 0.0, 1.0])
-        .collect();
-    idx.add_batch(&ids, &rows).unwrap();
-    for &id in ids.iter().step_by(5) {
-        idx.delete(id).unwrap();
+    for own_numbers in [false, true] {
+        let idx = index(IndexSpec::new(4, Metric::L2).with_threads(1));
+        let ids: Vec<u64> = match own_numbers {
+            false => (0..3000u64).map(|i| i * 7 + 2).collect(),
+            true => (0..3000u64).collect(),
+        };
+        let rows: Vec<Vec<f32>> = (0..3000)
+            .map(|i| vec![(i % 97) as f32, (i / 97) as f32, 0.0, 1.0])
+            .collect();
+        let batch = if own_numbers { 500 } else { 3000 };
+        for (i, r) in ids.chunks(batch).zip(rows.chunks(batch)) {
+            idx.add_batch(i, r).unwrap();
+        }
+        for &id in ids.iter().step_by(5) {
+            idx.delete(id).unwrap();
+        }
+        // Some deleted ids come back, into other ids' freed slots.
+        let back: Vec<u64> = ids.iter().step_by(50).copied().collect();
+        let again: Vec<Vec<f32>> = back
+            .iter()
+            .map(|&b| vec![b as f32, 0.5, 0.5, 0.5])
+            .collect();
+        idx.add_batch(&back, &again).unwrap();
+        slots_of_matches(&idx, &ids, own_numbers);
     }
+}
+
+fn slots_of_matches(idx: &Blocking<NativeIndex>, ids: &[u64], own_numbers: bool) {
     let st = idx.inner().engine().inner.read();
+    if own_numbers {
+        let own = ids
+            .iter()
+            .filter(|&&id| st.slot_of(id) == Some(id as u32))
+            .count();
+        assert!(own > 2000, "{own} ids in their own slot");
+    }
     for n in [0usize, 1, 15, 16, 17, 40, 21_000] {
         // Mostly stored ids (a fifth of them deleted), every fourth absent.
         let asked: Vec<u64> = (0..n)
             .map(|i| match i % 4 {
-                3 => i as u64 * 7 + 5,
+                3 => i as u64 * 7 + 5 + 100_000,
                 _ => ids[i * 37 % ids.len()],
             })
             .collect();
         let want: Vec<u32> = asked.iter().filter_map(|&id| st.slot_of(id)).collect();
-        assert_eq!(st.slots_of(asked.iter().copied(), n), want, "{n} ids");
+        assert_eq!(
+            st.slots_of(asked.iter().copied(), n),
+            want,
+            "{n} ids, own numbers {own_numbers}"
+        );
     }
 }
 
