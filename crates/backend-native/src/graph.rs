@@ -30,7 +30,8 @@ use crate::storage::{Job, Store, NONE};
 use crate::visited::{key, key_distance, key_slot, Pool, Scratch};
 
 /// Batches of at least this many vectors are placed in locality order
-/// (`order`); a smaller one fills few runs of rows anyway.
+/// (`order`); a smaller batch is placed as it comes (its few rows lie
+/// together in memory anyway, and single adds pay nothing for the order).
 const ORDER_MIN: usize = 1024;
 
 /// Whether large batches are placed in locality order: yes, unless
