@@ -28,7 +28,8 @@
 //! - minilm-384 100k and GloVe-50 100k (rows that largely fit the cache):
 //!   level within the noise.
 
-use vecsearch_core::distance::distance_fn_for;
+use vecsearch_core::distance::{distance_fn_for, DistanceFn};
+use vecsearch_core::synthetic::Rng;
 use vecsearch_core::Metric;
 
 /// Groups this small are not split further: their rows are consecutive.
@@ -47,21 +48,46 @@ const PARALLEL: usize = 1 << 15;
 /// near vectors next to each other. Deterministic for the same vectors.
 pub(crate) fn locality_order(vectors: &[Vec<f32>], threads: usize) -> Vec<u32> {
     let mut keyed: Vec<(f32, u32)> = (0..vectors.len() as u32).map(|i| (0.0, i)).collect();
-    split(vectors, &mut keyed, 0x9E37_79B9_7F4A_7C15, threads.max(1));
+    let dim = vectors.first().map_or(0, Vec::len);
+    let k = Kernels {
+        l2: distance_fn_for(Metric::L2, dim),
+        ip: distance_fn_for(Metric::InnerProduct, dim),
+    };
+    split(
+        &k,
+        vectors,
+        &mut keyed,
+        0x9E37_79B9_7F4A_7C15,
+        threads.max(1),
+    );
     keyed.into_iter().map(|(_, i)| i).collect()
+}
+
+/// The SIMD kernels for the batch's dimension, chosen once.
+struct Kernels {
+    l2: DistanceFn,
+    /// `1 - a . b`.
+    ip: DistanceFn,
+}
+
+impl Kernels {
+    fn dot(&self, a: &[f32], b: &[f32]) -> f32 {
+        1.0 - (self.ip)(a, b)
+    }
 }
 
 /// Orders `group` (the second of each pair: an index into `vectors`; the
 /// first is scratch for its projection) so that near vectors are adjacent.
-fn split(vectors: &[Vec<f32>], group: &mut [(f32, u32)], seed: u64, threads: usize) {
+fn split(k: &Kernels, vectors: &[Vec<f32>], group: &mut [(f32, u32)], seed: u64, threads: usize) {
     if group.len() <= LEAF {
         return;
     }
-    let Some((dir, cut)) = two_means(vectors, group, seed) else {
+    let mut rng = Rng::new(seed);
+    let Some((dir, cut)) = two_means(k, vectors, group, &mut rng) else {
         return; // every sampled member is the same point
     };
     for (p, i) in group.iter_mut() {
-        *p = dot(&vectors[*i as usize], &dir);
+        *p = k.dot(&vectors[*i as usize], &dir);
     }
     // The members nearer the first centre go first, but neither side
     // smaller than a sixteenth (one far outlier would otherwise cost a
@@ -71,16 +97,16 @@ fn split(vectors: &[Vec<f32>], group: &mut [(f32, u32)], seed: u64, threads: usi
     let mid = nearer.clamp(n / 16, n - n / 16);
     group.select_nth_unstable_by(mid, |a, b| a.0.total_cmp(&b.0));
     let (lo, hi) = group.split_at_mut(mid);
-    let (s1, s2) = (mix(seed, 1), mix(seed, 2));
+    let (s1, s2) = (rng.next_u64(), rng.next_u64());
     if threads > 1 && lo.len().min(hi.len()) >= PARALLEL {
         let half = threads / 2;
         std::thread::scope(|s| {
-            s.spawn(|| split(vectors, lo, s1, half.max(1)));
-            split(vectors, hi, s2, threads - half);
+            s.spawn(|| split(k, vectors, lo, s1, half.max(1)));
+            split(k, vectors, hi, s2, threads - half);
         });
     } else {
-        split(vectors, lo, s1, 1);
-        split(vectors, hi, s2, 1);
+        split(k, vectors, lo, s1, 1);
+        split(k, vectors, hi, s2, 1);
     }
 }
 
@@ -91,14 +117,17 @@ fn split(vectors: &[Vec<f32>], group: &mut [(f32, u32)], seed: u64, threads: usi
 /// would run through the middle of whatever lay between the two far
 /// points, splitting those groups; 2-means cuts between groups. `None`
 /// when the sample is one point.
-fn two_means(vectors: &[Vec<f32>], group: &[(f32, u32)], seed: u64) -> Option<(Vec<f32>, f32)> {
+fn two_means(
+    k: &Kernels,
+    vectors: &[Vec<f32>],
+    group: &[(f32, u32)],
+    rng: &mut Rng,
+) -> Option<(Vec<f32>, f32)> {
     let n = group.len();
-    let sample: Vec<&[f32]> = (0..SAMPLE.min(n) as u64)
-        .map(|j| {
-            let i = (mix(seed, 100 + j) % n as u64) as usize;
-            vectors[group[i].1 as usize].as_slice()
-        })
+    let sample: Vec<&[f32]> = (0..SAMPLE.min(n))
+        .map(|_| vectors[group[rng.below(n)].1 as usize].as_slice())
         .collect();
+    let l2 = k.l2;
     let farthest = |from: &[f32]| {
         sample
             .iter()
@@ -113,13 +142,13 @@ fn two_means(vectors: &[Vec<f32>], group: &[(f32, u32)], seed: u64) -> Option<(V
         let (mut s1, mut s2) = (vec![0.0f32; dim], vec![0.0f32; dim]);
         let (mut n1, mut n2) = (0usize, 0usize);
         for x in &sample {
-            let (s, k) = if l2(x, &c1) <= l2(x, &c2) {
+            let (sum, count) = if l2(x, &c1) <= l2(x, &c2) {
                 (&mut s1, &mut n1)
             } else {
                 (&mut s2, &mut n2)
             };
-            s.iter_mut().zip(x.iter()).for_each(|(s, v)| *s += v);
-            *k += 1;
+            sum.iter_mut().zip(x.iter()).for_each(|(s, v)| *s += v);
+            *count += 1;
         }
         if n1 == 0 || n2 == 0 {
             break;
@@ -128,26 +157,8 @@ fn two_means(vectors: &[Vec<f32>], group: &[(f32, u32)], seed: u64) -> Option<(V
         c2 = s2.into_iter().map(|v| v / n2 as f32).collect();
     }
     let dir: Vec<f32> = c2.iter().zip(&c1).map(|(x, y)| x - y).collect();
-    let cut = (dot(&c2, &c2) - dot(&c1, &c1)) / 2.0;
+    let cut = (k.dot(&c2, &c2) - k.dot(&c1, &c1)) / 2.0;
     dir.iter().any(|&d| d != 0.0).then_some((dir, cut))
-}
-
-/// `a . b`, by the SIMD kernels (`1 - ip`).
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    1.0 - distance_fn_for(Metric::InnerProduct, a.len())(a, b)
-}
-
-/// Squared Euclidean distance, by the SIMD kernels.
-fn l2(a: &[f32], b: &[f32]) -> f32 {
-    distance_fn_for(Metric::L2, a.len())(a, b)
-}
-
-/// SplitMix64 of `seed + k`: the seeds of the subgroups and the samples.
-fn mix(seed: u64, k: u64) -> u64 {
-    let mut z = seed.wrapping_add(k.wrapping_mul(0x9E37_79B9_7F4A_7C15));
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
 }
 
 #[cfg(test)]
@@ -161,13 +172,13 @@ mod tests {
         let (clusters, per, dim) = (8usize, 500usize, 16usize);
         let mut points = Vec::new();
         let mut labels = Vec::new();
-        for j in 0..clusters * per {
-            let r = mix(7, j as u64);
-            let c = (r % clusters as u64) as usize;
+        let mut rng = Rng::new(7);
+        for _ in 0..clusters * per {
+            let c = rng.below(clusters);
             let v: Vec<f32> = (0..dim)
                 .map(|d| {
                     let centre = if d == c { 100.0 } else { 0.0 };
-                    centre + (mix(r, d as u64) % 1000) as f32 / 1000.0
+                    centre + rng.uniform() as f32
                 })
                 .collect();
             points.push(v);
