@@ -208,7 +208,8 @@ fn check_ids(ids: &[u64], deleted: &[bool], header_count: u64) -> Result<SlotTab
     if live as u64 != header_count {
         return Err(Error::corrupt("the live count disagrees with the header"));
     }
-    slots.reserve(live, ids);
+    let live_ids = ids.iter().zip(deleted).filter(|(_, &gone)| !gone);
+    slots.reserve(live_ids.map(|(&id, _)| id), ids);
     for (slot, (&id, &gone)) in ids.iter().zip(deleted).enumerate() {
         if gone {
             continue;

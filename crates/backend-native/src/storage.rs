@@ -139,7 +139,7 @@ impl Store {
         crate::huge::advise(&self.links0);
         self.indegree.try_reserve_exact(n)?;
         self.upper_at.try_reserve_exact(n)?;
-        self.slots.reserve(n, &self.ids);
+        // The id table's room depends on the ids: `make_room` makes it.
         Ok(())
     }
 
@@ -157,20 +157,11 @@ impl Store {
     /// The slot of live id `id`.
     #[inline]
     pub(crate) fn slot_of(&self, id: u64) -> Option<u32> {
-        // Ids added in order to an empty index sit in the slot of their own
-        // number: one read of `ids` (which the caller reads next anyway)
-        // instead of a probe of the table. A live id is in one slot only,
-        // so a live slot holding `id` is its slot.
-        if let Ok(s) = u32::try_from(id) {
-            if self.ids.get(s as usize) == Some(&id) && !self.is_deleted(s) {
-                return Some(s);
-            }
-        }
         self.slots.get(id, &self.ids)
     }
 
     /// The slots of the live ones of `ids`, in their order. A lookup's
-    /// bucket is asked of memory [`LOOKUP_AHEAD`] ids ahead, so the
+    /// first read is asked of memory [`LOOKUP_AHEAD`] ids ahead, so the
     /// lookups of a filter's many matches overlap instead of each waiting
     /// for memory in turn.
     pub(crate) fn slots_of(&self, ids: impl Iterator<Item = u64>, count: usize) -> Vec<u32> {
@@ -178,10 +169,6 @@ impl Store {
         let mut ring = [0u64; LOOKUP_AHEAD];
         let mut queued = 0usize;
         for id in ids {
-            // Both places `slot_of` looks: its own-number slot and the table.
-            if let Some(x) = usize::try_from(id).ok().and_then(|i| self.ids.get(i)) {
-                crate::rows::prefetch((x as *const u64).cast(), 8);
-            }
             self.slots.prefetch(id);
             let at = queued % LOOKUP_AHEAD;
             if queued >= LOOKUP_AHEAD {
@@ -297,7 +284,8 @@ impl Store {
     /// big batch into an empty index allocates exactly, not to the next
     /// power of two).
     pub(crate) fn make_room(&mut self, ids: impl Iterator<Item = u64>) -> Result<()> {
-        let fresh = ids.filter(|&id| self.slot_of(id).is_none()).count();
+        let fresh_ids: Vec<u64> = ids.filter(|&id| self.slot_of(id).is_none()).collect();
+        let fresh = fresh_ids.len();
         let new_slots = fresh.saturating_sub(self.free.len());
         if self.len().saturating_add(new_slots) > MAX_NODES {
             return Err(Error::InvalidArgument(format!(
@@ -321,7 +309,7 @@ impl Store {
             grow_exact(&mut self.indegree, len, grow);
             grow_exact(&mut self.upper_at, len, grow);
         }
-        self.slots.reserve(fresh, &self.ids);
+        self.slots.reserve(fresh_ids.into_iter(), &self.ids);
         Ok(())
     }
 
