@@ -626,3 +626,52 @@ async fn ids_ask_for_ids_alone() {
         "one query, for the key alone"
     );
 }
+
+/// A Milvus 2.3 whose `count(*)` replies, in turn, `counts` (then the
+/// last one again), and a log of how many it was asked.
+fn milvus_counting(counts: &'static [u64], asked: Arc<AtomicUsize>) -> Script {
+    let base = milvus_with(Act::Close);
+    Arc::new(move |path: &str, body: &str| {
+        if path == "/v1/vector/query" && body.contains("count(*)") {
+            let i = asked.fetch_add(1, Ordering::SeqCst).min(counts.len() - 1);
+            return ok(&format!(
+                r#"{{"code":200,"data":[{{"count(*)":{}}}]}}"#,
+                counts[i]
+            ));
+        }
+        base(path, body)
+    })
+}
+
+/// Milvus's `count(*)` can count a row twice for a moment (a segment
+/// handed over after upserts): `len` reads it until two reads in a row
+/// agree, and answers the settled value; a count that keeps moving (other
+/// writers) gives its last read after a bounded number of reads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn milvus_len_reads_count_until_it_settles() {
+    let asked = Arc::new(AtomicUsize::new(0));
+    let server = Server::start(milvus_counting(&[2081, 2080], Arc::clone(&asked))).await;
+    let idx = vecsearch_remote::open_uri(&milvus_uri(server.port), IndexSpec::new(4, Metric::L2))
+        .await
+        .expect("open against the scripted Milvus");
+    asked.store(0, Ordering::SeqCst);
+    assert_eq!(idx.len().await.unwrap(), 2080);
+    assert_eq!(asked.load(Ordering::SeqCst), 3, "2081, 2080, 2080");
+
+    let asked = Arc::new(AtomicUsize::new(0));
+    server.set(milvus_counting(&[2080], Arc::clone(&asked)));
+    assert_eq!(idx.len().await.unwrap(), 2080, "steady");
+    assert_eq!(
+        asked.load(Ordering::SeqCst),
+        2,
+        "a steady count costs two reads"
+    );
+
+    let asked = Arc::new(AtomicUsize::new(0));
+    server.set(milvus_counting(
+        &[10, 11, 12, 13, 14, 15, 16, 17],
+        Arc::clone(&asked),
+    ));
+    assert_eq!(idx.len().await.unwrap(), 14, "the last of five reads");
+    assert_eq!(asked.load(Ordering::SeqCst), 5);
+}

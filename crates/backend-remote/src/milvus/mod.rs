@@ -82,6 +82,10 @@ const SYNC_VECTOR_TAIL: usize = 64;
 const SEARCH_WIDTH: usize = 8;
 /// How long `sync` waits for the server to show earlier writes.
 const SYNC_TIMEOUT: Duration = Duration::from_secs(30);
+/// Reads of `count(*)` for one count, and the pause between two (see
+/// `Inner::count`).
+const COUNT_READS: usize = 5;
+const COUNT_PAUSE: Duration = Duration::from_millis(20);
 /// Writes held for `sync` before a write syncs by itself (bounds memory).
 const PENDING_LIMIT: usize = 1 << 20;
 
@@ -594,7 +598,29 @@ impl Inner {
         check_hits(&rules, raw)
     }
 
+    /// The number of rows, read until two reads [`COUNT_PAUSE`] apart
+    /// agree (at most [`COUNT_READS`] reads; with writers of its own the
+    /// count moves, and the last read is the answer). Milvus's `count(*)`
+    /// can count a row twice for a moment, while a segment that holds an
+    /// upserted row's old version is handed over or compacted
+    /// (milvus-io/milvus#28434, #38373): once in a CI run at 15be186,
+    /// `concurrent_searches_beside_writes` read a `len` other than 2,080
+    /// after `sync`, an upsert-heavy case.
     async fn count(&self) -> Result<usize> {
+        let mut last = self.count_once().await?;
+        for _ in 1..COUNT_READS {
+            self.api.http.sleep(COUNT_PAUSE).await?;
+            let now = self.count_once().await?;
+            if now == last {
+                break;
+            }
+            last = now;
+        }
+        Ok(last)
+    }
+
+    /// One `count(*)`.
+    async fn count_once(&self) -> Result<usize> {
         let filter = format!("{0} >= 0 || {0} < 0", self.pk);
         let rows = self
             .api
