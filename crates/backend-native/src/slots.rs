@@ -231,6 +231,7 @@ impl SlotTable {
     /// Raises the direct bound to `bound` (a larger power of two), moving
     /// the hashed ids below it into the array.
     fn grow_direct(&mut self, bound: usize, ids: &[u64]) {
+        self.direct.reserve_exact(bound - self.direct.len());
         self.direct.resize(bound, NONE);
         let hashed = std::mem::take(&mut self.buckets);
         self.len = self.direct_len;

@@ -423,31 +423,38 @@ fn reach_scales_with_the_filters_share() {
     assert_eq!(reach(64, 10, 5, 0), 64, "an empty index divides by nothing");
 }
 
-/// `slot_of` answers from the slot of an id's own number when that slot
-/// holds the id, but never with a deleted slot that still does.
+/// `slot_of` never answers with a deleted slot that still holds the id:
+/// with few ids (the id table's hash) and with many dense ones (its direct
+/// array), through deletes, reused slots and re-adds.
 #[test]
 fn slot_of_never_answers_with_a_deleted_slot() {
-    let idx = index(IndexSpec::new(4, Metric::L2).with_threads(1));
-    let rows: Vec<Vec<f32>> = (0..12).map(|i| vec![i as f32; 4]).collect();
-    let ids: Vec<u64> = (0..10).collect();
-    idx.add_batch(&ids, &rows[..10]).unwrap();
-    let slot = |id: u64| idx.inner().engine().inner.read().slot_of(id);
-    assert_eq!(slot(3), Some(3), "added in order: the id's own slot");
-    idx.delete(3).unwrap();
-    assert_eq!(
-        idx.inner().engine().inner.read().ids[3],
-        3,
-        "the slot keeps it"
-    );
-    assert_eq!(slot(3), None, "but it is deleted");
-    // Slot 3 is reused by id 11; id 3 comes back elsewhere.
-    idx.add_batch(&[11], &rows[11..]).unwrap();
-    assert_eq!(slot(11), Some(3));
-    idx.add_batch(&[3], &rows[3..4]).unwrap();
-    assert_eq!(slot(3), Some(10));
-    assert_eq!(slot(10), None, "never added");
-    let hits = idx.search(&rows[3], 1, &SearchParams::default()).unwrap();
-    assert_eq!(hits[0].id, 3);
+    for n in [10u64, 1000] {
+        let idx = index(IndexSpec::new(4, Metric::L2).with_threads(1));
+        let rows: Vec<Vec<f32>> = (0..n + 2).map(|i| vec![i as f32; 4]).collect();
+        let ids: Vec<u64> = (0..n).collect();
+        // Batches under `ORDER_MIN`: placed in order, each id in the slot
+        // of its own number.
+        for (i, r) in ids.chunks(500).zip(rows[..n as usize].chunks(500)) {
+            idx.add_batch(i, r).unwrap();
+        }
+        let slot = |id: u64| idx.inner().engine().inner.read().slot_of(id);
+        assert_eq!(slot(3), Some(3), "added in order: the id's own slot");
+        idx.delete(3).unwrap();
+        assert_eq!(
+            idx.inner().engine().inner.read().ids[3],
+            3,
+            "the slot keeps it"
+        );
+        assert_eq!(slot(3), None, "but it is deleted");
+        // Slot 3 is reused by id n + 1; id 3 comes back elsewhere.
+        idx.add_batch(&[n + 1], &rows[n as usize + 1..]).unwrap();
+        assert_eq!(slot(n + 1), Some(3));
+        idx.add_batch(&[3], &rows[3..4]).unwrap();
+        assert_eq!(slot(3), Some(n as u32));
+        assert_eq!(slot(n), None, "never added");
+        let hits = idx.search(&rows[3], 1, &SearchParams::default()).unwrap();
+        assert_eq!(hits[0].id, 3);
+    }
 }
 
 /// A batch of at least `ORDER_MIN` vectors is placed in locality order
@@ -506,9 +513,10 @@ fn a_large_batch_is_placed_in_locality_order_and_keeps_every_vector() {
 
 /// `slots_of` answers as `slot_of` for each id, in order, for lists
 /// shorter and longer than its look-ahead, with absent and deleted ids:
-/// ids that are not slot numbers (one large batch, placed in locality
-/// order) and ids that mostly sit in the slot of their own number (small
-/// batches in order), some moved by deletes and reused slots.
+/// sparse ids (one large batch, placed in locality order; the id table's
+/// hash) and dense ones (0..3000 in small batches, mostly in the slot of
+/// their own number; its direct array), some moved by deletes and reused
+/// slots.
 #[test]
 fn slots_of_answers_as_slot_of() {
     for own_numbers in [false, true] {
