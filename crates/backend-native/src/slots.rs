@@ -315,6 +315,7 @@ fn fresh_below(by_bits: &[usize; 65], bound: usize) -> usize {
 mod tests {
     use super::*;
     use std::collections::HashMap;
+    use vecsearch_core::synthetic::Rng;
 
     /// Seeded random inserts, deletes and lookups against a `HashMap`, with
     /// ids drawn from a small range (long probe runs, many shifts), from
@@ -335,14 +336,8 @@ mod tests {
             (8, 0, true),
         ];
         for (seed, range, reserve) in cases {
-            let mut rng = seed;
-            let mut next = move || {
-                rng = rng.wrapping_add(0x9E37_79B9_7F4A_7C15);
-                let mut z = rng;
-                z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-                z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-                z ^ (z >> 31)
-            };
+            let mut rng = Rng::new(seed);
+            let mut next = move || rng.next_u64();
             let (mut t, mut ids, mut free) = (SlotTable::default(), Vec::<u64>::new(), Vec::new());
             let mut model: HashMap<u64, u32> = HashMap::new();
             let mut grew = false;
@@ -427,38 +422,34 @@ mod tests {
     #[test]
     fn dense_ids_skip_the_hash_and_sparse_ones_use_it() {
         let n = 10_000u64;
-        let mut order: Vec<u64> = (0..n).collect();
         // A fixed scramble: 7919 is coprime with 10,000.
-        for (i, x) in order.iter_mut().enumerate() {
-            *x = (i as u64 * 7919) % n;
-        }
-        let mut t = SlotTable::default();
-        t.reserve(order.iter().copied(), &[]);
-        let ids = order.clone();
-        for (s, &id) in ids.iter().enumerate() {
-            t.insert(id, s as u32, &ids);
-        }
+        let order: Vec<u64> = (0..n).map(|i| i * 7919 % n).collect();
+        let t = filled(&order);
         assert_eq!(t.direct_bound(), 16_384);
         assert_eq!(t.bytes(), 16_384 * 4, "no hash buckets");
-        for (s, &id) in ids.iter().enumerate() {
-            assert_eq!(t.get(id, &ids), Some(s as u32));
-        }
-        assert_eq!(t.get(n, &ids), None);
-        assert_eq!(t.get(u64::MAX, &ids), None);
+        assert_eq!(t.get(n, &order), None);
+        assert_eq!(t.get(u64::MAX, &order), None);
 
         let sparse: Vec<u64> = (0..n)
             .map(|i| i.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1 << 63)
             .collect();
-        let mut t = SlotTable::default();
-        t.reserve(sparse.iter().copied(), &[]);
-        for (s, &id) in sparse.iter().enumerate() {
-            t.insert(id, s as u32, &sparse);
-        }
+        let t = filled(&sparse);
         assert_eq!(t.direct_bound(), 0);
         assert_eq!(t.bytes(), 16_384 * 4, "buckets at 4/5 load at most");
-        for (s, &id) in sparse.iter().enumerate() {
-            assert_eq!(t.get(id, &sparse), Some(s as u32));
+    }
+
+    /// A table of `ids` (distinct), announced first as a batch's are, each
+    /// in the slot of its position; every id checked to find its slot.
+    fn filled(ids: &[u64]) -> SlotTable {
+        let mut t = SlotTable::default();
+        t.reserve(ids.iter().copied(), &[]);
+        for (s, &id) in ids.iter().enumerate() {
+            t.insert(id, s as u32, ids);
         }
+        for (s, &id) in ids.iter().enumerate() {
+            assert_eq!(t.get(id, ids), Some(s as u32));
+        }
+        t
     }
 
     #[test]

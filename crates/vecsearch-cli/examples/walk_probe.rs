@@ -29,16 +29,16 @@ const DIM: usize = 96;
 const REGIONS: usize = 10;
 const QUERIES: usize = 200;
 
+/// The index of the pivot nearest `v` (with `far`, the farthest), as the
+/// bench's payload generator picks regions.
 fn nearest(v: &[f32], pivots: &[Vec<f32>], far: bool) -> usize {
-    let d = |p: &Vec<f32>| exact_distance(Metric::L2, v, p);
-    let by = |a: &usize, b: &usize| d(&pivots[*a]).total_cmp(&d(&pivots[*b]));
-    let mut all: Vec<usize> = (0..pivots.len()).collect();
-    all.sort_by(by);
-    if far {
-        all[all.len() - 1]
-    } else {
-        all[0]
-    }
+    let d: Vec<f64> = pivots
+        .iter()
+        .map(|p| exact_distance(Metric::L2, v, p))
+        .collect();
+    let by = |a: &usize, b: &usize| d[*a].total_cmp(&d[*b]);
+    let all = 0..pivots.len();
+    if far { all.max_by(by) } else { all.min_by(by) }.unwrap_or(0)
 }
 
 fn main() -> Result<()> {
