@@ -61,6 +61,9 @@ mod slots;
 mod storage;
 mod visited;
 
+#[doc(hidden)]
+pub mod tuning;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 

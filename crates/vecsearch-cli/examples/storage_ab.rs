@@ -5,6 +5,10 @@
 //!
 //! `cargo run -p vecsearch-cli --release --example storage_ab -- <file.npy> [n] [efs] [repeat]`
 //!
+//! With `AB_PREFETCH=1`, every pass also alternates how native asks for
+//! rows ahead (`tuning::set_prefetch`: the way before 2026-12-07, then
+//! today's), each line's ratio then against the same kind the old way.
+//!
 //! The file is an `(rows, dim)` little-endian f32 `.npy` (the bench's
 //! `minilm_384.npy`); the first `n` rows are indexed, the last 1,000 are the
 //! queries, cosine, M 16, ef_construction 200. It reads the file and keeps
@@ -16,6 +20,7 @@ use std::time::Instant;
 
 use vecsearch::backend::exec;
 use vecsearch::backend::synthetic::recall;
+use vecsearch::native::tuning::{set_prefetch, Prefetch};
 use vecsearch::native::NativeIndex;
 use vecsearch::{
     Blocking, Error, FlatIndex, IndexSpec, Metric, Neighbor, Result, SearchParams, Storage,
@@ -83,6 +88,12 @@ fn main() -> Result<()> {
         .filter_map(|s| s.parse().ok())
         .collect();
     let repeat: usize = arg(4).and_then(|s| s.parse().ok()).unwrap_or(3);
+    // Each pass runs every setting in turn, so the settings share the
+    // machine's slow and fast spells.
+    let modes: Vec<Option<Prefetch>> = match std::env::var("AB_PREFETCH").as_deref() {
+        Ok("1") => vec![Some(Prefetch::FromStartL1), Some(Prefetch::Lines)],
+        _ => vec![None],
+    };
     let all = npy::read(&file).map_err(Error::InvalidArgument)?;
     let dim = all.dim;
     let rows = all.to_rows();
@@ -133,37 +144,52 @@ fn main() -> Result<()> {
     println!("{n} x {dim}, {NQ} queries, best of {repeat} alternated passes, wall time");
     for &ef in &efs {
         let params = SearchParams::default().with_ef(ef);
-        let mut best = vec![f64::INFINITY; idxs.len()];
-        let mut rec = vec![0.0; idxs.len()];
+        let mut best = vec![f64::INFINITY; idxs.len() * modes.len()];
+        let mut rec = vec![0.0; idxs.len() * modes.len()];
         for _ in 0..repeat {
-            for (i, (_, idx)) in idxs.iter().enumerate() {
-                let mut got = Vec::with_capacity(NQ);
-                let t = Instant::now();
-                for q in queries {
-                    got.push(idx.search(q, 10, &params)?);
+            for (mi, &mode) in modes.iter().enumerate() {
+                if let Some(p) = mode {
+                    set_prefetch(p);
                 }
-                best[i] = best[i].min(t.elapsed().as_secs_f64());
-                rec[i] = got
-                    .iter()
-                    .zip(&truth)
-                    .map(|(g, t)| recall(g, t))
-                    .sum::<f64>()
-                    / NQ as f64;
+                for (i0, (_, idx)) in idxs.iter().enumerate() {
+                    let i = mi * idxs.len() + i0;
+                    let mut got = Vec::with_capacity(NQ);
+                    let t = Instant::now();
+                    for q in queries {
+                        got.push(idx.search(q, 10, &params)?);
+                    }
+                    best[i] = best[i].min(t.elapsed().as_secs_f64());
+                    rec[i] = got
+                        .iter()
+                        .zip(&truth)
+                        .map(|(g, t)| recall(g, t))
+                        .sum::<f64>()
+                        / NQ as f64;
+                }
             }
         }
-        let line: Vec<String> = idxs
-            .iter()
-            .enumerate()
-            .map(|(i, (kind, _))| {
-                format!(
-                    "{kind} {:>6.0} QPS ({:.2}x) r {:.3}",
-                    NQ as f64 / best[i],
-                    best[0] / best[i],
-                    rec[i]
-                )
-            })
-            .collect();
-        println!("ef {ef:>3}: {}", line.join(" | "));
+        for (mi, mode) in modes.iter().enumerate() {
+            let line: Vec<String> = idxs
+                .iter()
+                .enumerate()
+                .map(|(i0, (kind, _))| {
+                    let i = mi * idxs.len() + i0;
+                    // Against f32, or the same kind with speculation off.
+                    let base = if modes.len() > 1 { best[i0] } else { best[0] };
+                    format!(
+                        "{kind} {:>6.0} QPS ({:.2}x) r {:.3}",
+                        NQ as f64 / best[i],
+                        base / best[i],
+                        rec[i]
+                    )
+                })
+                .collect();
+            let mode = match mode {
+                None => String::new(),
+                Some(p) => format!(" {:<12}", format!("{p:?}")),
+            };
+            println!("ef {ef:>3}{mode}: {}", line.join(" | "));
+        }
     }
     Ok(())
 }

@@ -1,0 +1,46 @@
+//! Knobs for A/B measurements: the examples that alternate two settings
+//! in one process (separate runs drift apart on a shared machine). Not a
+//! stable API: hidden from the docs, and a knob may go once the choice it
+//! compares is settled.
+
+use std::sync::atomic::{AtomicU8, Ordering};
+
+/// How native asks the CPU for a row (or link list) before reading it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Prefetch {
+    /// Every cache line the bytes touch, into the second-level cache (x86's
+    /// `prefetcht1`): the default.
+    Lines,
+    /// As before 2026-12-07: one request per 64 bytes counted from the
+    /// row's first byte (a row that does not start on a line misses its
+    /// last line), into the first-level cache (`prefetcht0`).
+    FromStartL1,
+}
+
+const UNREAD: u8 = u8::MAX;
+
+static PREFETCH: AtomicU8 = AtomicU8::new(UNREAD);
+
+/// Sets how rows are asked for ahead, for the whole process.
+pub fn set_prefetch(p: Prefetch) {
+    PREFETCH.store(p as u8, Ordering::Relaxed);
+}
+
+/// The setting [`set_prefetch`] chose; at first the environment's
+/// (`VECSEARCH_NATIVE_PREFETCH=l1` for [`Prefetch::FromStartL1`]).
+#[inline]
+pub(crate) fn prefetch() -> Prefetch {
+    match PREFETCH.load(Ordering::Relaxed) {
+        0 => Prefetch::Lines,
+        1 => Prefetch::FromStartL1,
+        _ => {
+            let p = match std::env::var("VECSEARCH_NATIVE_PREFETCH").as_deref() {
+                Ok("l1") => Prefetch::FromStartL1,
+                _ => Prefetch::Lines,
+            };
+            // Racing first calls store the same value.
+            PREFETCH.store(p as u8, Ordering::Relaxed);
+            p
+        }
+    }
+}
