@@ -117,12 +117,16 @@ impl SlotTable {
     #[inline]
     pub(crate) fn prefetch(&self, id: u64) {
         if let Some(i) = self.direct_at(id) {
-            crate::rows::prefetch(self.direct.as_ptr().wrapping_add(i).cast(), 4);
+            crate::rows::prefetch_to(
+                self.direct.as_ptr().wrapping_add(i).cast(),
+                4,
+                crate::rows::Level::L1,
+            );
             return;
         }
         if let Some(mask) = self.buckets.len().checked_sub(1) {
             let b = self.buckets.as_ptr().wrapping_add(home(id, mask));
-            crate::rows::prefetch(b.cast(), 4);
+            crate::rows::prefetch_to(b.cast(), 4, crate::rows::Level::L1);
         }
     }
 

@@ -248,7 +248,11 @@ impl Store {
     #[inline]
     pub(crate) fn prefetch_list(&self, slot: u32, level: usize) {
         let list = self.list(slot, level);
-        crate::rows::prefetch(list.as_ptr().cast(), std::mem::size_of_val(list));
+        crate::rows::prefetch_to(
+            list.as_ptr().cast(),
+            std::mem::size_of_val(list),
+            crate::rows::Level::L2,
+        );
     }
 
     /// The level-0 in-degree counter of `slot` (see [`Store::indegree`]).
