@@ -318,29 +318,28 @@ impl Rows {
         // whole, in parallel, is what made shorter rows pay (minilm-384,
         // 50k, ef 24: f16 1.30-1.36x and i8 1.38-1.41x f32's QPS, against
         // 1.12x and 1.37x with the first line only).
-        let (p, bytes): (*const u8, usize) = match self.kind {
+        let (p, bytes) = self.row_span(slot);
+        prefetch_to(p, bytes, Level::L2);
+    }
+
+    /// Where the row `dist` reads for `slot` starts, and its bytes; the
+    /// address is only computed (`wrapping_add`), for a prefetch.
+    fn row_span(&self, slot: u32) -> (*const u8, usize) {
+        let at = slot as usize;
+        match self.kind {
             Storage::F16 => (
-                self.halves
-                    .as_ptr()
-                    .wrapping_add(slot as usize * self.dim)
-                    .cast(),
+                self.halves.as_ptr().wrapping_add(at * self.dim).cast(),
                 self.dim * 2,
             ),
             Storage::I8 => (
-                self.codes
-                    .as_ptr()
-                    .wrapping_add(slot as usize * self.stride()),
+                self.codes.as_ptr().wrapping_add(at * self.stride()),
                 self.stride(),
             ),
             _ => (
-                self.f32s
-                    .as_ptr()
-                    .wrapping_add(slot as usize * self.dim)
-                    .cast(),
+                self.f32s.as_ptr().wrapping_add(at * self.dim).cast(),
                 self.dim * 4,
             ),
-        };
-        prefetch_to(p, bytes, Level::L2);
+        }
     }
 
     /// How many neighbours' rows a search asks memory for ahead of the one
@@ -352,16 +351,7 @@ impl Rows {
     /// 4 rows ahead for f32 and 1.02-1.05x with 8 for f16, while i8's short
     /// rows lost 2-3% with 4 and were level with all.
     pub(crate) fn prefetch_ahead(&self) -> usize {
-        (8192 / self.row_bytes().max(1)).clamp(4, 64)
-    }
-
-    /// Bytes of the row `dist` reads.
-    fn row_bytes(&self) -> usize {
-        match self.kind {
-            Storage::F16 => self.dim * 2,
-            Storage::I8 => self.stride(),
-            _ => self.dim * 4,
-        }
+        (8192 / self.row_span(0).1.max(1)).clamp(4, 64)
     }
 
     /// Asks the CPU to start loading the vector `exact` reads for `slot`,
@@ -371,20 +361,8 @@ impl Rows {
         if self.kind == Storage::I8 {
             self.prefetch_exact(slot);
         } else {
-            let row = self.row_bytes();
-            let p: *const u8 = match self.kind {
-                Storage::F16 => self
-                    .halves
-                    .as_ptr()
-                    .wrapping_add(slot as usize * self.dim)
-                    .cast(),
-                _ => self
-                    .f32s
-                    .as_ptr()
-                    .wrapping_add(slot as usize * self.dim)
-                    .cast(),
-            };
-            prefetch_to(p, row, Level::L1);
+            let (p, bytes) = self.row_span(slot);
+            prefetch_to(p, bytes, Level::L1);
         }
     }
 

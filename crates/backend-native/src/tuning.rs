@@ -8,8 +8,9 @@ use std::sync::atomic::{AtomicU8, Ordering};
 /// How native asks the CPU for a row (or link list) before reading it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Prefetch {
-    /// Every cache line the bytes touch, into the second-level cache (x86's
-    /// `prefetcht1`): the default.
+    /// Every cache line the bytes touch: a walk's into the second-level
+    /// cache (x86's `prefetcht1`), an exact scan's into the first
+    /// (`prefetcht0`). The default.
     Lines,
     /// As before 2026-12-07: one request per 64 bytes counted from the
     /// row's first byte (a row that does not start on a line misses its

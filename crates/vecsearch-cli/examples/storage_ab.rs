@@ -174,7 +174,7 @@ fn main() -> Result<()> {
                 .enumerate()
                 .map(|(i0, (kind, _))| {
                     let i = mi * idxs.len() + i0;
-                    // Against f32, or the same kind with speculation off.
+                    // Against f32, or the same kind asked for the old way.
                     let base = if modes.len() > 1 { best[i0] } else { best[0] };
                     format!(
                         "{kind} {:>6.0} QPS ({:.2}x) r {:.3}",
