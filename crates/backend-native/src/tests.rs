@@ -1240,10 +1240,10 @@ fn nothing_is_orphaned_after_build_and_churn() {
             missed += 1;
         }
     }
-    eprintln!("self-search misses at ef 64 after churn: {missed} of {n}");
+    eprintln!("self-search misses at the default ef after churn: {missed} of {n}");
     assert!(
         missed * 1000 <= n,
-        "{missed} of {n} stored vectors not found at ef 64"
+        "{missed} of {n} stored vectors not found at the default ef"
     );
 }
 

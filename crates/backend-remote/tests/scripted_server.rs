@@ -385,7 +385,7 @@ async fn milvus_v2_dialect_speaks_v2() {
                     v["data"][0].is_array() && v["annsField"] == "vector",
                     "{body}"
                 );
-                assert_eq!(v["searchParams"]["params"]["ef"], 64, "{body}");
+                assert_eq!(v["searchParams"]["params"]["ef"], 100, "{body}");
                 ok(
                     r#"{"code":0,"cost":0,"data":[{"distance":0.9,"id":9223372036854775806},{"distance":0.5,"id":7}]}"#,
                 )
@@ -470,7 +470,7 @@ async fn qdrant_requests_follow_the_rest_api() {
             }
             "/collections/c/points/search/batch" => {
                 let s = &v["searches"][0];
-                assert_eq!(s["params"]["hnsw_ef"], 64, "{body}");
+                assert_eq!(s["params"]["hnsw_ef"], 100, "{body}");
                 assert_eq!(s["filter"]["must"][0]["has_id"][0], 5, "{body}");
                 // k 3, and one more: a tie at the k-th place must come back whole.
                 assert_eq!(s["limit"], 4, "{body}");

@@ -636,8 +636,10 @@ fn score(got: &[Vec<u64>], truth: &[Vec<u64>], k: usize) -> (f64, usize) {
 }
 
 fn print_table(shapes: &[Shape], shares: &[f64], results: &[Run], n: usize, nq: usize, k: usize) {
+    // The width every cell searched at: no cell sets one.
+    let ef = IndexSpec::new(1, Metric::L2).ef_search;
     println!(
-        "\nFiltered search, {n} points, {nq} queries, k {k}, default ef, one thread: recall@{k} / QPS (p99 µs) per backend, the fastest of {PASSES} passes; flat is the exact filtered scan"
+        "\nFiltered search, {n} points, {nq} queries, k {k}, default ef ({ef}), one thread: recall@{k} / QPS (p99 µs) per backend, the fastest of {PASSES} passes; flat is the exact filtered scan"
     );
     let mut head = String::from("| filter | matches |");
     let mut rule = String::from("|---|---|");
@@ -671,7 +673,7 @@ fn print_table(shapes: &[Shape], shares: &[f64], results: &[Run], n: usize, nq: 
         }
         println!("{line}");
     }
-    let mut line = String::from("| unfiltered, default ef | 100% |");
+    let mut line = format!("| unfiltered, default ef ({ef}) | 100% |");
     for run in results {
         line.push_str(&format!(
             " {:.3} / {:.0} QPS |",

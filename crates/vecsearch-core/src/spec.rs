@@ -15,7 +15,13 @@ pub struct IndexSpec {
     pub m: usize,
     /// HNSW: candidate-list size while inserting.
     pub ef_construction: usize,
-    /// HNSW: candidate-list size while searching when the call sets none.
+    /// HNSW: candidate-list size while searching when the call sets none
+    /// (default 100, as Qdrant searches at its default `ef_construct` of
+    /// 100). At 64, the default before 2026-12-07, a graph of a million
+    /// 96-d clustered points found 0.916 of the true ten unfiltered and
+    /// 0.947 with a filter following the clusters; at 96, 0.956. Smaller
+    /// indexes reach 0.99 at 64 (100,000 384-d sentence embeddings, 0.989):
+    /// set it lower there for speed, or per call with `SearchParams::ef`.
     pub ef_search: usize,
     /// Expected number of vectors; capacity grows past it by itself.
     pub capacity: usize,
@@ -30,14 +36,14 @@ pub struct IndexSpec {
 
 impl IndexSpec {
     /// A spec with the default graph parameters (M 16, ef_construction 200,
-    /// ef_search 64) and every core for batches.
+    /// ef_search 100) and every core for batches.
     pub fn new(dim: usize, metric: Metric) -> Self {
         IndexSpec {
             dim,
             metric,
             m: 16,
             ef_construction: 200,
-            ef_search: 64,
+            ef_search: 100,
             capacity: 0,
             threads: 0,
             storage: Storage::F32,

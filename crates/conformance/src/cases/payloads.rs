@@ -553,8 +553,8 @@ async fn payload_run(
                     ..SearchParams::default()
                 };
                 let got = idx.search(&q, k, &p).await.map_err(e("search"))?;
-                check_filtered(&model, &q, k, &f, ef.unwrap_or(64).max(k), &got)
-                    .map_err(|m| (i, m))?;
+                let width = ef.unwrap_or(idx.spec().ef_search).max(k);
+                check_filtered(&model, &q, k, &f, width, &got).map_err(|m| (i, m))?;
             }
             _ => {
                 if persist && h.opener.is_some() {
