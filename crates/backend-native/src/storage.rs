@@ -182,6 +182,26 @@ impl Store {
         out
     }
 
+    /// Puts distinct `slots` (each below `len()`) in ascending order, by
+    /// marking them in a bit array over every slot and reading it back:
+    /// a pass over `len() / 8` bytes instead of a sort's comparisons.
+    pub(crate) fn ascending(&self, slots: &mut Vec<u32>) {
+        let mut bits = vec![0u64; self.len().div_ceil(64)];
+        for &s in slots.iter() {
+            if let Some(w) = bits.get_mut((s >> 6) as usize) {
+                *w |= 1 << (s & 63);
+            }
+        }
+        slots.clear();
+        for (i, &w) in bits.iter().enumerate() {
+            let mut w = w;
+            while w != 0 {
+                slots.push(((i as u32) << 6) | w.trailing_zeros());
+                w &= w - 1;
+            }
+        }
+    }
+
     /// The id `slot` holds, if it is live.
     #[inline]
     pub(crate) fn live_id(&self, slot: u32) -> Option<u64> {

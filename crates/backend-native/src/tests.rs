@@ -404,6 +404,46 @@ fn planner_switches_at_the_measured_crossover() {
     );
 }
 
+/// An exact scan answers the same whichever order it reads its matches'
+/// rows in: ids and distances, ties (every vector stored twice, under two
+/// ids) broken by id either way. The filter admits an eighth of the slots,
+/// so by default (`ScanOrder::Auto`) its scan reads them in slot order.
+#[test]
+fn exact_scans_answer_alike_in_id_and_slot_order() {
+    use crate::tuning::{set_scan_order, ScanOrder};
+    use vecsearch_core::Plan;
+    let d = data(2_000, 8, Metric::L2, 11);
+    let idx = index(IndexSpec::new(8, Metric::L2).with_threads(2));
+    let twice: Vec<Vec<f32>> = d.points.iter().chain(&d.points).cloned().collect();
+    let ids: Vec<u64> = (0..twice.len() as u64).map(|i| i * 5 + 3).collect();
+    idx.add_batch(&ids, &twice).unwrap();
+    // Both copies of every eighth vector of the first half, and of some
+    // of the second half's alone.
+    let allowed: Vec<u64> = (0..2_000)
+        .step_by(16)
+        .flat_map(|i| [ids[i], ids[i + 2_000]])
+        .chain(ids.iter().copied().skip(2_001).step_by(16))
+        .collect();
+    assert!(crate::graph::in_slot_order(allowed.len(), twice.len()));
+    let params = SearchParams::default().with_filter(Filter::allow(allowed));
+    for q in d.queries.iter().take(20) {
+        let mut answers = Vec::new();
+        for order in [ScanOrder::Ids, ScanOrder::Slots, ScanOrder::Auto] {
+            set_scan_order(order);
+            let e = idx.explain(q, 10, &params).unwrap();
+            assert_eq!(e.plan, Plan::ExactScan);
+            answers.push(e.hits);
+        }
+        set_scan_order(ScanOrder::Auto);
+        assert_eq!(answers[0], answers[1]);
+        assert_eq!(answers[0], answers[2]);
+        // The copies tie: each pair comes back lower id first.
+        let h = &answers[0];
+        assert!(h.windows(2).all(|w| w[0].distance < w[1].distance
+            || (w[0].distance == w[1].distance && w[0].id < w[1].id)));
+    }
+}
+
 #[test]
 fn reach_scales_with_the_filters_share() {
     use crate::graph::reach;
@@ -569,6 +609,15 @@ fn slots_of_matches(idx: &Blocking<NativeIndex>, ids: &[u64], own_numbers: bool)
             want,
             "{n} ids, own numbers {own_numbers}"
         );
+        // The same slots, distinct, the last slot among them, put in
+        // ascending order from descending.
+        let mut distinct = want.clone();
+        distinct.push(st.len() as u32 - 1);
+        distinct.sort_unstable();
+        distinct.dedup();
+        let mut slots: Vec<u32> = distinct.iter().rev().copied().collect();
+        st.ascending(&mut slots);
+        assert_eq!(slots, distinct, "{n} ids, own numbers {own_numbers}");
     }
 }
 

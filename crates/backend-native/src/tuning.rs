@@ -45,3 +45,32 @@ pub(crate) fn prefetch() -> Prefetch {
         }
     }
 }
+
+/// In what order an exact scan of a filter's matches reads their rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScanOrder {
+    /// Slot order where the matches are at least 1/64 of the slots, else
+    /// the matches' id order. The default.
+    Auto,
+    /// Always the matches' id order (as before 2026-12-07).
+    Ids,
+    /// Always ascending slot order.
+    Slots,
+}
+
+static SCAN_ORDER: AtomicU8 = AtomicU8::new(ScanOrder::Auto as u8);
+
+/// Sets the order exact scans read their rows in, for the whole process.
+pub fn set_scan_order(o: ScanOrder) {
+    SCAN_ORDER.store(o as u8, Ordering::Relaxed);
+}
+
+/// The setting [`set_scan_order`] chose.
+#[inline]
+pub(crate) fn scan_order() -> ScanOrder {
+    match SCAN_ORDER.load(Ordering::Relaxed) {
+        1 => ScanOrder::Ids,
+        2 => ScanOrder::Slots,
+        _ => ScanOrder::Auto,
+    }
+}

@@ -12,12 +12,14 @@
 //! and an AND of two ranges (0.01%), each searched
 //! by 200 queries 20 times a round. `PROBE_ONLY=flat|native|hnswlib`
 //! and `PROBE_FILTER=keyword|and` narrow it (for a profiler; flat is
-//! always built).
+//! always built). `AB_SCAN_ORDER=1` adds native with its scans reading
+//! rows in slot order.
 
 use std::time::Instant;
 
 use vecsearch::backend::exec::block_on;
 use vecsearch::backend::synthetic::Rng;
+use vecsearch::native::tuning::ScanOrder;
 use vecsearch::native::NativeIndex;
 use vecsearch::{
     Filter, FlatIndex, IndexSpec, Metric, Payload, Result, Schema, SearchParams, VectorIndex,
@@ -112,11 +114,21 @@ fn main() -> Result<()> {
         ("window 0.01%", Filter::between("u1", 500_000, 500_100)),
     ];
     let which = std::env::var("PROBE_FILTER").unwrap_or_default();
-    let backends: Vec<(&str, &dyn VectorIndex)> = all
+    // `AB_SCAN_ORDER=1`: native twice, its scans reading rows in the
+    // matches' id order and in slot order (`tuning::set_scan_order`).
+    let ab = std::env::var("AB_SCAN_ORDER").is_ok_and(|v| v == "1");
+    let mut backends: Vec<(&str, &dyn VectorIndex, ScanOrder)> = all
         .iter()
         .filter(|(name, _)| only.is_empty() || *name == only)
-        .map(|(name, index)| (*name, &**index))
+        .map(|(name, index)| (*name, &**index, ScanOrder::Auto))
         .collect();
+    if ab {
+        if let Some(native) = backends.iter_mut().find(|b| b.0 == "native") {
+            native.2 = ScanOrder::Ids;
+            let index = native.1;
+            backends.push(("native/slot-order", index, ScanOrder::Slots));
+        }
+    }
     println!("{n} points: microseconds a search, the best of {rounds} rounds");
     for (name, f) in filters.iter().filter(|(name, _)| name.contains(&which)) {
         let params = SearchParams {
@@ -125,7 +137,8 @@ fn main() -> Result<()> {
         };
         let mut best = vec![f64::MAX; backends.len()];
         for _ in 0..rounds {
-            for (b, (_, index)) in backends.iter().enumerate() {
+            for (b, &(_, index, order)) in backends.iter().enumerate() {
+                vecsearch::native::tuning::set_scan_order(order);
                 let t = Instant::now();
                 for _ in 0..20 {
                     for q in &queries {
@@ -139,7 +152,7 @@ fn main() -> Result<()> {
         let cells: Vec<String> = backends
             .iter()
             .zip(&best)
-            .map(|((backend, _), us)| format!("{backend} {us:.2}"))
+            .map(|((backend, _, _), us)| format!("{backend} {us:.2}"))
             .collect();
         println!("{name}: {}", cells.join(", "));
     }

@@ -13,7 +13,9 @@
 //! The index is saved to `PROBE_CACHE` (default
 //! `$TMPDIR/walk_probe-<n>.vsx`) and opened from there on later runs.
 //! Prints recall@10 against an exact scan of the region, the best round's
-//! QPS at ef 64, and the plans the queries took.
+//! QPS at the default ef, and the plans the queries took. `AB_SCAN_ORDER=1`
+//! alternates rounds of exact scans reading rows in the matches' id order
+//! and in slot order.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -22,6 +24,7 @@ use std::time::Instant;
 use vecsearch::backend::distance::exact_distance;
 use vecsearch::backend::exec::block_on;
 use vecsearch::backend::synthetic::{clustered, exact_knn, recall, Rng};
+use vecsearch::native::tuning::ScanOrder;
 use vecsearch::native::NativeIndex;
 use vecsearch::{Filter, IndexSpec, Metric, Payload, Result, Schema, SearchParams, VectorIndex};
 
@@ -106,14 +109,32 @@ fn main() -> Result<()> {
         matches += e.matches.unwrap_or(0);
         *plans.entry(e.plan.to_string()).or_default() += 1;
     }
-    let mut best = f64::MAX;
-    for _ in 0..rounds {
+    // `AB_SCAN_ORDER=1`: rounds alternate scans in the matches' id order
+    // and in slot order (`tuning::set_scan_order`), in this process.
+    let ab = std::env::var("AB_SCAN_ORDER").is_ok_and(|v| v == "1");
+    let mut best = [f64::MAX; 2];
+    for r in 0..rounds * if ab { 2 } else { 1 } {
+        let ordered = ab && r % 2 == 1;
+        vecsearch::native::tuning::set_scan_order(match (ab, ordered) {
+            (false, _) => ScanOrder::Auto,
+            (true, false) => ScanOrder::Ids,
+            (true, true) => ScanOrder::Slots,
+        });
         let t = Instant::now();
         for (q, p) in queries.iter().zip(&params) {
             std::hint::black_box(block_on(index.search(q, 10, p))?);
         }
-        best = best.min(t.elapsed().as_secs_f64());
+        let b = &mut best[usize::from(ordered)];
+        *b = b.min(t.elapsed().as_secs_f64());
     }
+    if ab {
+        println!(
+            "scans in id order {:.0} QPS, in slot order {:.0} QPS",
+            QUERIES as f64 / best[0],
+            QUERIES as f64 / best[1]
+        );
+    }
+    let best = best[0];
     println!(
         "{n} points, {} region: recall@10 {:.3}, {:.0} QPS, {:.0} rows scored and {:.0} matches a query; plans {plans:?}",
         if own { "own" } else { "farthest" },

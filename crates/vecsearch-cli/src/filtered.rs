@@ -31,6 +31,8 @@ pub struct Config {
     pub metric: Metric,
     pub m: usize,
     pub ef_construction: usize,
+    /// The width every cell and the unfiltered line search at.
+    pub ef_search: usize,
     pub threads: usize,
     pub seed: u64,
     pub k: usize,
@@ -284,6 +286,7 @@ pub fn run(
     let spec = IndexSpec::new(data.base.dim, cfg.metric)
         .with_m(cfg.m)
         .with_ef_construction(cfg.ef_construction)
+        .with_ef_search(cfg.ef_search)
         .with_capacity(n)
         .with_threads(cfg.threads)
         .with_schema(schema());
@@ -391,7 +394,7 @@ pub fn run(
         }
     }
     drop(open);
-    print_table(&shapes, &shares, &results, n, data.queries.len(), cfg.k);
+    print_table(&shapes, &shares, &results, n, data.queries.len(), cfg);
     if let Some(p) = json_path {
         let rows: Vec<serde_json::Value> = results
             .iter()
@@ -635,9 +638,16 @@ fn score(got: &[Vec<u64>], truth: &[Vec<u64>], k: usize) -> (f64, usize) {
     (sum / got.len().max(1) as f64, short)
 }
 
-fn print_table(shapes: &[Shape], shares: &[f64], results: &[Run], n: usize, nq: usize, k: usize) {
+fn print_table(
+    shapes: &[Shape],
+    shares: &[f64],
+    results: &[Run],
+    n: usize,
+    nq: usize,
+    cfg: &Config,
+) {
     // The width every cell searched at: no cell sets one.
-    let ef = IndexSpec::new(1, Metric::L2).ef_search;
+    let (ef, k) = (cfg.ef_search, cfg.k);
     println!(
         "\nFiltered search, {n} points, {nq} queries, k {k}, default ef ({ef}), one thread: recall@{k} / QPS (p99 µs) per backend, the fastest of {PASSES} passes; flat is the exact filtered scan"
     );

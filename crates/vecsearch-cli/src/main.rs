@@ -174,6 +174,10 @@ struct BenchArgs {
     /// filtered scan, QPS and p99 per backend, at the default ef.
     #[arg(long)]
     filters: bool,
+    /// With --filters: the index's default search width, which every cell
+    /// searches at (default: the library's, 100).
+    #[arg(long)]
+    ef_search: Option<usize>,
 }
 
 /// Refuses arguments no run can serve, with one message and before any work.
@@ -193,6 +197,12 @@ fn check_args(a: &BenchArgs) -> Result<(), String> {
     }
     if !(2..=256).contains(&a.m) {
         bad.push(format!("--m is {}, not in 2..=256", a.m));
+    }
+    if a.ef_search == Some(0) {
+        bad.push("--ef-search must be at least 1".to_string());
+    }
+    if a.ef_search.is_some() && !a.filters {
+        bad.push("--ef-search applies to --filters (the other bench sweeps --ef)".to_string());
     }
     if a.ef_construction == 0 {
         bad.push("--ef-construction must be at least 1".to_string());
@@ -378,6 +388,9 @@ fn run_bench(a: BenchArgs) -> Result<(), String> {
             metric,
             m: a.m,
             ef_construction: a.ef_construction,
+            ef_search: a
+                .ef_search
+                .unwrap_or(vecsearch::IndexSpec::new(1, metric).ef_search),
             threads,
             seed: a.seed,
             k: 10,
