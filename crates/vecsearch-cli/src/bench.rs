@@ -103,6 +103,7 @@ fn build(
     );
     let pb = progress(rows.len() as u64, &label);
     let rss0 = rss_bytes();
+    let huge0 = huge_page_bytes();
     let start = Instant::now();
     let chunk = (rows.len() / 20).max(1000);
     for (i, c) in rows.chunks(chunk).enumerate() {
@@ -114,8 +115,20 @@ fn build(
     let indexing = engine.finish_indexing()?;
     let secs = start.elapsed().as_secs_f64();
     pb.finish_and_clear();
-    eprintln!("{label}: {secs:.2} s{}", scan_note(indexing));
-    Ok((engine, secs, rss_bytes() as i64 - rss0 as i64, indexing))
+    let rss = rss_bytes() as i64 - rss0 as i64;
+    // How much of what the build kept is backed by huge pages: a run whose
+    // searches read slower than the others' with the same work done may
+    // have got fewer (the kernel gives them where it finds free 2-MiB runs).
+    let huge = match (huge0, huge_page_bytes()) {
+        (Some(a), Some(b)) => format!(
+            " (resident {:+.1} MB, of it in huge pages {:+.1} MB)",
+            rss as f64 / 1e6,
+            (b as f64 - a as f64) / 1e6
+        ),
+        _ => String::new(),
+    };
+    eprintln!("{label}: {secs:.2} s{}{huge}", scan_note(indexing));
+    Ok((engine, secs, rss, indexing))
 }
 
 // Alternates engines within every repeat and keeps each (engine, ef)'s
@@ -322,6 +335,18 @@ fn churn(
 /// the base, at most the extra points the data set has.
 pub fn churn_count(data: &Data, cfg: &Config) -> usize {
     ((data.base.len() as f64 * cfg.churn_fraction) as usize).min(data.extra.len())
+}
+
+/// The process's anonymous memory in transparent huge pages, from
+/// /proc (`None` where there is no such file).
+fn huge_page_bytes() -> Option<u64> {
+    std::fs::read_to_string("/proc/self/smaps_rollup")
+        .ok()?
+        .lines()
+        .find(|l| l.starts_with("AnonHugePages:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|kb| kb.parse::<u64>().ok())
+        .map(|kb| kb * 1024)
 }
 
 /// The process's resident set size, from /proc (0 where there is none).

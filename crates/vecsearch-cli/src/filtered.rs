@@ -424,7 +424,7 @@ pub fn run(
             .into();
         let doc = json!({"settings": {"n": n, "dim": data.base.dim, "queries": data.queries.len(),
                          "k": cfg.k, "m": cfg.m, "ef_construction": cfg.ef_construction,
-                         "dataset": data.name}, "points": rows, "unfiltered_sweeps": curves});
+                         "ef_search": cfg.ef_search, "dataset": data.name}, "points": rows, "unfiltered_sweeps": curves});
         std::fs::write(
             p,
             serde_json::to_string_pretty(&doc).map_err(|e| e.to_string())?,
