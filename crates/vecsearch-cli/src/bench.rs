@@ -337,27 +337,24 @@ pub fn churn_count(data: &Data, cfg: &Config) -> usize {
     ((data.base.len() as f64 * cfg.churn_fraction) as usize).min(data.extra.len())
 }
 
-/// The process's anonymous memory in transparent huge pages, from
-/// /proc (`None` where there is no such file).
-fn huge_page_bytes() -> Option<u64> {
-    std::fs::read_to_string("/proc/self/smaps_rollup")
+/// The bytes of a `key:  N kB` line of the /proc file `path` (`None`
+/// where there is no such file or line).
+fn proc_bytes(path: &str, key: &str) -> Option<u64> {
+    std::fs::read_to_string(path)
         .ok()?
         .lines()
-        .find(|l| l.starts_with("AnonHugePages:"))
-        .and_then(|l| l.split_whitespace().nth(1))
+        .find_map(|l| l.strip_prefix(key)?.strip_prefix(':'))
+        .and_then(|rest| rest.split_whitespace().next())
         .and_then(|kb| kb.parse::<u64>().ok())
         .map(|kb| kb * 1024)
 }
 
+/// The process's anonymous memory in transparent huge pages.
+fn huge_page_bytes() -> Option<u64> {
+    proc_bytes("/proc/self/smaps_rollup", "AnonHugePages")
+}
+
 /// The process's resident set size, from /proc (0 where there is none).
 pub fn rss_bytes() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kb| kb.parse::<u64>().ok())
-        })
-        .map_or(0, |kb| kb * 1024)
+    proc_bytes("/proc/self/status", "VmRSS").unwrap_or(0)
 }
