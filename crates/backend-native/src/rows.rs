@@ -161,10 +161,10 @@ impl Rows {
     }
 
     /// Asks for huge pages under the rows (see `huge`).
-    fn advise(&self) {
-        crate::huge::advise(&self.f32s);
-        crate::huge::advise(&self.halves);
-        crate::huge::advise(&self.codes);
+    fn advise(&mut self) {
+        crate::huge::advise(&mut self.f32s);
+        crate::huge::advise(&mut self.halves);
+        crate::huge::advise(&mut self.codes);
     }
 
     /// Appends a row for the prepared vector `v` (room made by `grow`).
@@ -410,7 +410,7 @@ impl Rows {
             return Ok(());
         }
         self.codes = Vec::with_capacity(all.len() / self.dim.max(1) * self.stride());
-        crate::huge::advise(&self.codes);
+        crate::huge::advise(&mut self.codes);
         for v in all.chunks_exact(self.dim) {
             self.push_codes(v);
         }

@@ -136,7 +136,7 @@ impl Store {
         self.deleted.try_reserve_exact(n)?;
         self.links0
             .try_reserve_exact(n.saturating_mul(links::words(self.m0)))?;
-        crate::huge::advise(&self.links0);
+        crate::huge::advise(&mut self.links0);
         self.indegree.try_reserve_exact(n)?;
         self.upper_at.try_reserve_exact(n)?;
         // The id table's room depends on the ids: `make_room` makes it.
