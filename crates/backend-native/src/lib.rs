@@ -46,6 +46,7 @@
 mod graph;
 mod huge;
 mod kernels;
+mod lined;
 mod links;
 mod order;
 mod originals;

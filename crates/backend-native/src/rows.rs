@@ -12,6 +12,7 @@ use vecsearch_core::distance::{distance_fn_for, DistanceFn};
 use vecsearch_core::{Metric, Result, Storage};
 
 use crate::kernels::{self, decode_f16, decode_i8, F16Fn, F16PairFn, I8Fn, Q16Fn};
+use crate::lined::Lined;
 use crate::originals::Originals;
 
 /// Bytes before the codes of an 8-bit row: `lo`, `step` and the squared
@@ -47,14 +48,14 @@ pub(crate) struct Query<'a> {
 pub(crate) struct Rows {
     pub(crate) kind: Storage,
     dim: usize,
-    /// F32 rows.
-    f32s: Vec<f32>,
+    /// F32 rows. Each buffer's first row starts on a cache line (`lined`).
+    f32s: Lined<f32>,
     /// I8: the f32 originals (re-ranking and `get`), out of the heap.
     originals: Originals,
     /// F16 rows, as half bits.
-    halves: Vec<u16>,
+    halves: Lined<u16>,
     /// I8 rows: `lo`, `step` (little-endian f32), then `dim` codes.
-    codes: Vec<u8>,
+    codes: Lined<u8>,
     f32fn: DistanceFn,
     f16fn: F16Fn,
     f16_pair: F16PairFn,
@@ -71,10 +72,10 @@ impl Rows {
         Rows {
             kind,
             dim,
-            f32s: Vec::new(),
+            f32s: Lined::new(),
             originals: Originals::new(if kind == Storage::I8 { dim } else { 0 }),
-            halves: Vec::new(),
-            codes: Vec::new(),
+            halves: Lined::new(),
+            codes: Lined::new(),
             f32fn: distance_fn_for(metric, dim),
             f16fn: k.f16(metric),
             f16_pair: k.f16_pair(metric),
@@ -128,13 +129,13 @@ impl Rows {
     pub(crate) fn grow(&mut self, len: usize, grow: usize) -> Result<()> {
         let d = self.dim;
         match self.kind {
-            Storage::F16 => grow_exact(&mut self.halves, len * d, grow * d),
+            Storage::F16 => self.halves.grow_exact(len * d, grow * d),
             Storage::I8 => {
                 let s = self.stride();
                 self.originals.reserve(len + grow)?;
-                grow_exact(&mut self.codes, len * s, grow * s);
+                self.codes.grow_exact(len * s, grow * s);
             }
-            _ => grow_exact(&mut self.f32s, len * d, grow * d),
+            _ => self.f32s.grow_exact(len * d, grow * d),
         }
         Ok(())
     }
@@ -156,15 +157,7 @@ impl Rows {
             }
             _ => self.f32s.try_reserve_exact(d)?,
         }
-        self.advise();
         Ok(())
-    }
-
-    /// Asks for huge pages under the rows (see `huge`).
-    fn advise(&mut self) {
-        crate::huge::advise(&mut self.f32s);
-        crate::huge::advise(&mut self.halves);
-        crate::huge::advise(&mut self.codes);
     }
 
     /// Appends a row for the prepared vector `v` (room made by `grow`).
@@ -378,9 +371,9 @@ impl Rows {
 
     /// Heap bytes allocated (I8 originals in a mapped file are not heap).
     pub(crate) fn bytes(&self) -> usize {
-        self.f32s.capacity() * 4
-            + self.halves.capacity() * 2
-            + self.codes.capacity()
+        self.f32s.heap_bytes()
+            + self.halves.heap_bytes()
+            + self.codes.heap_bytes()
             + self.originals.heap_bytes()
     }
 
@@ -406,11 +399,12 @@ impl Rows {
     /// Rows from saved data: f32 rows or originals.
     pub(crate) fn load_f32s(&mut self, all: Vec<f32>) -> Result<()> {
         if self.kind != Storage::I8 {
-            self.f32s = crate::huge::adopt(all);
+            self.f32s = Lined::from_vec(all);
             return Ok(());
         }
-        self.codes = Vec::with_capacity(all.len() / self.dim.max(1) * self.stride());
-        crate::huge::advise(&mut self.codes);
+        self.codes = Lined::new();
+        self.codes
+            .grow_exact(0, all.len() / self.dim.max(1) * self.stride());
         for v in all.chunks_exact(self.dim) {
             self.push_codes(v);
         }
@@ -426,7 +420,7 @@ impl Rows {
 
     /// F16 rows from saved half bits.
     pub(crate) fn load_halves(&mut self, all: Vec<u16>) {
-        self.halves = crate::huge::adopt(all);
+        self.halves = Lined::from_vec(all);
     }
 }
 

@@ -74,3 +74,29 @@ pub(crate) fn scan_order() -> ScanOrder {
         _ => ScanOrder::Auto,
     }
 }
+
+static ROW_SKEW: AtomicU8 = AtomicU8::new(UNREAD);
+
+/// Where the rows of indexes made or opened from now on start: `bytes`
+/// past a 64-byte cache line (0, the default: on a line; 16 is where
+/// glibc put a large buffer before 2026-12-08). Rounded down to a
+/// multiple of 16, below 64.
+pub fn set_row_skew(bytes: u8) {
+    ROW_SKEW.store(bytes % 64 / 16 * 16, Ordering::Relaxed);
+}
+
+/// The setting [`set_row_skew`] chose; at first the environment's
+/// (`VECSEARCH_NATIVE_ROW_SKEW=16`, say), else 0.
+pub(crate) fn row_skew() -> usize {
+    match ROW_SKEW.load(Ordering::Relaxed) {
+        UNREAD => {
+            let b = std::env::var("VECSEARCH_NATIVE_ROW_SKEW")
+                .ok()
+                .and_then(|s| s.parse::<u8>().ok())
+                .unwrap_or(0);
+            set_row_skew(b);
+            row_skew()
+        }
+        b => usize::from(b),
+    }
+}

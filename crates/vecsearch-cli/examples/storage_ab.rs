@@ -8,6 +8,9 @@
 //! With `AB_PREFETCH=1`, every pass also alternates how native asks for
 //! rows ahead (`tuning::set_prefetch`: the way before 2026-12-07, then
 //! today's), each line's ratio then against the same kind the old way.
+//! With `AB_ROW_SKEW=1`, each saved index is opened twice, its rows
+//! starting 16 bytes past a cache line (as before 2026-12-08) and on one
+//! (`tuning::set_row_skew`), and the two alternate the same way.
 //!
 //! The file is an `(rows, dim)` little-endian f32 `.npy` (the bench's
 //! `minilm_384.npy`); the first `n` rows are indexed, the last 1,000 are the
@@ -20,7 +23,7 @@ use std::time::Instant;
 
 use vecsearch::backend::exec;
 use vecsearch::backend::synthetic::recall;
-use vecsearch::native::tuning::{set_prefetch, Prefetch};
+use vecsearch::native::tuning::{set_prefetch, set_row_skew, Prefetch};
 use vecsearch::native::NativeIndex;
 use vecsearch::{
     Blocking, Error, FlatIndex, IndexSpec, Metric, Neighbor, Result, SearchParams, Storage,
@@ -73,6 +76,17 @@ fn truth(
     Ok(as_neighbors(truth))
 }
 
+/// What a pass alternates.
+#[derive(Clone, Copy)]
+enum Mode {
+    /// Nothing: one setting.
+    Default,
+    /// How rows are asked for ahead.
+    Prefetch(Prefetch),
+    /// Where the rows start, in bytes past a cache line.
+    RowSkew(u8),
+}
+
 fn arg(i: usize) -> Option<String> {
     std::env::args().nth(i)
 }
@@ -90,9 +104,15 @@ fn main() -> Result<()> {
     let repeat: usize = arg(4).and_then(|s| s.parse().ok()).unwrap_or(3);
     // Each pass runs every setting in turn, so the settings share the
     // machine's slow and fast spells.
-    let modes: Vec<Option<Prefetch>> = match std::env::var("AB_PREFETCH").as_deref() {
-        Ok("1") => vec![Some(Prefetch::FromStartL1), Some(Prefetch::Lines)],
-        _ => vec![None],
+    let modes: Vec<Mode> = if std::env::var("AB_PREFETCH").as_deref() == Ok("1") {
+        vec![
+            Mode::Prefetch(Prefetch::FromStartL1),
+            Mode::Prefetch(Prefetch::Lines),
+        ]
+    } else if std::env::var("AB_ROW_SKEW").as_deref() == Ok("1") {
+        vec![Mode::RowSkew(16), Mode::RowSkew(0)]
+    } else {
+        vec![Mode::Default]
     };
     let all = npy::read(&file).map_err(Error::InvalidArgument)?;
     let dim = all.dim;
@@ -119,40 +139,50 @@ fn main() -> Result<()> {
         points,
         queries,
     )?;
-    let mut idxs = Vec::new();
+    let path = |kind: Storage| dir.join(format!("ab-{stem}-{kind}-{n}.vsn"));
     for kind in Storage::ALL {
         let spec = spec.clone().with_storage(kind);
-        let path = dir.join(format!("ab-{stem}-{kind}-{n}.vsn"));
-        let idx = match exec::block_on(NativeIndex::open(&path, spec.clone())) {
-            Ok(i) => i,
-            Err(_) => {
-                let t = Instant::now();
-                let i = NativeIndex::new(spec.clone())?;
-                exec::block_on(i.add_batch(&ids, points))?;
-                exec::block_on(i.save(&path))?;
-                eprintln!(
-                    "built {kind} in {:.1} s, saved to {}",
-                    t.elapsed().as_secs_f64(),
-                    path.display()
-                );
-                i
-            }
-        };
-        idxs.push((kind, Blocking::new(Box::new(idx))));
+        if exec::block_on(NativeIndex::open(&path(kind), spec.clone())).is_err() {
+            let t = Instant::now();
+            let i = NativeIndex::new(spec.clone())?;
+            exec::block_on(i.add_batch(&ids, points))?;
+            exec::block_on(i.save(&path(kind)))?;
+            eprintln!(
+                "built {kind} in {:.1} s, saved to {}",
+                t.elapsed().as_secs_f64(),
+                path(kind).display()
+            );
+        }
     }
+    // One set of opened indexes per mode (a row skew applies as rows are
+    // loaded), each kind's from the same saved graph.
+    let mut sets = Vec::new();
+    for mode in &modes {
+        if let Mode::RowSkew(b) = mode {
+            set_row_skew(*b);
+        }
+        let mut idxs = Vec::new();
+        for kind in Storage::ALL {
+            let spec = spec.clone().with_storage(kind);
+            let idx = exec::block_on(NativeIndex::open(&path(kind), spec))?;
+            idxs.push((kind, Blocking::new(Box::new(idx))));
+        }
+        sets.push(idxs);
+    }
+    let kinds = Storage::ALL.len();
 
     println!("{n} x {dim}, {NQ} queries, best of {repeat} alternated passes, wall time");
     for &ef in &efs {
         let params = SearchParams::default().with_ef(ef);
-        let mut best = vec![f64::INFINITY; idxs.len() * modes.len()];
-        let mut rec = vec![0.0; idxs.len() * modes.len()];
+        let mut best = vec![f64::INFINITY; kinds * modes.len()];
+        let mut rec = vec![0.0; kinds * modes.len()];
         for _ in 0..repeat {
-            for (mi, &mode) in modes.iter().enumerate() {
-                if let Some(p) = mode {
-                    set_prefetch(p);
+            for (mi, (mode, idxs)) in modes.iter().zip(&sets).enumerate() {
+                if let Mode::Prefetch(p) = mode {
+                    set_prefetch(*p);
                 }
                 for (i0, (_, idx)) in idxs.iter().enumerate() {
-                    let i = mi * idxs.len() + i0;
+                    let i = mi * kinds + i0;
                     let mut got = Vec::with_capacity(NQ);
                     let t = Instant::now();
                     for q in queries {
@@ -168,12 +198,12 @@ fn main() -> Result<()> {
                 }
             }
         }
-        for (mi, mode) in modes.iter().enumerate() {
+        for (mi, (mode, idxs)) in modes.iter().zip(&sets).enumerate() {
             let line: Vec<String> = idxs
                 .iter()
                 .enumerate()
                 .map(|(i0, (kind, _))| {
-                    let i = mi * idxs.len() + i0;
+                    let i = mi * kinds + i0;
                     // Against f32, or the same kind asked for the old way.
                     let base = if modes.len() > 1 { best[i0] } else { best[0] };
                     format!(
@@ -185,8 +215,9 @@ fn main() -> Result<()> {
                 })
                 .collect();
             let mode = match mode {
-                None => String::new(),
-                Some(p) => format!(" {:<12}", format!("{p:?}")),
+                Mode::Default => String::new(),
+                Mode::Prefetch(p) => format!(" {:<12}", format!("{p:?}")),
+                Mode::RowSkew(b) => format!(" {:<12}", format!("skew {b}")),
             };
             println!("ef {ef:>3}{mode}: {}", line.join(" | "));
         }
