@@ -109,8 +109,9 @@ impl<T: Copy + Default> Lined<T> {
             return;
         }
         loop {
-            // glibc's buffers are 16-byte aligned and `skew` a multiple of
-            // 16, so the byte distance is a whole number of items.
+            // The buffer's address is a multiple of the item's size (its
+            // alignment, for the f32, u16 and u8 rows), and so are `LINE`
+            // and `skew`: the byte distance is a whole number of items.
             let at = self.v.as_ptr() as usize % LINE;
             let want = (self.skew + LINE - at) % LINE / size;
             if want == self.pad {
