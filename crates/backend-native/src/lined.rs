@@ -67,14 +67,14 @@ impl<T: Copy + Default> Lined<T> {
         Ok(())
     }
 
-    /// Makes room (of `len` items) for `grow` more, exactly: `Vec`'s own
-    /// doubling would leave up to half of a large index unused.
+    /// Makes room (of `len` items) for `grow` more, exactly and advised
+    /// for huge pages, as `rows::grow_exact` does for a plain `Vec`, with
+    /// the slack a pad may need after the move.
     pub(crate) fn grow_exact(&mut self, len: usize, grow: usize) {
-        let want = len.saturating_add(grow).saturating_add(Self::slack());
-        if want > self.v.capacity() {
-            self.v.reserve_exact(want - self.v.len());
+        let before = self.v.capacity();
+        crate::rows::grow_exact(&mut self.v, len, grow.saturating_add(Self::slack()));
+        if self.v.capacity() != before {
             self.realign();
-            self.advise();
         }
     }
 
