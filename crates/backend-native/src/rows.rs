@@ -343,8 +343,11 @@ impl Rows {
     /// graphs (`storage_ab`, ef 16-32) answered 1.03-1.10x the queries with
     /// 4 rows ahead for f32 and 1.02-1.05x with 8 for f16, while i8's short
     /// rows lost 2-3% with 4 and were level with all.
+    ///
+    /// The bytes are `tuning::set_ahead`'s (8 KiB unless set); at the
+    /// default at least 4 rows go ahead, set lower as few as one.
     pub(crate) fn prefetch_ahead(&self) -> usize {
-        (8192 / self.row_span(0).1.max(1)).clamp(4, 64)
+        rows_ahead(crate::tuning::ahead(), self.row_span(0).1)
     }
 
     /// Asks the CPU to start loading the vector `exact` reads for `slot`,
@@ -486,6 +489,17 @@ pub(crate) fn prefetch_to(p: *const u8, bytes: usize, level: Level) {
     let _ = (p, bytes, level);
 }
 
+/// Whole rows of `row` bytes in `bytes`, at most 64; at least 4 at the
+/// default setting (as before the setting existed), at least 1 when set.
+fn rows_ahead(bytes: usize, row: usize) -> usize {
+    let least = if bytes == crate::tuning::AHEAD_DEFAULT {
+        4
+    } else {
+        1
+    };
+    (bytes / row.max(1)).clamp(least, 64)
+}
+
 /// Which cache a prefetch fills ([`prefetch_to`]).
 #[derive(Clone, Copy)]
 #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
@@ -588,6 +602,21 @@ mod tests {
             }
         }
         crate::tuning::set_prefetch(crate::tuning::Prefetch::Lines);
+    }
+
+    #[test]
+    fn rows_ahead_are_whole_rows_within_bounds() {
+        let d = crate::tuning::AHEAD_DEFAULT;
+        // The default: 8 KiB of rows, at least 4 and at most 64.
+        assert_eq!(rows_ahead(d, 1536), 5); // 384-d f32
+        assert_eq!(rows_ahead(d, 200), 40); // 50-d f32
+        assert_eq!(rows_ahead(d, 62), 64); // 50-d i8, capped
+        assert_eq!(rows_ahead(d, 3072), 4); // 768-d f32, at least 4
+                                            // Set lower, as few as one row; a zero-byte row cannot divide.
+        assert_eq!(rows_ahead(2048, 1536), 1);
+        assert_eq!(rows_ahead(512, 200), 2);
+        assert_eq!(rows_ahead(1, 1536), 1);
+        assert_eq!(rows_ahead(1 << 20, 0), 64);
     }
 
     #[test]

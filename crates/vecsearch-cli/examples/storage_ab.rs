@@ -10,7 +10,9 @@
 //! today's), each line's ratio then against the same kind the old way.
 //! With `AB_ROW_SKEW=1`, each saved index is opened twice, its rows
 //! starting 16 bytes past a cache line (as before 2026-12-08) and on one
-//! (`tuning::set_row_skew`), and the two alternate the same way.
+//! (`tuning::set_row_skew`), and the two alternate the same way. With
+//! `AB_AHEAD=8192,2048` (any list of byte counts), each pass alternates
+//! how far ahead a walk asks for rows (`tuning::set_ahead`).
 //!
 //! The file is an `(rows, dim)` little-endian f32 `.npy` (the bench's
 //! `minilm_384.npy`); the first `n` rows are indexed, the last 1,000 are the
@@ -23,7 +25,7 @@ use std::time::Instant;
 
 use vecsearch::backend::exec;
 use vecsearch::backend::synthetic::recall;
-use vecsearch::native::tuning::{set_prefetch, set_row_skew, Prefetch};
+use vecsearch::native::tuning::{set_ahead, set_prefetch, set_row_skew, Prefetch};
 use vecsearch::native::NativeIndex;
 use vecsearch::{
     Blocking, Error, FlatIndex, IndexSpec, Metric, Neighbor, Result, SearchParams, Storage,
@@ -85,6 +87,8 @@ enum Mode {
     Prefetch(Prefetch),
     /// Where the rows start, in bytes past a cache line.
     RowSkew(u8),
+    /// Bytes of rows a walk asks for ahead.
+    Ahead(usize),
 }
 
 fn arg(i: usize) -> Option<String> {
@@ -111,6 +115,11 @@ fn main() -> Result<()> {
         ]
     } else if std::env::var("AB_ROW_SKEW").as_deref() == Ok("1") {
         vec![Mode::RowSkew(16), Mode::RowSkew(0)]
+    } else if let Ok(list) = std::env::var("AB_AHEAD") {
+        list.split(',')
+            .filter_map(|b| b.trim().parse().ok())
+            .map(Mode::Ahead)
+            .collect()
     } else {
         vec![Mode::Default]
     };
@@ -142,7 +151,9 @@ fn main() -> Result<()> {
     let path = |kind: Storage| dir.join(format!("ab-{stem}-{kind}-{n}.vsn"));
     for kind in Storage::ALL {
         let spec = spec.clone().with_storage(kind);
-        if exec::block_on(NativeIndex::open(&path(kind), spec.clone())).is_err() {
+        // A saved graph is opened once per mode below; one from an older
+        // format fails there, naming the file to delete.
+        if !path(kind).exists() {
             let t = Instant::now();
             let i = NativeIndex::new(spec.clone())?;
             exec::block_on(i.add_batch(&ids, points))?;
@@ -164,7 +175,12 @@ fn main() -> Result<()> {
         let mut idxs = Vec::new();
         for kind in Storage::ALL {
             let spec = spec.clone().with_storage(kind);
-            let idx = exec::block_on(NativeIndex::open(&path(kind), spec))?;
+            let idx = exec::block_on(NativeIndex::open(&path(kind), spec)).map_err(|e| {
+                Error::InvalidArgument(format!(
+                    "{}: {e} (delete it to build it again)",
+                    path(kind).display()
+                ))
+            })?;
             idxs.push((kind, Blocking::new(Box::new(idx))));
         }
         sets.push(idxs);
@@ -178,8 +194,10 @@ fn main() -> Result<()> {
         let mut rec = vec![0.0; kinds * modes.len()];
         for _ in 0..repeat {
             for (mi, (mode, idxs)) in modes.iter().zip(&sets).enumerate() {
-                if let Mode::Prefetch(p) = mode {
-                    set_prefetch(*p);
+                match mode {
+                    Mode::Prefetch(p) => set_prefetch(*p),
+                    Mode::Ahead(b) => set_ahead(*b),
+                    _ => {}
                 }
                 for (i0, (_, idx)) in idxs.iter().enumerate() {
                     let i = mi * kinds + i0;
@@ -218,6 +236,7 @@ fn main() -> Result<()> {
                 Mode::Default => String::new(),
                 Mode::Prefetch(p) => format!(" {:<12}", format!("{p:?}")),
                 Mode::RowSkew(b) => format!(" {:<12}", format!("skew {b}")),
+                Mode::Ahead(b) => format!(" {:<12}", format!("ahead {b}")),
             };
             println!("ef {ef:>3}{mode}: {}", line.join(" | "));
         }
