@@ -612,7 +612,8 @@ mod tests {
         assert_eq!(rows_ahead(d, 200), 40); // 50-d f32
         assert_eq!(rows_ahead(d, 62), 64); // 50-d i8, capped
         assert_eq!(rows_ahead(d, 3072), 4); // 768-d f32, at least 4
-                                            // Set lower, as few as one row; a zero-byte row cannot divide.
+
+        // Set lower, as few as one row; a zero-byte row cannot divide.
         assert_eq!(rows_ahead(2048, 1536), 1);
         assert_eq!(rows_ahead(512, 200), 2);
         assert_eq!(rows_ahead(1, 1536), 1);

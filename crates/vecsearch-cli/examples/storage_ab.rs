@@ -116,10 +116,12 @@ fn main() -> Result<()> {
     } else if std::env::var("AB_ROW_SKEW").as_deref() == Ok("1") {
         vec![Mode::RowSkew(16), Mode::RowSkew(0)]
     } else if let Ok(list) = std::env::var("AB_AHEAD") {
-        list.split(',')
-            .filter_map(|b| b.trim().parse().ok())
-            .map(Mode::Ahead)
-            .collect()
+        let bytes: Vec<usize> = list
+            .split(',')
+            .map(|b| b.trim().parse::<usize>())
+            .collect::<std::result::Result<_, _>>()
+            .map_err(|e| Error::InvalidArgument(format!("AB_AHEAD={list:?}: {e}")))?;
+        bytes.into_iter().map(Mode::Ahead).collect()
     } else {
         vec![Mode::Default]
     };
