@@ -167,12 +167,15 @@ fn main() -> Result<()> {
             );
         }
     }
-    // One set of opened indexes per mode (a row skew applies as rows are
-    // loaded), each kind's from the same saved graph.
+    // A row skew applies as rows are loaded, so each skew gets its own
+    // set of opened indexes; the other settings apply at search time and
+    // share the first set (each kind's from the same saved graph).
     let mut sets = Vec::new();
     for mode in &modes {
-        if let Mode::RowSkew(b) = mode {
-            set_row_skew(*b);
+        match mode {
+            Mode::RowSkew(b) => set_row_skew(*b),
+            _ if !sets.is_empty() => continue,
+            _ => {}
         }
         let mut idxs = Vec::new();
         for kind in Storage::ALL {
@@ -195,7 +198,10 @@ fn main() -> Result<()> {
         let mut best = vec![f64::INFINITY; kinds * modes.len()];
         let mut rec = vec![0.0; kinds * modes.len()];
         for _ in 0..repeat {
-            for (mi, (mode, idxs)) in modes.iter().zip(&sets).enumerate() {
+            for (mi, mode) in modes.iter().enumerate() {
+                let Some(idxs) = sets.get(mi).or(sets.first()) else {
+                    continue;
+                };
                 match mode {
                     Mode::Prefetch(p) => set_prefetch(*p),
                     Mode::Ahead(b) => set_ahead(*b),
@@ -218,11 +224,11 @@ fn main() -> Result<()> {
                 }
             }
         }
-        for (mi, (mode, idxs)) in modes.iter().zip(&sets).enumerate() {
-            let line: Vec<String> = idxs
+        for (mi, mode) in modes.iter().enumerate() {
+            let line: Vec<String> = Storage::ALL
                 .iter()
                 .enumerate()
-                .map(|(i0, (kind, _))| {
+                .map(|(i0, kind)| {
                     let i = mi * kinds + i0;
                     // Against f32, or the same kind asked for the old way.
                     let base = if modes.len() > 1 { best[i0] } else { best[0] };
